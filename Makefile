@@ -1,0 +1,45 @@
+# PixelMatch: `make run` starts the app on the demo catalog, `make test` runs the tests.
+# Both create the virtualenv and install requirements.txt when needed.
+PORT ?= 8501
+PRESET ?= demo
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.requirements-installed
+
+.PHONY: run build test test-all test-browser bench lint venv clean-artifacts
+
+$(STAMP): requirements.txt
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	@touch $(STAMP)
+
+venv: $(STAMP)
+
+build: $(STAMP)
+	$(PY) -m engine build --preset $(PRESET)
+
+run: build
+	@echo ""
+	@echo "  PixelMatch is starting: open http://127.0.0.1:$(PORT) in your browser (Ctrl+C stops it)."
+	@echo ""
+	$(PY) -m streamlit run app.py --server.address 127.0.0.1 --server.port $(PORT)
+
+test: $(STAMP)
+	$(PY) -m pytest
+
+test-all: $(STAMP)
+	$(PY) -m pytest --runslow
+
+test-browser: $(STAMP)
+	$(PY) -m pytest --runslow -m browser
+
+bench: build
+	$(PY) -m engine bench --preset $(PRESET)
+
+lint: $(STAMP)
+	$(PY) -m ruff check .
+
+clean-artifacts:
+	rm -rf data/artifacts

@@ -1,0 +1,191 @@
+"""The build pipeline: an ordered plan of steps, each hashed from its config and inputs.
+
+A step's hash covers its own code version, the config sections it reads, the seed and the hashes
+of the steps it depends on, so a change anywhere upstream rebuilds exactly what it affects and a
+re-run skips every step whose folder with that hash already exists. The manifest is written last
+(see :mod:`engine.artifacts`), so an interrupted build leaves the previous artifacts usable.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import platform
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from engine.artifacts import ArtifactError, ArtifactStore
+from engine.build import steps
+from engine.config import BuildConfig, config_from_dict, stable_hash
+from engine.paths import artifacts_dir
+
+ProgressFn = Callable[[Iterable, int, str], Iterable]
+_PACKAGES = (
+    "numpy",
+    "pandas",
+    "pyarrow",
+    "pillow",
+    "torch",
+    "open_clip_torch",
+    "sentence-transformers",
+    "faiss-cpu",
+    "rank-bm25",
+    "scikit-learn",
+    "lightgbm",
+    "implicit",
+)
+
+
+@dataclass(frozen=True)
+class Step:
+    """One build step: what it reads, what it depends on, and the function that runs it."""
+
+    name: str
+    version: int
+    deps: tuple[str, ...]
+    sections: tuple[str, ...]
+    run: Callable[[steps.StepContext, Path], dict[str, Any]]
+    description: str = ""
+
+
+STEPS: tuple[Step, ...] = (
+    Step("world", 1, (), ("world",), steps.build_world, "generate the synthetic world"),
+    Step("lexical", 1, ("world",), ("text",), steps.build_lexical, "BM25 and TF-IDF indexes"),
+    Step("sbert", 1, ("world",), ("text",), steps.build_sbert, "Sentence-BERT embeddings + FAISS"),
+)
+
+
+def plan(cfg: BuildConfig) -> dict[str, str]:
+    """The hash of every step for ``cfg``, in build order."""
+    hashes: dict[str, str] = {}
+    conf = cfg.to_dict()
+    for step in STEPS:
+        hashes[step.name] = stable_hash(
+            {
+                "step": step.name,
+                "version": step.version,
+                "seed": cfg.seed,
+                "config": {s: conf[s] for s in step.sections},
+                "deps": {d: hashes[d] for d in step.deps},
+            }
+        )
+    return hashes
+
+
+def package_versions() -> dict[str, str]:
+    """Installed versions of the packages whose output the artifacts depend on."""
+    out = {"python": platform.python_version()}
+    for name in _PACKAGES:
+        try:
+            out[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            out[name] = "not installed"
+    return out
+
+
+@dataclass
+class BuildStatus:
+    """Whether a catalog's artifacts can be served, and if not, why and how to fix it."""
+
+    name: str
+    ok: bool
+    problems: list[str] = field(default_factory=list)
+    fix: str = ""
+    manifest: dict[str, Any] | None = None
+
+
+def check(name: str, *, root: Path | None = None) -> BuildStatus:
+    """Verify a catalog's manifest, step folders and hashes against the current code."""
+    store = ArtifactStore(root or artifacts_dir(name))
+    try:
+        manifest = store.read_manifest()
+    except ArtifactError as exc:
+        return BuildStatus(name, False, [exc.reason], exc.fix or "")
+    fix = manifest.get("rebuild_command") or f"python -m engine build --preset {name}"
+    try:
+        cfg = config_from_dict(manifest["config"])
+    except (KeyError, TypeError, ValueError) as exc:
+        return BuildStatus(name, False, [f"The manifest's config is unreadable ({exc})."], fix)
+    problems = []
+    expected = plan(cfg)
+    for step, step_hash in expected.items():
+        rec = manifest.get("steps", {}).get(step)
+        if rec is None:
+            problems.append(f"Step '{step}' has not been built.")
+        elif rec.get("hash") != step_hash:
+            problems.append(f"Step '{step}' is stale (built by another version of the code).")
+        else:
+            try:
+                store.step_dir(step, manifest)
+            except ArtifactError as exc:
+                problems.append(exc.reason)
+    return BuildStatus(name, not problems, problems, fix, manifest)
+
+
+def _rebuild_command(cfg: BuildConfig, name: str) -> str:
+    cmd = f"python -m engine build --preset {cfg.preset}"
+    if name != cfg.preset:
+        cmd += f" --name {name}"
+    if cfg.seed != 42:
+        cmd += f" --seed {cfg.seed}"
+    return cmd
+
+
+def run_build(
+    cfg: BuildConfig,
+    *,
+    name: str | None = None,
+    root: Path | None = None,
+    progress: ProgressFn | None = None,
+    log: Callable[[str], None] = print,
+) -> dict[str, Any]:
+    """Build (or bring up to date) the artifacts of ``cfg``; returns the new manifest."""
+    name = name or cfg.preset
+    store = ArtifactStore(root or artifacts_dir(name))
+    progress = progress or (lambda it, total, desc: it)
+    hashes = plan(cfg)
+    records: dict[str, Any] = {}
+    t_start = time.perf_counter()
+    with store.lock():
+        for step in STEPS:
+            step_hash = hashes[step.name]
+            done = store.finished_step(step.name, step_hash)
+            if done is not None:
+                log(f"[{step.name}] up to date ({step_hash}), skipped")
+                records[step.name] = {**done.__dict__, "skipped": True}
+                continue
+            log(f"[{step.name}] building: {step.description}")
+            ctx = steps.StepContext(
+                cfg=cfg,
+                inputs={d: store.root / records[d]["dir"] for d in step.deps},
+                progress=progress,
+                log=log,
+            )
+            info: dict[str, Any] = {}
+            with store.write_step(step.name, step_hash, info) as out:
+                info.update(step.run(ctx, out))
+            rec = store.finished_step(step.name, step_hash)
+            records[step.name] = {**rec.__dict__, "skipped": False}
+            log(f"[{step.name}] done in {rec.seconds:.1f} s")
+        manifest = {
+            "name": name,
+            "preset": cfg.preset,
+            "config": cfg.to_dict(),
+            "config_hash": stable_hash(cfg.to_dict()),
+            "steps": records,
+            "versions": package_versions(),
+            "machine": {"platform": platform.platform(), "cpus": _cpu_count()},
+            "built_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "build_seconds": round(time.perf_counter() - t_start, 2),
+            "rebuild_command": _rebuild_command(cfg, name),
+        }
+        store.commit(manifest)
+    return manifest
+
+
+def _cpu_count() -> int:
+    import os
+
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1

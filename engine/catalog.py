@@ -1,0 +1,116 @@
+"""A built catalog, opened for serving: tables, images and lazily loaded indexes and models.
+
+``Catalog.open(name)`` refuses artifacts that are missing, partial, corrupt, stale or from another
+version, with a message that says how to rebuild (one command). Heavy components (indexes, the
+text encoder) load on first use and are shared by every retriever of the catalog.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from engine.artifacts import ArtifactError, ArtifactStore
+from engine.paths import artifacts_dir
+
+
+class Catalog:
+    """The artifacts of one built catalog. Use :meth:`open`."""
+
+    def __init__(self, name: str, store: ArtifactStore, manifest: dict[str, Any]):
+        self.name = name
+        self.store = store
+        self.manifest = manifest
+        self._lock = threading.RLock()
+        self._cache: dict[str, Any] = {}
+
+    @classmethod
+    def open(cls, name: str = "demo", *, root: Path | None = None) -> Catalog:
+        """Open a built catalog; :class:`ArtifactError` says what is wrong and how to fix it."""
+        from engine.build import check
+
+        status = check(name, root=root)
+        if not status.ok:
+            raise ArtifactError(" ".join(status.problems), fix=status.fix)
+        return cls(name, ArtifactStore(root or artifacts_dir(name)), status.manifest)
+
+    # -- folders and tables ----------------------------------------------------------------
+    def step_dir(self, step: str) -> Path:
+        return self.store.root / self.manifest["steps"][step]["dir"]
+
+    @property
+    def world_dir(self) -> Path:
+        return self.step_dir("world")
+
+    def table(self, name: str) -> pd.DataFrame:
+        """A world table (``items``, ``interactions``, ``queries``, ...), read once."""
+        return self.cached(
+            f"table:{name}", lambda: pd.read_parquet(self.world_dir / f"{name}.parquet")
+        )
+
+    @cached_property
+    def items(self) -> pd.DataFrame:
+        return self.table("items")
+
+    @cached_property
+    def item_ids(self) -> np.ndarray:
+        return self.items["item_id"].to_numpy()
+
+    @cached_property
+    def row_of(self) -> dict[str, int]:
+        return {item_id: row for row, item_id in enumerate(self.item_ids)}
+
+    @cached_property
+    def interaction_counts(self) -> np.ndarray:
+        """Training-period interactions per catalog row."""
+        inter = self.table("interactions")
+        counts = inter.loc[inter["split"] == "train", "item_id"].value_counts()
+        return counts.reindex(self.item_ids, fill_value=0).to_numpy()
+
+    def image_path(self, row: int) -> Path:
+        """The image file of a catalog row, confined to the world folder."""
+        path = (self.world_dir / self.items["image_path"].iat[row]).resolve()
+        if not path.is_relative_to(self.world_dir.resolve()):
+            raise ArtifactError(f"image path of row {row} escapes the catalog folder")
+        return path
+
+    def qrels(self, kind: str = "text") -> dict[str, dict[str, int]]:
+        """Judgments ``{query_id: {item_id: grade}}`` of the text or image query sets."""
+        table = "qrels" if kind == "text" else "image_qrels"
+
+        def load() -> dict[str, dict[str, int]]:
+            df = self.table(table)
+            out: dict[str, dict[str, int]] = {}
+            for qid, item, grade in zip(df["query_id"], df["item_id"], df["grade"]):
+                out.setdefault(qid, {})[item] = int(grade)
+            return out
+
+        return self.cached(f"qrels:{kind}", load)
+
+    def describe(self, row: int) -> dict[str, Any]:
+        """A JSON-ready view of one item."""
+        rec = self.items.iloc[row].to_dict()
+        rec["interactions"] = int(self.interaction_counts[row])
+        return {k: (v.item() if hasattr(v, "item") else v) for k, v in rec.items()}
+
+    # -- shared components -----------------------------------------------------------------
+    def cached(self, key: str, factory):
+        """Build a shared component once, thread-safely."""
+        with self._lock:
+            if key not in self._cache:
+                self._cache[key] = factory()
+            return self._cache[key]
+
+    @property
+    def config(self) -> dict[str, Any]:
+        return self.manifest["config"]
+
+    def step_info(self, step: str) -> dict[str, Any]:
+        rec_path = self.step_dir(step) / "step.json"
+        return json.loads(rec_path.read_text()).get("info", {})

@@ -1,0 +1,180 @@
+"""``python -m engine``: build artifacts, search from scripts, and check a catalog's status.
+
+Every user-facing problem (bad input, missing or stale artifacts, a full disk) ends in one clear
+line on stderr and exit status 2; never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Iterable
+from pathlib import Path
+
+from engine.artifacts import ArtifactError, atomic_write_bytes
+from engine.config import DEFAULT_PRESET, list_presets, load_preset
+
+
+def _progress(it: Iterable, total: int, desc: str) -> Iterable:
+    from tqdm import tqdm
+
+    return tqdm(
+        it,
+        total=total,
+        desc=f"  {desc}",
+        unit="it",
+        file=sys.stderr,
+        leave=False,
+        disable=None,
+        mininterval=0.5,
+    )
+
+
+def _log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def cmd_build(args: argparse.Namespace) -> int:
+    from engine.build import run_build
+
+    cfg = load_preset(args.preset, seed=args.seed, n_items=args.items)
+    manifest = run_build(cfg, name=args.name, progress=None if args.quiet else _progress, log=_log)
+    built = [s for s, r in manifest["steps"].items() if not r.get("skipped")]
+    _log(
+        f"artifacts of '{manifest['name']}' are ready ({len(built)} step(s) built, "
+        f"{len(manifest['steps']) - len(built)} up to date) in {manifest['build_seconds']:.1f} s"
+    )
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from engine.build import check
+
+    status = check(args.catalog)
+    if status.ok:
+        print(f"'{args.catalog}' is built and up to date ({status.manifest['built_at']}).")
+        return 0
+    print(f"'{args.catalog}' cannot be served: {' '.join(status.problems)}")
+    print(f"Rebuild with: {status.fix}")
+    return 1
+
+
+def _read_batch(path: Path) -> list[dict]:
+    rows = []
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except ValueError as exc:
+            raise ValueError(f"{path}:{n}: not valid JSON ({exc.msg})") from None
+        if not isinstance(obj, dict) or "query" not in obj:
+            raise ValueError(f"{path}:{n}: each line needs an object with a 'query' field")
+        obj.setdefault("query_id", str(n))
+        rows.append(obj)
+    return rows
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    from engine.catalog import Catalog
+    from engine.search import QueryError, check_top_k, get_retriever, search
+
+    check_top_k(args.top_k)
+    if (args.query is None) == (args.queries is None):
+        raise QueryError("Give either --query TEXT or --queries FILE.jsonl.")
+    catalog = Catalog.open(args.catalog)
+    get_retriever(catalog, args.method)
+    if args.query is not None:
+        result = search(catalog, args.method, text=args.query, k=args.top_k)
+        if args.json:
+            print(json.dumps({"query": args.query, **result.to_dict(catalog.item_ids)}))
+            return 0
+        timings = ", ".join(f"{k} {v:.1f} ms" for k, v in result.timings_ms.items())
+        print(f"{args.method}: {len(result)} result(s) for {args.query!r} ({timings})")
+        for note in result.notes:
+            print(f"  note: {note}")
+        for rank, (row, score) in enumerate(zip(result.rows, result.scores), 1):
+            item = catalog.items.iloc[row]
+            print(
+                f"{rank:3d}. {item['item_id']}  {score:8.4f}  {item['title']}  ({item['colour']}, "
+                f"{item['pattern']}, ${item['price']:.2f})"
+            )
+        return 0
+    rows = _read_batch(Path(args.queries))
+    lines, n_err = [], 0
+    for obj in rows:
+        try:
+            result = search(catalog, args.method, text=str(obj["query"]), k=args.top_k)
+            obj.update(result.to_dict(catalog.item_ids))
+        except QueryError as exc:
+            obj["error"] = str(exc)
+            n_err += 1
+        lines.append(json.dumps(obj))
+    payload = "\n".join(lines) + "\n"
+    if args.out:
+        atomic_write_bytes(Path(args.out), payload.encode())
+    else:
+        sys.stdout.write(payload)
+    _log(f"{len(rows)} queries searched with {args.method}; {n_err} refused")
+    return 0
+
+
+def cmd_methods(args: argparse.Namespace) -> int:
+    from engine.retrieval.registry import list_retrievers, retriever_class
+
+    for name in list_retrievers():
+        cls = retriever_class(name)
+        print(f"{name:12s} [{'+'.join(sorted(cls.modalities))}] {cls.description}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m engine", description=__doc__.splitlines()[0])
+    sub = p.add_subparsers(dest="command", required=True)
+
+    b = sub.add_parser("build", help="build or update a catalog's artifacts")
+    b.add_argument("--preset", default=DEFAULT_PRESET, choices=list_presets())
+    b.add_argument("--items", type=int, default=None, help="number of products (scales users too)")
+    b.add_argument("--seed", type=int, default=None, help="random seed (default 42)")
+    b.add_argument("--name", default=None, help="artifact folder name (default: the preset)")
+    b.add_argument("--quiet", action="store_true", help="no progress bars")
+    b.set_defaults(func=cmd_build)
+
+    s = sub.add_parser("search", help="search a built catalog")
+    s.add_argument("--catalog", default=DEFAULT_PRESET)
+    s.add_argument("--method", default="bm25")
+    s.add_argument("--query", default=None)
+    s.add_argument("--queries", default=None, help="JSONL file of {query_id, query} objects")
+    s.add_argument("--out", default=None, help="JSONL output for --queries (default stdout)")
+    s.add_argument("--top-k", dest="top_k", default=10)
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_search)
+
+    st = sub.add_parser("status", help="is a catalog built and up to date?")
+    st.add_argument("--catalog", default=DEFAULT_PRESET)
+    st.set_defaults(func=cmd_status)
+
+    m = sub.add_parser("methods", help="list the search methods")
+    m.set_defaults(func=cmd_methods)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    from engine.search import QueryError
+
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (QueryError, ArtifactError, ValueError) as exc:
+        _log(f"error: {exc}")
+        return 2
+    except OSError as exc:
+        _log(
+            f"error: {exc.strerror or exc} ({getattr(exc, 'filename', '') or ''}); nothing was "
+            "half-written: the previous artifacts are still in place."
+        )
+        return 2
+    except KeyboardInterrupt:
+        _log("interrupted; the previous artifacts are still in place.")
+        return 130

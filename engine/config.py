@@ -1,0 +1,159 @@
+"""Build configuration: small frozen dataclasses, named JSON presets and stable config hashes.
+
+Presets live in ``engine/presets/<name>.json`` (like open_clip's ``model_configs``); each holds only
+the values that differ from the dataclass defaults. ``load_preset(name, **overrides)`` is the one
+way to get a :class:`BuildConfig`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+PRESET_DIR = Path(__file__).with_name("presets")
+DEFAULT_PRESET = "demo"
+DEFAULT_SEED = 42
+
+
+@dataclass(frozen=True)
+class WorldConfig:
+    """The synthetic catalog world: products, images, users, interactions and query sets."""
+
+    n_items: int = 20_000
+    n_users: int = 5_000
+    n_interactions: int = 150_000
+    n_sessions: int = 8_000
+    new_item_fraction: float = 0.10
+    # Fraction of titles that name neither the colour nor the pattern (the "visual intent" gap).
+    title_omit_visual_rate: float = 0.65
+    image_size: int = 128
+    image_quality: int = 85
+    image_difficulty: float = 1.0
+    n_queries_train: int = 600
+    n_queries_val: int = 150
+    n_queries_test: int = 400
+    paraphrase_rate: float = 0.3
+    n_image_queries: int = 300
+    days: int = 180
+    cutoff_day: int = 150
+
+
+@dataclass(frozen=True)
+class TextConfig:
+    """Text encoders and lexical indexes."""
+
+    sbert_model: str = "all-MiniLM-L6-v2"
+    bm25_k1: float = 1.5
+    bm25_b: float = 0.75
+    encode_batch_size: int = 128
+
+
+@dataclass(frozen=True)
+class ClipConfig:
+    """The compact catalog CLIP trained by the build (see ``engine/encoders/compact_clip.py``)."""
+
+    train_seconds: float = 240.0
+    image_size: int = 64
+    batch_size: int = 256
+    lr: float = 2e-3
+    weight_decay: float = 0.05
+
+
+@dataclass(frozen=True)
+class BuildConfig:
+    """Everything a build depends on. Two configs with equal hashes build identical artifacts."""
+
+    preset: str = DEFAULT_PRESET
+    seed: int = DEFAULT_SEED
+    world: WorldConfig = field(default_factory=WorldConfig)
+    text: TextConfig = field(default_factory=TextConfig)
+    clip: ClipConfig = field(default_factory=ClipConfig)
+    build_threads: int = 2
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict of every field."""
+        return dataclasses.asdict(self)
+
+
+def stable_hash(obj: Any) -> str:
+    """A short sha256 over canonical JSON: the same content always gives the same hash."""
+    payload = json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+def list_presets() -> list[str]:
+    """Names of the presets shipped in ``engine/presets``."""
+    return sorted(p.stem for p in PRESET_DIR.glob("*.json"))
+
+
+def preset_description(name: str) -> str:
+    """The one-line description stored in a preset file."""
+    return _read_preset(name).get("description", "")
+
+
+def _read_preset(name: str) -> dict[str, Any]:
+    path = PRESET_DIR / f"{name}.json"
+    if not path.is_file():
+        raise ValueError(f"unknown preset {name!r}; valid: {', '.join(list_presets())}")
+    return json.loads(path.read_text())
+
+
+def _section(cls: type, values: dict[str, Any], where: str) -> Any:
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = set(values) - known
+    if unknown:
+        raise ValueError(
+            f"unknown {where} setting(s) {sorted(unknown)}; valid: {', '.join(sorted(known))}"
+        )
+    return cls(**values)
+
+
+def load_preset(
+    name: str = DEFAULT_PRESET,
+    *,
+    seed: int | None = None,
+    n_items: int | None = None,
+    world: dict[str, Any] | None = None,
+) -> BuildConfig:
+    """Build the :class:`BuildConfig` of a named preset, with optional overrides.
+
+    ``n_items`` scales users, interactions and sessions in proportion, so ``--items 2000`` on the
+    demo preset gives a coherent small world rather than 5,000 users over 2,000 products.
+    """
+    raw = _read_preset(name)
+    world_values = dict(raw.get("world", {}))
+    if n_items is not None:
+        if n_items < 100:
+            raise ValueError(f"--items must be at least 100 (got {n_items})")
+        base = _section(WorldConfig, world_values, "world")
+        ratio = n_items / base.n_items
+        world_values.update(
+            n_items=n_items,
+            n_users=max(50, round(base.n_users * ratio)),
+            n_interactions=max(1_000, round(base.n_interactions * ratio)),
+            n_sessions=max(100, round(base.n_sessions * ratio)),
+        )
+    world_values.update(world or {})
+    return BuildConfig(
+        preset=name,
+        seed=DEFAULT_SEED if seed is None else seed,
+        world=_section(WorldConfig, world_values, "world"),
+        text=_section(TextConfig, raw.get("text", {}), "text"),
+        clip=_section(ClipConfig, raw.get("clip", {}), "clip"),
+    )
+
+
+def config_from_dict(d: dict[str, Any]) -> BuildConfig:
+    """Rebuild a :class:`BuildConfig` from :meth:`BuildConfig.to_dict` output (a manifest's)."""
+    return BuildConfig(
+        preset=d["preset"],
+        seed=int(d["seed"]),
+        world=_section(WorldConfig, d.get("world", {}), "world"),
+        text=_section(TextConfig, d.get("text", {}), "text"),
+        clip=_section(ClipConfig, d.get("clip", {}), "clip"),
+        build_threads=int(d.get("build_threads", 2)),
+    )

@@ -1,0 +1,1 @@
+"""Encoders: text (Sentence-BERT), image/text (CLIP), colour features and fusion."""

@@ -1,0 +1,1 @@
+"""Offline evaluation of rankings (metrics for search quality, ANN recall, latency)."""

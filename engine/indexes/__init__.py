@@ -1,0 +1,1 @@
+"""Indexes: lexical (BM25, TF-IDF) and vector (FAISS flat, HNSW, IVF)."""

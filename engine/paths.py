@@ -1,0 +1,25 @@
+"""Where data and artifacts live. ``PIXELMATCH_DATA`` overrides the default ``<repo>/data``."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def data_dir() -> Path:
+    """The data folder (generated; never in git)."""
+    return Path(os.environ.get("PIXELMATCH_DATA", REPO_ROOT / "data")).resolve()
+
+
+def artifacts_dir(name: str) -> Path:
+    """The artifact folder of one catalog (``data/artifacts/<name>``)."""
+    if not name or "/" in name or name.startswith("."):
+        raise ValueError(f"invalid catalog name {name!r}")
+    return data_dir() / "artifacts" / name
+
+
+def reports_dir() -> Path:
+    """Benchmark reports (committed: they are the source of every figure in the docs)."""
+    return REPO_ROOT / "reports"

@@ -1,0 +1,1 @@
+"""Retrievers: one base class, one result type, one registry."""

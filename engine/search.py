@@ -1,0 +1,94 @@
+"""The one entry point for searching a catalog, used by the CLI and the app.
+
+It validates user input and turns every problem into a :class:`QueryError` whose message can be
+shown to a person as it is: empty or absurdly long queries, control characters, a bad top-k, an
+unknown method, or a method that cannot use the query given.
+"""
+
+from __future__ import annotations
+
+import numbers
+import re
+import unicodedata
+from typing import TYPE_CHECKING
+
+from engine.retrieval.base import Query, SearchResult
+from engine.retrieval.registry import create_retriever, list_retrievers, retriever_class
+
+if TYPE_CHECKING:
+    from PIL import Image
+
+    from engine.catalog import Catalog
+
+MAX_QUERY_CHARS = 1000
+MAX_TOP_K = 500
+
+
+class QueryError(ValueError):
+    """A problem with the user's input; the message is written for the user."""
+
+
+def clean_query_text(text: str | None) -> str:
+    """Drop control/format characters, collapse white space; refuse empty or huge queries."""
+    if text is None:
+        return ""
+    if not isinstance(text, str):
+        raise QueryError("The query must be text.")
+    text = "".join(" " if unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp") else c for c in text)
+    text = re.sub(r"\s+", " ", text).strip()
+    if len(text) > MAX_QUERY_CHARS:
+        raise QueryError(
+            f"That query is {len(text):,} characters long; please keep it under "
+            f"{MAX_QUERY_CHARS:,} characters."
+        )
+    return text
+
+
+def check_top_k(k: object) -> int:
+    """A valid number of results (1..MAX_TOP_K), or a QueryError saying what is allowed."""
+    if isinstance(k, str) and re.fullmatch(r"\s*-?\d+\s*", k):
+        k = int(k)
+    if isinstance(k, float) and k.is_integer():
+        k = int(k)
+    if isinstance(k, bool) or not isinstance(k, numbers.Integral):
+        raise QueryError(f"Top-k must be a whole number from 1 to {MAX_TOP_K} (got {k!r}).")
+    if not 1 <= int(k) <= MAX_TOP_K:
+        raise QueryError(f"Top-k must be from 1 to {MAX_TOP_K} (got {k}).")
+    return int(k)
+
+
+def get_retriever(catalog: Catalog, method: str):
+    """The catalog's shared retriever for ``method`` (created once)."""
+    try:
+        retriever_class(method)
+    except ValueError as exc:
+        raise QueryError(str(exc)) from None
+    return catalog.cached(f"retriever:{method}", lambda: create_retriever(method, catalog))
+
+
+def search(
+    catalog: Catalog,
+    method: str,
+    *,
+    text: str | None = None,
+    image: Image.Image | None = None,
+    k: int = 10,
+    image_weight: float = 0.5,
+) -> SearchResult:
+    """Validate the input and run one search; raises :class:`QueryError` for bad input."""
+    k = check_top_k(k)
+    text = clean_query_text(text)
+    retriever = get_retriever(catalog, method)
+    query = Query(text=text or None, image=image, image_weight=float(image_weight))
+    if not query.modalities:
+        raise QueryError(
+            "Type something to search for"
+            + (" or add an image." if "image" in retriever.modalities else ".")
+        )
+    if not retriever.supports(query):
+        needs = " and ".join(sorted(retriever.modalities))
+        options = ", ".join(list_retrievers(next(iter(query.modalities))))
+        raise QueryError(
+            f"Method '{method}' needs a {needs} query. Methods for this query: {options}."
+        )
+    return retriever.search(query, k)

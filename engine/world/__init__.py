@@ -1,0 +1,1 @@
+"""The synthetic catalog world: products, images, users, interactions and query sets."""

@@ -1,0 +1,54 @@
+"""Catalog explorer: browse and filter the products; open one to see everything about it."""
+
+from __future__ import annotations
+
+import numpy as np
+import streamlit as st
+
+from pages.shared import catalog_key, current_catalog, esc, facet_values, item_details, result_grid
+
+PAGE_SIZE = 20
+
+catalog = current_catalog()
+items = catalog.items
+key = catalog_key()
+st.title("Catalog explorer", anchor=False)
+
+with st.sidebar:
+    st.markdown("**Filters**")
+    cats = st.multiselect("Category", facet_values(*key, "category"), key="ex_cat")
+    colours = st.multiselect("Colour", facet_values(*key, "colour"), key="ex_col")
+    patterns = st.multiselect("Pattern", facet_values(*key, "pattern"), key="ex_pat")
+    lo, hi = float(items["price"].min()), float(items["price"].max())
+    price = st.slider("Price", min_value=lo, max_value=hi, value=(lo, hi), key="ex_price")
+    age = st.radio("Launch", ["all", "existing", "new"], horizontal=True, key="ex_age")
+    title_filter = st.text_input("Title contains", key="ex_title")
+
+mask = items["price"].between(*price)
+for column, chosen in (("category", cats), ("colour", colours), ("pattern", patterns)):
+    if chosen:
+        mask &= items[column].isin(chosen)
+if age != "all":
+    mask &= items["is_new"] == (age == "new")
+if title_filter.strip():
+    mask &= items["title"].str.contains(title_filter.strip(), case=False, regex=False)
+rows = np.flatnonzero(mask.to_numpy())
+
+opened = st.session_state.get("ex_open")
+if opened is not None and 0 <= opened < len(items):
+    with st.container(border=True):
+        item_details(catalog, int(opened))
+        if st.button("Close", key="ex_close"):
+            st.session_state["ex_open"] = None
+            st.rerun()
+
+n_pages = max(1, -(-len(rows) // PAGE_SIZE))
+top = st.columns([3, 1], vertical_alignment="bottom")
+top[0].markdown(f"**{len(rows):,}** of {len(items):,} products match")
+page = top[1].number_input("Page", min_value=1, max_value=n_pages, value=1, key="ex_page")
+if not len(rows):
+    st.info("No product matches these filters. Clear a filter in the sidebar to see more.")
+    st.stop()
+shown = rows[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]
+result_grid(catalog, shown, key="explore", on_open="ex_open")
+st.caption(f"Page {page} of {n_pages} · {esc(catalog.name)} catalog")

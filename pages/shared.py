@@ -1,0 +1,170 @@
+"""What the pages share: every Streamlit cache, the catalog picker and the result cards.
+
+Pages stay thin: they lay out widgets and call these helpers and the engine. Catalog text is
+always shown as text (escaped), never as markup.
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import streamlit as st
+
+from engine.artifacts import ArtifactError
+from engine.catalog import Catalog
+from engine.paths import data_dir
+from engine.retrieval.base import SearchResult
+
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:])")
+
+
+def esc(text: object) -> str:
+    """Escape Markdown/HTML/LaTeX so catalog text displays literally."""
+    return _MD_SPECIAL.sub(r"\\\1", str(text)).replace("\n", " ")
+
+
+# -- caches (the only st.cache_* calls in the app) -----------------------------------------------
+def built_catalogs() -> list[str]:
+    """Names of catalogs with a manifest under ``data/artifacts``."""
+    root = data_dir() / "artifacts"
+    if not root.is_dir():
+        return []
+    return sorted(p.parent.name for p in root.glob("*/manifest.json"))
+
+
+@st.cache_resource(show_spinner="Opening the catalog…", max_entries=4)
+def _open_catalog(name: str, manifest_mtime: float) -> Catalog:
+    return Catalog.open(name)
+
+
+@st.cache_resource(show_spinner="Loading models and indexes…", max_entries=32)
+def warm_retriever(name: str, manifest_mtime: float, method: str) -> bool:
+    """Load a method's models and indexes once per process (shared by every session)."""
+    from engine.search import get_retriever
+
+    get_retriever(_open_catalog(name, manifest_mtime), method).warm_up()
+    return True
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def facet_values(name: str, manifest_mtime: float, column: str) -> list:
+    """Distinct values of a catalog column, for filter widgets."""
+    return sorted(_open_catalog(name, manifest_mtime).items[column].unique().tolist())
+
+
+# -- catalog choice ----------------------------------------------------------------------------
+def _manifest_mtime(name: str) -> float:
+    path = data_dir() / "artifacts" / name / "manifest.json"
+    return path.stat().st_mtime if path.exists() else 0.0
+
+
+def catalog_key() -> tuple[str, float]:
+    """(name, manifest mtime) of the catalog chosen in the sidebar: the key of every cache."""
+    name = st.session_state.get("catalog_name", "demo")
+    return name, _manifest_mtime(name)
+
+
+def current_catalog() -> Catalog:
+    """The catalog chosen in the sidebar; stops the page with a clear message if unusable."""
+    names = built_catalogs()
+    if not names:
+        st.error("No catalog has been built yet.")
+        st.code("make run        # or: python -m engine build --preset demo", language="bash")
+        st.stop()
+    default = "demo" if "demo" in names else names[0]
+    if st.session_state.get("catalog_name") not in names:
+        st.session_state["catalog_name"] = default
+    st.sidebar.selectbox("Catalog", names, key="catalog_name")
+    name, mtime = catalog_key()
+    try:
+        catalog = _open_catalog(name, mtime)
+    except ArtifactError as exc:
+        st.error(f"The '{name}' catalog cannot be served: {exc.reason}")
+        st.code(exc.fix or f"python -m engine build --preset {name}", language="bash")
+        st.stop()
+    n = len(catalog.items)
+    st.sidebar.caption(f"{n:,} products · built {catalog.manifest['built_at'][:10]}")
+    return catalog
+
+
+# -- result display ----------------------------------------------------------------------------
+def item_caption(catalog: Catalog, row: int) -> str:
+    """One escaped Markdown line of attributes for a card."""
+    item = catalog.items.iloc[row]
+    parts = [f"${item['price']:.2f}", item["colour"], item["pattern"], item["material"]]
+    return " · ".join(esc(p) for p in parts)
+
+
+def show_timings(result: SearchResult) -> None:
+    """The latency of each stage of this query, as data under the results."""
+    stages = " · ".join(f"{esc(k)} **{v:.1f}** ms" for k, v in result.timings_ms.items())
+    st.caption(f"Latency: {stages} · total **{result.total_ms:.1f}** ms")
+
+
+def _set_state(key: str, value: object) -> None:
+    st.session_state[key] = value
+
+
+def result_grid(
+    catalog: Catalog,
+    rows: np.ndarray,
+    scores: np.ndarray | None = None,
+    *,
+    columns: int = 5,
+    key: str = "grid",
+    on_open: str | None = None,
+) -> None:
+    """Cards of product images with title, price, attributes and score.
+
+    With ``on_open`` set, each card has an "Open" button storing its row in that session key.
+    """
+    for start in range(0, len(rows), columns):
+        cols = st.columns(columns)
+        for j, col in enumerate(cols):
+            i = start + j
+            if i >= len(rows):
+                break
+            row = int(rows[i])
+            item = catalog.items.iloc[row]
+            with col.container(border=True):
+                st.image(str(catalog.image_path(row)), width="stretch")
+                badge = " :orange-badge[NEW]" if item["is_new"] else ""
+                st.markdown(f"**{i + 1}. {esc(item['title'])}**{badge}")
+                st.caption(item_caption(catalog, row))
+                if scores is not None:
+                    st.caption(f"score {float(scores[i]):.4f}")
+                if on_open:
+                    st.button(
+                        "Open",
+                        key=f"{key}-open-{row}-{i}",
+                        on_click=_set_state,
+                        args=(on_open, row),
+                    )
+
+
+def item_details(catalog: Catalog, row: int) -> None:
+    """A product's image, text, attributes and interaction count."""
+    info = catalog.describe(row)
+    left, right = st.columns([1, 2])
+    left.image(str(catalog.image_path(row)), width="stretch")
+    with right:
+        st.subheader(info["title"], anchor=False)
+        st.text(info["description"])
+        fields = [
+            "item_id",
+            "category",
+            "colour",
+            "pattern",
+            "material",
+            "brand",
+            "price",
+            "is_new",
+            "launch_day",
+            "interactions",
+        ]
+        st.dataframe(
+            {"attribute": fields, "value": [str(info[f]) for f in fields]},
+            hide_index=True,
+            width="stretch",
+        )
