@@ -54,8 +54,14 @@ class TextConfig:
 
 @dataclass(frozen=True)
 class ClipConfig:
-    """The compact catalog CLIP trained by the build (see ``engine/encoders/compact_clip.py``)."""
+    """The compact catalog CLIP trained by the build (see ``engine/encoders/compact_clip.py``).
 
+    ``model`` is ``"compact"`` (train on the catalog), a pretrained open_clip tag such as
+    ``"ViT-B-32/laion2b_s34b_b79k"`` (used when its weights are available offline; otherwise the
+    build falls back to the compact model and says so), or ``"MODEL@/path/to/checkpoint"``.
+    """
+
+    model: str = "compact"
     train_seconds: float = 240.0
     image_size: int = 64
     batch_size: int = 256

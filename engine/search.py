@@ -13,7 +13,11 @@ import unicodedata
 from typing import TYPE_CHECKING
 
 from engine.retrieval.base import Query, SearchResult
-from engine.retrieval.registry import create_retriever, list_retrievers, retriever_class
+from engine.retrieval.registry import (
+    available_retrievers,
+    create_retriever,
+    retriever_class,
+)
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -60,9 +64,15 @@ def check_top_k(k: object) -> int:
 def get_retriever(catalog: Catalog, method: str):
     """The catalog's shared retriever for ``method`` (created once)."""
     try:
-        retriever_class(method)
+        cls = retriever_class(method)
     except ValueError as exc:
         raise QueryError(str(exc)) from None
+    missing = set(cls.requires) - set(catalog.manifest.get("steps", {}))
+    if missing:
+        valid = ", ".join(available_retrievers(catalog))
+        raise QueryError(
+            f"Method '{method}' is not built for the '{catalog.name}' catalog; available: {valid}."
+        )
     return catalog.cached(f"retriever:{method}", lambda: create_retriever(method, catalog))
 
 
@@ -87,7 +97,7 @@ def search(
         )
     if not retriever.supports(query):
         needs = " and ".join(sorted(retriever.modalities))
-        options = ", ".join(list_retrievers(next(iter(query.modalities))))
+        options = ", ".join(available_retrievers(catalog, next(iter(query.modalities))))
         raise QueryError(
             f"Method '{method}' needs a {needs} query. Methods for this query: {options}."
         )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from engine.retrieval.registry import list_retrievers, retriever_class
+from engine.retrieval.registry import available_retrievers, retriever_class
 from engine.search import QueryError, search
 from pages.shared import (
     catalog_key,
@@ -30,7 +30,7 @@ st.caption(
     "how each method copes."
 )
 
-methods = list_retrievers("text")
+methods = available_retrievers(catalog, "text")
 with st.form("text-search", border=False):
     q_col, m_col, k_col, b_col = st.columns([5, 2, 1, 1], vertical_alignment="bottom")
     query = q_col.text_input("Query", key="text_query", placeholder="e.g. navy polka dot backpack")

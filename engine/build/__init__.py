@@ -18,6 +18,8 @@ from typing import Any
 
 from engine.artifacts import ArtifactError, ArtifactStore
 from engine.build import steps
+from engine.build.fusion import build_fusion
+from engine.build.visual import build_clip, build_visual
 from engine.config import BuildConfig, config_from_dict, stable_hash
 from engine.paths import artifacts_dir
 
@@ -54,6 +56,12 @@ STEPS: tuple[Step, ...] = (
     Step("world", 1, (), ("world",), steps.build_world, "generate the synthetic world"),
     Step("lexical", 1, ("world",), ("text",), steps.build_lexical, "BM25 and TF-IDF indexes"),
     Step("sbert", 1, ("world",), ("text",), steps.build_sbert, "Sentence-BERT embeddings + FAISS"),
+)
+VISUAL_STEPS: tuple[Step, ...] = (
+    Step("clip", 1, ("world",), ("clip",), build_clip, "compact catalog CLIP (or pretrained)"),
+    Step("visual", 1, ("world", "clip"), (), build_visual, "CLIP + colour image embeddings"),
+    Step("fusion", 1, ("world", "sbert", "clip", "visual"), ("text",), build_fusion,
+         "fusion weights (tuned on validation) and the fusion MLP"),
 )
 
 

@@ -14,6 +14,8 @@ from pathlib import Path
 import faiss
 import numpy as np
 
+from engine.evaluation.metrics import index_recall_at_k
+
 INDEX_KINDS = ("flat", "hnsw", "ivf")
 
 
@@ -99,8 +101,5 @@ def recall_vs_exact(
     t0 = time.perf_counter()
     approx_ids, _ = approx.search(queries, k, **search_kw)
     ms = (time.perf_counter() - t0) * 1000 / max(1, len(queries))
-    hits = [
-        len(set(a[a >= 0]) & set(e[e >= 0])) / max(1, (e >= 0).sum())
-        for a, e in zip(approx_ids, exact_ids)
-    ]
-    return {"recall_at_k": float(np.mean(hits)), "k": k, "ms_per_query": round(ms, 4)}
+    recall = index_recall_at_k(approx_ids, exact_ids, k=k)
+    return {"recall_at_k": round(recall, 4), "k": k, "ms_per_query": round(ms, 4)}

@@ -105,6 +105,7 @@ class Retriever(ABC):
     description: ClassVar[str]
     modalities: ClassVar[frozenset[str]]  # the query parts this method can use
     requires_all: ClassVar[bool] = False  # True when every modality above must be present
+    requires: ClassVar[tuple[str, ...]] = ()  # build steps whose artifacts this method reads
 
     def __init__(self, catalog: Catalog):
         self.catalog = catalog

@@ -14,7 +14,7 @@ NO_MATCH = "No product text contains any of the query's words."
 
 class _LexicalRetriever(Retriever):
     modalities: ClassVar[frozenset[str]] = frozenset({"text"})
-    index_name: ClassVar[str]
+    requires: ClassVar[tuple[str, ...]] = ("lexical",)
 
     def _index(self):
         raise NotImplementedError

@@ -22,13 +22,19 @@ def register_retriever(cls: type[Retriever]) -> type[Retriever]:
 
 def _load_builtin() -> None:
     # Importing the modules registers their classes.
-    from engine.retrieval import lexical, semantic  # noqa: F401
+    from engine.retrieval import fusion, lexical, semantic, visual  # noqa: F401
 
 
 def list_retrievers(modality: str | None = None) -> list[str]:
     """Registered method names, optionally only those that can use ``modality``."""
     _load_builtin()
     return [n for n, c in _REGISTRY.items() if modality is None or modality in c.modalities]
+
+
+def available_retrievers(catalog: Catalog, modality: str | None = None) -> list[str]:
+    """Methods whose build steps ``catalog`` has (optionally only those using ``modality``)."""
+    built = set(catalog.manifest.get("steps", {}))
+    return [n for n in list_retrievers(modality) if set(_REGISTRY[n].requires) <= built]
 
 
 def retriever_class(name: str) -> type[Retriever]:

@@ -36,6 +36,7 @@ class SbertRetriever(Retriever):
     name = "sbert"
     description = "Sentence-BERT (all-MiniLM-L6-v2) semantic text search, FAISS HNSW"
     modalities: ClassVar[frozenset[str]] = frozenset({"text"})
+    requires: ClassVar[tuple[str, ...]] = ("sbert",)
     index_kind: ClassVar[str] = "hnsw"
 
     def warm_up(self) -> None:

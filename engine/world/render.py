@@ -16,10 +16,9 @@ from PIL import Image, ImageDraw
 
 from . import vocab
 
-_SS = 2  # supersampling factor of the silhouette masks
+_SS = 3  # supersampling factor of the silhouette masks
 _NAMES = vocab.names("colour")
 _PALETTE = np.array([t.rgb for t in vocab.COLOURS], dtype=np.int32)
-_WHITE = np.array([255.0, 255.0, 255.0], dtype=np.float32)
 
 
 def _ell(cx: float, cy: float, rx: float, ry: float, a0: float = 0, a1: float = 360,
@@ -42,11 +41,20 @@ def _cat(*parts: np.ndarray) -> np.ndarray:
     return np.concatenate(parts)
 
 
+def _round_bottom(x0: float, x1: float, y: float, rad: float) -> np.ndarray:
+    """Bottom-right then bottom-left rounded corners of a box spanning x0..x1 down to y."""
+    return _cat(_ell(x1 - rad, y - rad, rad, rad, 0, 90, 8),
+                _ell(x0 + rad, y - rad, rad, rad, 90, 180, 8))
+
+
 def _vase() -> np.ndarray:
-    """Profile: flared lip, narrow neck, round belly (an ellipse), short foot."""
-    y = np.sort(np.concatenate([np.linspace(0.02, 0.98, 60), [0.06, 0.0601, 0.90, 0.9001]]))
-    belly = 0.36 * np.sqrt(np.clip(1 - ((y - 0.6) / 0.36) ** 2, 0, 1))
-    h = np.maximum(np.where(y <= 0.06, 0.16, np.where(y >= 0.9, 0.16, 0.09)), belly)
+    """Profile: flared lip, tapering neck, egg-shaped belly, short foot."""
+    y = np.sort(np.concatenate([np.linspace(0.02, 0.98, 72), [0.06, 0.0601, 0.92, 0.9201]]))
+    t = (y - 0.62) / np.where(y < 0.62, 0.40, 0.34)
+    belly = 0.33 * np.sqrt(np.clip(1 - t * t, 0, 1))
+    neck = np.interp(y, [0.06, 0.2], [0.11, 0.08])
+    neck = np.where((y <= 0.06) | (y >= 0.92), 0.15, neck)  # lip and foot
+    h = np.maximum(neck, belly)
     return _cat(np.stack([0.5 + h, y], 1), np.stack([0.5 - h, y], 1)[::-1])
 
 
@@ -58,14 +66,16 @@ _SHAPES: dict[str, list[tuple[str, np.ndarray, float]]] = {
                       _p((0.63, 0.05), (0.80, 0.10), (0.99, 0.33), (0.86, 0.46), (0.77, 0.38),
                          (0.78, 0.97), (0.22, 0.97), (0.23, 0.38), (0.14, 0.46), (0.01, 0.33))), 0),
         ("ink", _ell(0.5, 0.05, 0.13, 0.10, 180, 0), 0.02),
-        ("ink", _p((0.94, 0.28), (0.81, 0.41)), 0.015), ("ink", _p((0.06, 0.28), (0.19, 0.41)), 0.015),
+        ("ink", _p((0.94, 0.28), (0.81, 0.41)), 0.015),
+        ("ink", _p((0.06, 0.28), (0.19, 0.41)), 0.015),
     ],
     "dress": [
         ("fill", _cat(_p((0.35, 0.02), (0.40, 0.02)), _ell(0.5, 0.10, 0.08, 0.08, 180, 0),
                       _p((0.60, 0.02), (0.65, 0.02), (0.67, 0.20), (0.61, 0.40)),
                       _ell(0.5, 0.92, 0.42, 0.07, 0, 180), _p((0.39, 0.40), (0.33, 0.20))), 0),
         ("ink", _p((0.39, 0.40), (0.61, 0.40)), 0.025),
-        ("ink", _p((0.45, 0.48), (0.36, 0.86)), 0.01), ("ink", _p((0.55, 0.48), (0.64, 0.86)), 0.01),
+        ("ink", _p((0.45, 0.48), (0.36, 0.86)), 0.01),
+        ("ink", _p((0.55, 0.48), (0.64, 0.86)), 0.01),
     ],
     "sneakers": [
         ("fill", _p((0.04, 0.66), (0.03, 0.50), (0.06, 0.36), (0.12, 0.30), (0.22, 0.36),
@@ -74,15 +84,16 @@ _SHAPES: dict[str, list[tuple[str, np.ndarray, float]]] = {
         ("fill", _p((0.02, 0.64), (0.99, 0.64), (0.99, 0.71), (0.95, 0.77), (0.05, 0.77),
                     (0.02, 0.73)), 0),
         ("ink", _p((0.03, 0.66), (0.98, 0.66)), 0.02),
-        ("ink", _p((0.49, 0.33), (0.55, 0.30)), 0.015), ("ink", _p((0.55, 0.37), (0.61, 0.34)), 0.015),
-        ("ink", _p((0.61, 0.41), (0.67, 0.38)), 0.015),
+        *[("ink", _p((x, y), (x + 0.06, y - 0.03)), 0.015)
+          for x, y in ((0.49, 0.33), (0.55, 0.37), (0.61, 0.41))],
         ("ink", _p((0.20, 0.56), (0.45, 0.50), (0.70, 0.49)), 0.015),
     ],
     "boots": [
         ("fill", _p((0.22, 0.02), (0.56, 0.02), (0.57, 0.45), (0.66, 0.56), (0.82, 0.63),
                     (0.94, 0.69), (0.99, 0.77), (0.98, 0.88), (0.40, 0.88), (0.37, 0.99),
                     (0.18, 0.99), (0.16, 0.82), (0.17, 0.55), (0.20, 0.30)), 0),
-        ("ink", _p((0.38, 0.85), (0.98, 0.85)), 0.02), ("ink", _p((0.22, 0.08), (0.56, 0.08)), 0.015),
+        ("ink", _p((0.38, 0.85), (0.98, 0.85)), 0.02),
+        ("ink", _p((0.22, 0.08), (0.56, 0.08)), 0.015),
         ("ink", _p((0.19, 0.88), (0.38, 0.88)), 0.015),
     ],
     "handbag": [
@@ -96,10 +107,9 @@ _SHAPES: dict[str, list[tuple[str, np.ndarray, float]]] = {
         ("fill", _ring(0.22, 0.55, 0.14, 0.09, 90, 270), 0),
         ("fill", _ring(0.78, 0.55, 0.14, 0.09, -90, 90), 0),
         ("fill", _ring(0.5, 0.12, 0.09, 0.05, 180, 360), 0),
-        ("fill", _cat(_ell(0.5, 0.36, 0.30, 0.24, 180, 360), _ell(0.72, 0.90, 0.08, 0.08, 0, 90, 8),
-                      _ell(0.28, 0.90, 0.08, 0.08, 90, 180, 8)), 0),
-        ("ink", _cat(_ell(0.5, 0.64, 0.2, 0.04, 180, 360), _p((0.7, 0.88), (0.3, 0.88), (0.3, 0.64))),
-         0.015),
+        ("fill", _cat(_ell(0.5, 0.36, 0.3, 0.24, 180, 360), _round_bottom(0.2, 0.8, 0.98, .08)), 0),
+        ("ink", _cat(_ell(0.5, 0.64, 0.2, 0.04, 180, 360),
+                     _p((0.7, 0.88), (0.3, 0.88), (0.3, 0.64))), 0.015),
         ("ink", _p((0.34, 0.72), (0.66, 0.72)), 0.012),
     ],
     "hat": [
@@ -111,8 +121,8 @@ _SHAPES: dict[str, list[tuple[str, np.ndarray, float]]] = {
     ],
     "mug": [
         ("fill", _ell(0.72, 0.52, 0.20, 0.23), 0), ("cut", _ell(0.73, 0.52, 0.10, 0.13), 0),
-        ("fill", _cat(_ell(0.41, 0.16, 0.30, 0.05, 180, 360), _ell(0.61, 0.87, 0.10, 0.08, 0, 90, 8),
-                      _ell(0.21, 0.87, 0.10, 0.08, 90, 180, 8)), 0),
+        ("fill", _cat(_ell(0.41, 0.16, 0.30, 0.05, 180, 360), _round_bottom(0.11, 0.71, 0.95, 0.1)),
+         0),
         ("ink", _ell(0.41, 0.16, 0.30, 0.05, 0, 180, 20), 0.015),
     ],
     "lamp": [
@@ -124,14 +134,17 @@ _SHAPES: dict[str, list[tuple[str, np.ndarray, float]]] = {
     "chair": [
         ("fill", _cat(_ell(0.5, 0.14, 0.26, 0.12, 180, 360), _p((0.76, 0.52), (0.24, 0.52))), 0),
         ("fill", _p((0.18, 0.50), (0.82, 0.50), (0.87, 0.63), (0.13, 0.63)), 0),
-        ("line", _p((0.17, 0.62), (0.18, 0.98)), 0.06), ("line", _p((0.83, 0.62), (0.82, 0.98)), 0.06),
-        ("line", _p((0.30, 0.62), (0.31, 0.85)), 0.045), ("line", _p((0.70, 0.62), (0.69, 0.85)), 0.045),
+        ("line", _p((0.17, 0.62), (0.18, 0.98)), 0.06),
+        ("line", _p((0.83, 0.62), (0.82, 0.98)), 0.06),
+        ("line", _p((0.30, 0.62), (0.31, 0.85)), 0.045),
+        ("line", _p((0.70, 0.62), (0.69, 0.85)), 0.045),
         ("ink", _cat(_ell(0.5, 0.17, 0.19, 0.08, 180, 360), _p((0.69, 0.44), (0.31, 0.44),
                                                                (0.31, 0.17))), 0.015),
     ],
     "umbrella": [
         ("fill", _cat(_ell(0.5, 0.52, 0.48, 0.44, 180, 360),
-                      *[_ell(0.86 - 0.24 * k, 0.52, 0.12, 0.07, 0, -180, 12) for k in range(4)]), 0),
+                      *[_ell(0.86 - 0.24 * i, 0.52, 0.12, 0.07, 0, -180, 12) for i in range(4)]),
+         0),
         ("fill", _p((0.48, 0.10), (0.5, 0.02), (0.52, 0.10)), 0),
         ("fill", _p((0.485, 0.50), (0.515, 0.50), (0.515, 0.86), (0.485, 0.86)), 0),
         ("fill", _ring(0.44, 0.86, 0.075, 0.045, 0, 180), 0),
@@ -146,9 +159,20 @@ _SHAPES: dict[str, list[tuple[str, np.ndarray, float]]] = {
 }
 
 
+def _geom(ops: list[tuple[str, np.ndarray, float]]) -> tuple[np.ndarray, np.ndarray, float]:
+    """Silhouette points, their bounding-box centre and largest extent."""
+    fills = np.concatenate([pts for kind, pts, _ in ops if kind != "ink"])
+    lo, hi = fills.min(0), fills.max(0)
+    return fills, (lo + hi) / 2, float((hi - lo).max())
+
+
+_GEOM = {name: _geom(ops) for name, ops in _SHAPES.items()}
+
+
 def _check(field: str, name: str) -> None:
     if name not in vocab.names(field):
-        raise ValueError(f"unknown {field} {name!r}; valid choices: {', '.join(vocab.names(field))}")
+        valid = ", ".join(vocab.names(field))
+        raise ValueError(f"unknown {field} {name!r}; valid choices: {valid}")
 
 
 def _aa(signed_dist: np.ndarray, px: float) -> np.ndarray:
@@ -160,10 +184,11 @@ def _frac(x: np.ndarray) -> np.ndarray:
     return x - np.floor(x)
 
 
-def _pattern(pattern: str, u: np.ndarray, v: np.ndarray, px: float, r: list[float]) -> np.ndarray:
-    """Secondary-colour coverage in [0, 1]; u, v are object-frame coordinates of pixel centres."""
-    period = 0.09 + 0.07 * r[0]
-    s = _frac(v / period + r[1])
+def _pattern(pattern: str, u: np.ndarray, v: np.ndarray, px: float, period: float,
+             r: list[float]) -> np.ndarray:
+    """Secondary-colour coverage in [0, 1]; u, v: object-frame coordinates of pixel centres,
+    px: pixels per object unit, period: pattern period in object units."""
+    s = _frac(v / period + r[0])
 
     def bands(s: np.ndarray, f: float) -> np.ndarray:  # band s in [0, f) of each period
         inside = np.minimum(s, f - s)
@@ -171,20 +196,20 @@ def _pattern(pattern: str, u: np.ndarray, v: np.ndarray, px: float, r: list[floa
         return _aa(np.where(s < f, inside, -outside) * period, px)
 
     if pattern == "striped":
-        return bands(s, 0.24 + 0.06 * r[2])
+        return bands(s, 0.22 + 0.05 * r[1])
     if pattern == "checked":
-        f = 0.17 + 0.03 * r[2]
-        a, b = bands(s, f), bands(_frac(u / period + r[3]), f)
+        f = 0.17 + 0.03 * r[1]
+        a, b = bands(s, f), bands(_frac(u / period + r[2]), f)
         return 0.55 * (a + b) - 0.1 * a * b
     if pattern == "dotted":
-        row = np.floor(v / period + r[1])
-        du = _frac(u / period + r[3] + 0.5 * row) - 0.5
+        row = np.floor(v / period + r[0])
+        du = _frac(u / period + r[2] + 0.5 * row) - 0.5
         dv = s - 0.5
-        return _aa((0.22 + 0.06 * r[2]) * period - np.sqrt(du * du + dv * dv) * period, px)
+        return _aa((0.22 + 0.06 * r[1]) * period - np.sqrt(du * du + dv * dv) * period, px)
     # zigzag: chevron bands along u with triangle-wave centre lines
-    h, amp, half = period * (1.2 + 0.6 * r[3]), 0.3 * period, 0.13 * period
+    h, amp, half = period * (1.2 + 0.6 * r[2]), 0.3 * period, 0.115 * period
     tri = 4.0 * np.abs(_frac(u / h) - 0.5) - 1.0
-    s = _frac((v - amp * tri) / period + r[1])
+    s = _frac((v - amp * tri) / period + r[0])
     vert = np.minimum(s, 1.0 - s) * period  # vertical distance to the nearest chevron line
     return _aa((half - vert) / math.hypot(1.0, 4.0 * amp / h), px)
 
@@ -230,22 +255,20 @@ def render_product(*, category: str, colour: str, pattern: str, seed: int, size:
     _check("category", category)
     _check("colour", colour)
     _check("pattern", pattern)
-    rng = np.random.default_rng(int(seed))
+    rng = np.random.default_rng(int(seed) % (1 << 64))
     r = rng.random(32).tolist()  # fixed draw order: difficulty only scales the draws
     d, d1 = float(difficulty), min(float(difficulty), 1.0)
     ops, big = _SHAPES[category], size * _SS
 
     # Geometry: unit box -> output pixels, p_out = R (p - c0) * k + centre.
-    fills = np.concatenate([pts for kind, pts, _ in ops if kind != "ink"])
-    lo, hi = fills.min(0), fills.max(0)
-    c0, ext = (lo + hi) / 2, float((hi - lo).max())
+    fills, c0, ext = _GEOM[category]
     theta = math.radians(30.0 * d * (2 * r[0] - 1))
     cos, sin = math.cos(theta), math.sin(theta)
     rot = np.array([[cos, -sin], [sin, cos]])
     half = np.abs((fills - c0) @ rot.T).max(0)  # half-extents of the rotated shape, unit box
     k = size * min(0.95, max(0.45, 0.78 + d * (0.34 * r[1] - 0.22))) / ext
-    k = min(k, 0.47 * size / float(half.max()))  # keep the whole object on the canvas
-    room = np.maximum(0.0, 0.48 * size - half * k)
+    k = min(k, 0.46 * size / float(half.max()))  # keep the whole object on the canvas
+    room = np.maximum(0.0, 0.47 * size - half * k)
     centre = size / 2 + room * d1 * (2 * np.array([r[2], r[3]]) - 1)
     aff, off = rot.T * (k * _SS), centre * _SS - 0.5 - (c0 @ rot.T) * (k * _SS)
 
@@ -266,13 +289,14 @@ def render_product(*, category: str, colour: str, pattern: str, seed: int, size:
     phi = math.pi * r[4] if pattern != "zigzag" else 0.3 * (2 * r[4] - 1) + (r[5] > 0.7) * 1.5708
     ca, sa = math.cos(theta + phi), math.sin(theta + phi)
     dx, dy = (xx - float(centre[0])) * (1 / k), (yy - float(centre[1])) * (1 / k)
-    pat = (_pattern(pattern, dx * ca + dy * sa, dy * ca - dx * sa, k, r[6:10])
+    period = max(0.09 + 0.07 * r[6], 0.075 * size / k)  # never finer than ~10 px at 128 px
+    pat = (_pattern(pattern, dx * ca + dy * sa, dy * ca - dx * sa, k, period, r[7:10])
            if pattern != "solid" else np.zeros_like(xx))
 
     # Colours and background (very light; darkened when it would be close to the object).
     main, sec, dark = _colours(vocab.term("colour", colour).rgb, round(8 * d1 * (2 * r[10] - 1)))
     kind = 0 if d <= 0 else int(r[11] * 4)  # white, light grey, tint, tinted gradient
-    top = np.full(3, 255.0 - 12.0 * r[12] * (kind > 0), np.float32)
+    top = np.full(3, 255.0 - (8.0 + 22.0 * r[12]) * (kind > 0), np.float32)
     if kind >= 2:
         top += np.array(r[13:16], np.float32) * 24.0 - 16.0
     bottom = top - (10.0 + 18.0 * r[16]) * (kind == 3)
@@ -302,7 +326,8 @@ def render_product(*, category: str, colour: str, pattern: str, seed: int, size:
         cx = [x0, x1, x0 + r[21] * (x1 - x0)][min(side, 2)]
         cy = [y0 + r[21] * (y1 - y0), y0, y1][max(side - 1, 0)]
         for shrink in (1.0, 0.6, 0.35):
-            w, h = (x1 - x0) * shrink * (0.3 + 0.25 * r[18]), (y1 - y0) * shrink * (0.3 + 0.25 * r[19])
+            w = (x1 - x0) * shrink * (0.3 + 0.25 * r[18])
+            h = (y1 - y0) * shrink * (0.3 + 0.25 * r[19])
             occ_img = Image.new("L", (big, big), 0)
             box = [(cx - w / 2) * _SS, (cy - h / 2) * _SS, (cx + w / 2) * _SS, (cy + h / 2) * _SS]
             draw = ImageDraw.Draw(occ_img)

@@ -1,0 +1,209 @@
+"""Fusion build step: tune early/late weights on validation queries, train the fusion MLP.
+
+Only the validation query sets are used for tuning and only the catalog's own caption/image pairs
+for training; test queries are never seen here.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from engine.build.steps import StepContext, build_vector_indexes
+from engine.evaluation.metrics import ndcg_at_k
+
+GRID = tuple(round(x, 2) for x in np.linspace(0.0, 0.9, 10))
+MLP_TEXT_PAIRS = 8000
+
+
+def _qrels(df: pd.DataFrame) -> dict[str, dict[str, int]]:
+    out: dict[str, dict[str, int]] = {}
+    for qid, item, grade in zip(df["query_id"], df["item_id"], df["grade"]):
+        out.setdefault(qid, {})[item] = int(grade)
+    return out
+
+
+def _mean_ndcg(scores: np.ndarray, qids: list[str], qrels: dict, item_ids: np.ndarray) -> float:
+    top = np.argsort(-scores, axis=1)[:, :10]
+    return float(
+        np.mean([ndcg_at_k(item_ids[t], qrels.get(q, {}), k=10) for t, q in zip(top, qids)])
+    )
+
+
+def _late_ndcg(sims: dict[str, np.ndarray], w: dict[str, float], qids, qrels, item_ids) -> float:
+    from engine.retrieval.base import top_k
+    from engine.retrieval.fusion import LATE_POOL, late_fuse
+
+    vals = []
+    for j, q in enumerate(qids):
+        signals = {n: top_k(s[j], LATE_POOL) for n, s in sims.items()}
+        pool, fused = late_fuse(signals, w)
+        order, _ = top_k(fused, 10)
+        vals.append(ndcg_at_k(item_ids[pool[order]], qrels.get(q, {}), k=10))
+    return float(np.mean(vals))
+
+
+def _tune(name: str, fn, log) -> tuple[float, dict[str, float]]:
+    curve = {str(x): round(fn(x), 4) for x in GRID}
+    best = max(GRID, key=lambda x: (curve[str(x)], -x))
+    log(f"  {name}: best weight {best} (val NDCG@10 {curve[str(best)]:.3f})")
+    return best, curve
+
+
+def build_fusion(ctx: StepContext, out: Path) -> dict[str, Any]:
+    from engine.build.visual import load_built_clip
+    from engine.encoders.compact_clip import make_captions
+    from engine.encoders.fusion_mlp import project, save_fusion_mlp, train_fusion_mlp
+    from engine.encoders.text import create_text_encoder
+    from engine.runtime import set_threads
+
+    world, vis = ctx.inputs["world"], ctx.inputs["visual"]
+    items = pd.read_parquet(world / "items.parquet")
+    item_ids = items["item_id"].to_numpy()
+    queries = pd.read_parquet(world / "queries.parquet")
+    image_q = pd.read_parquet(world / "image_queries.parquet")
+    sbert_items = np.load(ctx.inputs["sbert"] / "sbert_items.npy")
+    clip_items = np.load(vis / "clip_items.npy")
+    colour_items = np.load(vis / "colour_items.npy")
+    dims = (sbert_items.shape[1], clip_items.shape[1], colour_items.shape[1])
+    set_threads(ctx.cfg.build_threads)
+    text_enc = create_text_encoder(ctx.cfg.text.sbert_model)
+    clip = load_built_clip(ctx.inputs["clip"])
+
+    val = queries[queries["split"] == "val"]
+    qids, texts = val["query_id"].tolist(), val["query"].tolist()
+    qrels = _qrels(pd.read_parquet(world / "qrels.parquet"))
+    ss = text_enc.encode(texts) @ sbert_items.T
+    sc = clip.encode_texts(texts) @ clip_items.T
+    ival = (image_q["split"] == "val").to_numpy()
+    iqids = image_q.loc[ival, "query_id"].tolist()
+    iqrels = _qrels(pd.read_parquet(world / "image_qrels.parquet"))
+    ic = np.load(vis / "clip_image_queries.npy")[ival] @ clip_items.T
+    ih = np.load(vis / "colour_image_queries.npy")[ival] @ colour_items.T
+
+    def ratio(x: float) -> float:
+        return x / (1 - x)
+
+    a_e, early_text = _tune(
+        "early/text", lambda x: _mean_ndcg(ratio(x) * ss + sc, qids, qrels, item_ids), ctx.log
+    )
+    c_e, early_img = _tune(
+        "early/image", lambda x: _mean_ndcg(ic + ratio(x) * ih, iqids, iqrels, item_ids), ctx.log
+    )
+    a_l, late_text = _tune(
+        "late/text",
+        lambda x: _late_ndcg(
+            {"sbert": ss, "clip": sc}, {"sbert": x, "clip": 1 - x}, qids, qrels, item_ids
+        ),
+        ctx.log,
+    )
+    c_l, late_img = _tune(
+        "late/image",
+        lambda x: _late_ndcg(
+            {"clip": ic, "colour": ih}, {"clip": 1 - x, "colour": x}, iqids, iqrels, item_ids
+        ),
+        ctx.log,
+    )
+
+    early_items = np.concatenate(
+        [np.sqrt(ratio(a_e)) * sbert_items, clip_items, np.sqrt(ratio(c_e)) * colour_items], axis=1
+    ).astype(np.float32)
+    info: dict[str, Any] = {
+        "early_index": build_vector_indexes(
+            early_items,
+            np.concatenate(
+                [
+                    np.sqrt(ratio(a_e)) * text_enc.encode(texts[:50]),
+                    clip.encode_texts(texts[:50]),
+                    np.zeros((min(50, len(texts)), dims[2]), np.float32),
+                ],
+                axis=1,
+            ),
+            out,
+            "early",
+            ctx.log,
+        )
+    }
+
+    # The fusion MLP: caption -> item pairs and same-look image -> item pairs.
+    rng = np.random.default_rng(np.random.SeedSequence([ctx.cfg.seed, 21]))
+    pick = np.sort(rng.choice(len(items), size=min(MLP_TEXT_PAIRS, len(items)), replace=False))
+    captions = make_captions(items.iloc[pick].reset_index(drop=True), rng, synthetic=True)
+    cap_text = [c[int(rng.integers(len(c)))] for c in captions]
+    q_text = np.concatenate(
+        [
+            text_enc.encode(cap_text),
+            clip.encode_texts(cap_text),
+            np.zeros((len(pick), dims[2]), np.float32),
+        ],
+        axis=1,
+    )
+    look = items["category"] + "|" + items["colour"] + "|" + items["pattern"]
+    partner = _same_look_partners(look.to_numpy(), rng)
+    has = partner >= 0
+    q_img = np.concatenate(
+        [
+            np.zeros((has.sum(), dims[0]), np.float32),
+            clip_items[partner[has]],
+            colour_items[partner[has]],
+        ],
+        axis=1,
+    )
+    item_feats = np.concatenate([sbert_items, clip_items, colour_items], axis=1)
+    model, stats = train_fusion_mlp(
+        np.concatenate([q_text, q_img]),
+        np.concatenate([pick, np.flatnonzero(has)]),
+        item_feats,
+        seed=ctx.cfg.seed,
+    )
+    ctx.log(f"  fusion MLP: loss {stats['initial_loss']} -> {stats['final_loss']}")
+    save_fusion_mlp(model, out, stats)
+    mlp_items = project(model, item_feats, side="item")
+    val_q = np.concatenate(
+        [
+            text_enc.encode(texts),
+            clip.encode_texts(texts),
+            np.zeros((len(texts), dims[2]), np.float32),
+        ],
+        axis=1,
+    )
+    mlp_val = project(model, val_q, side="query")
+    stats["val_ndcg@10"] = round(_mean_ndcg(mlp_val @ mlp_items.T, qids, qrels, item_ids), 4)
+    info["mlp_index"] = build_vector_indexes(mlp_items, mlp_val, out, "mlp", ctx.log)
+    params = {
+        "dims": list(dims),
+        "early": {
+            "text": {"sbert": ratio(a_e), "colour": 0.0},
+            "image": {"sbert": ratio(a_e), "colour": ratio(c_e)},
+        },
+        "late": {
+            "text": {"sbert": a_l, "clip": 1 - a_l},
+            "image": {"sbert": a_l, "clip": 1 - c_l, "colour": c_l},
+        },
+        "tuning": {
+            "grid": list(GRID),
+            "early_text": early_text,
+            "early_image": early_img,
+            "late_text": late_text,
+            "late_image": late_img,
+        },
+        "mlp": stats,
+    }
+    (out / "fusion.json").write_text(json.dumps(params, indent=2))
+    return {**info, "weights": {k: params[k] for k in ("early", "late")}, "mlp": stats}
+
+
+def _same_look_partners(look: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """For each item, another item with the same category, colour and pattern (-1 if none)."""
+    partner = np.full(len(look), -1)
+    order = np.argsort(look, kind="stable")
+    groups = np.split(order, np.flatnonzero(look[order][1:] != look[order][:-1]) + 1)
+    for g in groups:
+        if len(g) > 1:
+            shuffled = rng.permutation(g)
+            partner[shuffled] = np.roll(shuffled, 1)
+    return partner
