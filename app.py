@@ -13,6 +13,8 @@ set_threads(QUERY_THREADS)
 PAGES = {
     "Search": [
         st.Page("pages/text_search.py", title="Text search", icon="🔤", default=True),
+        st.Page("pages/image_search.py", title="Image search", icon="🖼️"),
+        st.Page("pages/multimodal_search.py", title="Multimodal search", icon="🧩"),
     ],
     "Catalog": [
         st.Page("pages/catalog_explorer.py", title="Catalog explorer", icon="🗂️"),

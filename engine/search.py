@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from PIL import Image
 
     from engine.catalog import Catalog
+    from engine.imageio import DecodedImage
 
 MAX_QUERY_CHARS = 1000
 MAX_TOP_K = 500
@@ -81,13 +82,16 @@ def search(
     method: str,
     *,
     text: str | None = None,
-    image: Image.Image | None = None,
+    image: Image.Image | DecodedImage | None = None,
     k: int = 10,
     image_weight: float = 0.5,
 ) -> SearchResult:
     """Validate the input and run one search; raises :class:`QueryError` for bad input."""
     k = check_top_k(k)
     text = clean_query_text(text)
+    decode_ms, image_notes = None, []
+    if hasattr(image, "decode_ms"):  # an engine.imageio.DecodedImage: keep its timing and notes
+        decode_ms, image_notes, image = image.decode_ms, list(image.notes), image.image
     retriever = get_retriever(catalog, method)
     query = Query(text=text or None, image=image, image_weight=float(image_weight))
     if not query.modalities:
@@ -101,4 +105,8 @@ def search(
         raise QueryError(
             f"Method '{method}' needs a {needs} query. Methods for this query: {options}."
         )
-    return retriever.search(query, k)
+    result = retriever.search(query, k)
+    if decode_ms is not None:
+        result.timings_ms = {"decode": float(decode_ms), **result.timings_ms}
+        result.notes = image_notes + result.notes
+    return result

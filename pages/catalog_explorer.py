@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
+from pages.embedding_map import embedding_map
 from pages.shared import catalog_key, current_catalog, esc, facet_values, item_details, result_grid
 
 PAGE_SIZE = 20
@@ -34,21 +35,30 @@ if title_filter.strip():
     mask &= items["title"].str.contains(title_filter.strip(), case=False, regex=False)
 rows = np.flatnonzero(mask.to_numpy())
 
+
+def _close() -> None:
+    st.session_state["ex_open"] = None
+    st.session_state["map_version"] = st.session_state.get("map_version", 0) + 1  # clear selection
+
+
 opened = st.session_state.get("ex_open")
 if opened is not None and 0 <= opened < len(items):
     with st.container(border=True):
         item_details(catalog, int(opened))
-        if st.button("Close", key="ex_close"):
-            st.session_state["ex_open"] = None
-            st.rerun()
+        st.button("Close", key="ex_close", on_click=_close)
 
-n_pages = max(1, -(-len(rows) // PAGE_SIZE))
-top = st.columns([3, 1], vertical_alignment="bottom")
-top[0].markdown(f"**{len(rows):,}** of {len(items):,} products match")
-page = top[1].number_input("Page", min_value=1, max_value=n_pages, value=1, key="ex_page")
-if not len(rows):
-    st.info("No product matches these filters. Clear a filter in the sidebar to see more.")
-    st.stop()
-shown = rows[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]
-result_grid(catalog, shown, key="explore", on_open="ex_open")
-st.caption(f"Page {page} of {n_pages} · {esc(catalog.name)} catalog")
+browse, emb_map = st.tabs(["Browse", "Embedding map"])
+with emb_map:
+    embedding_map(catalog)
+
+with browse:
+    n_pages = max(1, -(-len(rows) // PAGE_SIZE))
+    top = st.columns([3, 1], vertical_alignment="bottom")
+    top[0].markdown(f"**{len(rows):,}** of {len(items):,} products match")
+    page = top[1].number_input("Page", min_value=1, max_value=n_pages, value=1, key="ex_page")
+    if not len(rows):
+        st.info("No product matches these filters. Clear a filter in the sidebar to see more.")
+    else:
+        shown = rows[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]
+        result_grid(catalog, shown, key="explore", on_open="ex_open")
+        st.caption(f"Page {page} of {n_pages} · {esc(catalog.name)} catalog")

@@ -7,6 +7,7 @@ always shown as text (escaped), never as markup.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 import numpy as np
 import streamlit as st
@@ -51,6 +52,19 @@ def warm_retriever(name: str, manifest_mtime: float, method: str) -> bool:
 def facet_values(name: str, manifest_mtime: float, column: str) -> list:
     """Distinct values of a catalog column, for filter widgets."""
     return sorted(_open_catalog(name, manifest_mtime).items[column].unique().tolist())
+
+
+@st.cache_data(show_spinner="Projecting the embeddings…", max_entries=8)
+def embedding_projection(
+    name: str, manifest_mtime: float, step: str, filename: str
+) -> tuple[np.ndarray, tuple[float, float]]:
+    """2-D PCA coordinates of every item's embeddings from one build step."""
+    from engine.projection import fit_pca
+
+    catalog = _open_catalog(name, manifest_mtime)
+    vectors = np.load(catalog.step_dir(step) / filename)
+    proj = fit_pca(vectors)
+    return proj.transform(vectors).astype(np.float32), proj.explained
 
 
 # -- catalog choice ----------------------------------------------------------------------------
@@ -114,10 +128,12 @@ def result_grid(
     columns: int = 5,
     key: str = "grid",
     on_open: str | None = None,
+    more_like_this: Callable[[str], None] | None = None,
 ) -> None:
     """Cards of product images with title, price, attributes and score.
 
-    With ``on_open`` set, each card has an "Open" button storing its row in that session key.
+    With ``on_open`` set, each card has an "Open" button storing its row in that session key;
+    with ``more_like_this`` set, a "More like this" button calls it with the item id.
     """
     for start in range(0, len(rows), columns):
         cols = st.columns(columns)
@@ -140,6 +156,13 @@ def result_grid(
                         key=f"{key}-open-{row}-{i}",
                         on_click=_set_state,
                         args=(on_open, row),
+                    )
+                if more_like_this:
+                    st.button(
+                        "More like this",
+                        key=f"{key}-mlt-{row}-{i}",
+                        on_click=more_like_this,
+                        args=(str(item["item_id"]),),
                     )
 
 
@@ -168,3 +191,19 @@ def item_details(catalog: Catalog, row: int) -> None:
             hide_index=True,
             width="stretch",
         )
+
+
+def clip_notice(catalog: Catalog) -> None:
+    """Say which CLIP model serves visual search, and if a requested one was unavailable."""
+    info = catalog.manifest.get("steps", {}).get("clip", {}).get("info", {})
+    if not info:
+        return
+    if info.get("fallback"):
+        st.info(esc(info["fallback"]))
+    if info.get("trained"):
+        st.caption(
+            f"Visual model: compact CLIP trained on this catalog "
+            f"({info.get('seconds', 0):.0f} s, {info.get('epochs', 0):.1f} epochs)."
+        )
+    else:
+        st.caption(f"Visual model: pretrained CLIP {esc(info.get('spec', ''))}.")

@@ -240,13 +240,13 @@ def _grids(size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 def _blur(img: np.ndarray, sigma: float) -> np.ndarray:
     """Separable 5-tap Gaussian blur of a (3, H, W) array (edges replicated)."""
-    w = np.exp(-0.5 * (np.arange(-2, 3) / max(sigma, 1e-3)) ** 2)
-    w = (w / w.sum()).tolist()
-    p = np.pad(img, ((0, 0), (2, 2), (0, 0)), mode="edge")
+    w0, w1, w2 = (math.exp(-0.5 * (i / max(sigma, 1e-3)) ** 2) for i in (2, 1, 0))
+    norm = 2 * (w0 + w1) + w2
+    w0, w1, w2 = w0 / norm, w1 / norm, w2 / norm
     n = img.shape[1]
-    img = sum(wi * p[:, i:i + n] for i, wi in enumerate(w))
-    p = np.pad(img, ((0, 0), (0, 0), (2, 2)), mode="edge")
-    return sum(wi * p[:, :, i:i + n] for i, wi in enumerate(w))
+    p = np.pad(img, ((0, 0), (2, 2), (2, 2)), mode="edge")
+    p = w0 * (p[:, :n] + p[:, 4:]) + w1 * (p[:, 1:n + 1] + p[:, 3:n + 3]) + w2 * p[:, 2:n + 2]
+    return w0 * (p[..., :n] + p[..., 4:]) + w1 * (p[..., 1:n + 1] + p[..., 3:n + 3]) + w2 * p[..., 2:n + 2]
 
 
 def render_product(*, category: str, colour: str, pattern: str, seed: int, size: int = 128,
