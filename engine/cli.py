@@ -120,6 +120,23 @@ def cmd_search(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench(args: argparse.Namespace) -> int:
+    from engine.catalog import Catalog
+    from engine.evaluation.benchmark import run_benchmark
+    from engine.evaluation.report import headline, write_reports
+    from engine.paths import REPO_ROOT, reports_dir
+
+    catalog = Catalog.open(args.catalog or args.preset)
+    report = run_benchmark(catalog, limit=args.limit, progress=_progress)
+    folder = Path(args.out) if args.out else reports_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    write_reports(report, folder, readme=None if args.out else REPO_ROOT / "README.md")
+    for line in headline(report):
+        print(line)
+    print(f"wrote {folder / 'benchmark.json'} and {folder / 'benchmark.md'}")
+    return 0
+
+
 def cmd_methods(args: argparse.Namespace) -> int:
     from engine.retrieval.registry import list_retrievers, retriever_class
 
@@ -154,6 +171,13 @@ def build_parser() -> argparse.ArgumentParser:
     st = sub.add_parser("status", help="is a catalog built and up to date?")
     st.add_argument("--catalog", default=DEFAULT_PRESET)
     st.set_defaults(func=cmd_status)
+
+    bn = sub.add_parser("bench", help="benchmark every method; write reports/benchmark.*")
+    bn.add_argument("--preset", default=DEFAULT_PRESET, choices=list_presets())
+    bn.add_argument("--catalog", default=None, help="built catalog name (default: the preset)")
+    bn.add_argument("--limit", type=int, default=None, help="at most this many queries per set")
+    bn.add_argument("--out", default=None, help="report folder (default reports/, and README)")
+    bn.set_defaults(func=cmd_bench)
 
     m = sub.add_parser("methods", help="list the search methods")
     m.set_defaults(func=cmd_methods)

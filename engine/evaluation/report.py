@@ -1,0 +1,121 @@
+"""Write a benchmark report as JSON and Markdown, and copy its tables into the README.
+
+The README's results section sits between ``<!-- bench:start -->`` and ``<!-- bench:end -->`` and
+is regenerated from ``reports/benchmark.json`` only, with where and when it was measured.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from engine.artifacts import atomic_write_bytes, atomic_write_json
+from engine.evaluation.benchmark import best_of, methods_table, slices_table
+
+START, END = "<!-- bench:start -->", "<!-- bench:end -->"
+
+
+def _md(df) -> str:
+    cols = list(df.columns)
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    for row in df.itertuples(index=False):
+        lines.append(
+            "| " + " | ".join(f"{v:.3f}" if isinstance(v, float) else str(v) for v in row) + " |"
+        )
+    return "\n".join(lines)
+
+
+def _provenance(r: dict[str, Any]) -> str:
+    c = r["catalog"]
+    return (
+        f"Measured {r['measured_at']} at commit `{r['commit']}` on {r['machine']['platform']} "
+        f"({r['machine']['note']}), catalog `{c['name']}` ({c['items']:,} products, preset "
+        f"`{c['preset']}`), {r['split']} split, k={r['k']}, relevant = grade ≥ "
+        f"{r['relevant_grade']}. Written by `make bench` to `reports/benchmark.json`."
+    )
+
+
+def headline(r: dict[str, Any]) -> list[str]:
+    """Sentences comparing methods, computed from the report (never typed by hand)."""
+    out = []
+    text = r["text"]["methods"]
+    if "clip" in text and "bm25" in text:
+        vis = "visual=True"
+        c, b = text["clip"]["slices"].get(vis, {}), text["bm25"]["slices"].get(vis, {})
+        if c and b:
+            ratio = c["ndcg@10"] / b["ndcg@10"] if b["ndcg@10"] else float("inf")
+            out.append(
+                f"On queries naming a colour or pattern, CLIP text→image NDCG@10 is "
+                f"{c['ndcg@10']:.3f} vs {b['ndcg@10']:.3f} for BM25 ({ratio:.1f}x)."
+            )
+    m, v = best_of(r["text"])
+    out.append(f"Best text method by NDCG@10: `{m}` ({v:.3f}).")
+    if r["image"]["methods"]:
+        m, v = best_of(r["image"])
+        out.append(f"Best image-query method by NDCG@10: `{m}` ({v:.3f}).")
+        clip = r["image"]["methods"].get("clip")
+        if clip and "encode" in clip["latency_ms"]:
+            e = clip["latency_ms"]["encode"]
+            out.append(
+                f"CLIP image-query encode latency: p50 {e['p50']:.1f} ms, "
+                f"p95 {e['p95']:.1f} ms (one thread)."
+            )
+    info = r["build"].get("clip", {}).get("info", {})
+    if info.get("trained"):
+        out.append(
+            f"Compact CLIP training: {info.get('seconds', 0):.0f} s, "
+            f"{info.get('images_per_second', 0):.0f} images/s, "
+            f"{info.get('epochs', 0):.1f} epochs."
+        )
+    return out
+
+
+def to_markdown(r: dict[str, Any]) -> str:
+    parts = ["# Benchmark", "", _provenance(r), ""]
+    parts += [f"- {s}" for s in headline(r)] + [""]
+    for section, title in (("text", "Text queries"), ("image", "Image queries")):
+        sec = r[section]
+        if not sec["methods"]:
+            continue
+        parts += [
+            f"## {title} ({sec['n_queries']} queries)",
+            "",
+            _md(methods_table(sec)),
+            "",
+            "NDCG@10 by slice (slice sizes: "
+            + ", ".join(f"{k} {v}" for k, v in sec["slice_sizes"].items())
+            + "):",
+            "",
+            _md(slices_table(sec)),
+            "",
+        ]
+    parts += ["## Build", "", "| step | seconds |", "|---|---|"]
+    parts += [f"| {s} | {v['seconds']:.1f} |" for s, v in r["build"].items()]
+    return "\n".join(parts) + "\n"
+
+
+def readme_section(r: dict[str, Any]) -> str:
+    lines = [START, "", _provenance(r), ""] + [f"- {s}" for s in headline(r)] + [""]
+    lines += ["Text queries:", "", _md(methods_table(r["text"])), ""]
+    if r["image"]["methods"]:
+        lines += ["Image queries:", "", _md(methods_table(r["image"])), ""]
+    lines += ["Per-slice tables, build timings and index recall: `reports/benchmark.md`.", "", END]
+    return "\n".join(lines)
+
+
+def write_reports(r: dict[str, Any], folder: Path, readme: Path | None = None) -> None:
+    """Write ``benchmark.json``/``benchmark.md`` atomically; refresh the README section."""
+    atomic_write_json(folder / "benchmark.json", r)
+    atomic_write_bytes(folder / "benchmark.md", to_markdown(r).encode())
+    if readme is not None and readme.exists():
+        text = readme.read_text()
+        if START in text and END in text:
+            head, rest = text.split(START, 1)
+            text = head + readme_section(r) + rest.split(END, 1)[1]
+            atomic_write_bytes(readme, text.encode())
+
+
+def load_report(folder: Path) -> dict[str, Any] | None:
+    path = folder / "benchmark.json"
+    return json.loads(path.read_text()) if path.exists() else None
