@@ -53,8 +53,8 @@ class Step:
 
 
 STEPS: tuple[Step, ...] = (
-    Step("world", 1, (), ("world",), steps.build_world, "generate the synthetic world"),
-    Step("lexical", 1, ("world",), ("text",), steps.build_lexical, "BM25 and TF-IDF indexes"),
+    Step("world", 2, (), ("world",), steps.build_world, "generate the synthetic world"),
+    Step("lexical", 2, ("world",), ("text",), steps.build_lexical, "BM25, TF-IDF, keywords"),
     Step("sbert", 1, ("world",), ("text",), steps.build_sbert, "Sentence-BERT embeddings + FAISS"),
 )
 VISUAL_STEPS: tuple[Step, ...] = (

@@ -45,6 +45,7 @@ def build_world(ctx: StepContext, out: Path) -> dict[str, Any]:
 
 def build_lexical(ctx: StepContext, out: Path) -> dict[str, Any]:
     from engine.indexes.bm25 import BM25Index
+    from engine.indexes.keywords import KeywordIndex
     from engine.indexes.tfidf import TfidfIndex
 
     items = pd.read_parquet(ctx.inputs["world"] / "items.parquet")
@@ -56,7 +57,12 @@ def build_lexical(ctx: StepContext, out: Path) -> dict[str, Any]:
     tfidf = TfidfIndex().fit(texts)
     tfidf.save(out)
     t2 = time.perf_counter()
+    keywords = KeywordIndex().fit(
+        pd.read_parquet(ctx.inputs["world"] / "keywords.parquet"), items["item_id"].to_numpy()
+    )
+    keywords.save(out)
     return {
+        "keywords_vocab": len(keywords.vocab),
         "bm25_vocab": len(bm25.vocab),
         "tfidf_vocab": len(tfidf.vectorizer.vocabulary_),
         "bm25_seconds": round(t1 - t0, 2),

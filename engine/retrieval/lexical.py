@@ -1,10 +1,11 @@
-"""Lexical retrievers: BM25 (rank-bm25) and TF-IDF (scikit-learn) over item text."""
+"""Lexical retrievers: BM25 (rank-bm25), TF-IDF (scikit-learn) and keyword matching."""
 
 from __future__ import annotations
 
 from typing import ClassVar
 
 from engine.indexes.bm25 import BM25Index
+from engine.indexes.keywords import KeywordIndex
 from engine.indexes.tfidf import TfidfIndex
 from engine.retrieval.base import Query, Retriever, StageTimer, top_k
 from engine.retrieval.registry import register_retriever
@@ -50,3 +51,13 @@ class TfidfRetriever(_LexicalRetriever):
         return self.catalog.cached(
             "tfidf", lambda: TfidfIndex.load(self.catalog.step_dir("lexical"))
         )
+
+
+@register_retriever
+class KeywordRetriever(_LexicalRetriever):
+    name = "keyword"
+    description = "Keyword matching: sum of the confidences of the item tags the query names"
+
+    def _index(self) -> KeywordIndex:
+        folder = self.catalog.step_dir("lexical")
+        return self.catalog.cached("keywords", lambda: KeywordIndex.load(folder))

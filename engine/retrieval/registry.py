@@ -22,7 +22,7 @@ def register_retriever(cls: type[Retriever]) -> type[Retriever]:
 
 def _load_builtin() -> None:
     # Importing the modules registers their classes.
-    from engine.retrieval import fusion, lexical, semantic, visual  # noqa: F401
+    from engine.retrieval import fusion, lexical, rrf, semantic, visual  # noqa: F401
 
 
 def list_retrievers(modality: str | None = None) -> list[str]:

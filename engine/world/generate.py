@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from engine.config import BuildConfig
-from engine.world import catalog, queries, users
+from engine.world import catalog, keywords, queries, users
 from engine.world.render import render_product
 
 ProgressFn = Callable[[Iterable, int, str], Iterable]
@@ -32,6 +32,7 @@ TABLES = (
     "qrels",
     "image_queries",
     "image_qrels",
+    "keywords",
 )
 
 
@@ -77,13 +78,14 @@ def generate_world(cfg: BuildConfig, out: Path, progress: ProgressFn = _no_progr
     """Generate every table and image of the world described by ``cfg`` into ``out``."""
     w = cfg.world
     timings: dict[str, float] = {}
-    streams = np.random.SeedSequence(cfg.seed).spawn(6)
-    rng_items, rng_users, rng_inter, rng_sess, rng_q, rng_iq = (
+    streams = np.random.SeedSequence(cfg.seed).spawn(7)
+    rng_items, rng_users, rng_inter, rng_sess, rng_q, rng_iq, rng_kw = (
         np.random.default_rng(s) for s in streams
     )
     t0 = time.perf_counter()
     items = catalog.generate_products(w, rng_items)
     items["image_path"] = [image_relpath(i, k) for k, i in enumerate(items["item_id"])]
+    tags = keywords.generate_keywords(items, rng_kw)
     people = users.generate_users(w, rng_users)
     inter = users.generate_interactions(w, items, people, rng_inter)
     sessions = users.generate_sessions(w, items, inter, rng_sess)
@@ -135,6 +137,7 @@ def generate_world(cfg: BuildConfig, out: Path, progress: ProgressFn = _no_progr
         "qrels": qrels,
         "image_queries": image_q,
         "image_qrels": image_qrels,
+        "keywords": tags,
     }
     for name, df in tables.items():
         df.to_parquet(out / f"{name}.parquet", index=False)

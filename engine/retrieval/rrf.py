@@ -1,0 +1,79 @@
+"""Reciprocal-rank fusion (Cormack et al., 2009) of any set of methods.
+
+``score(item) = sum over methods m of 1 / (k + rank_m(item))`` with ranks from 1 and ``k = 60``.
+Only ranks matter, so methods with incomparable scores combine without any tuning.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import ClassVar
+
+import numpy as np
+
+from engine.retrieval.base import Query, Retriever, StageTimer, top_k
+from engine.retrieval.registry import register_retriever, retriever_class
+
+RRF_K = 60
+POOL = 100  # results taken from each member method
+DEFAULT_MEMBERS = ("bm25", "sbert", "clip", "colour")
+
+
+def reciprocal_rank_fusion(
+    rankings: Sequence[np.ndarray], *, k: int = RRF_K
+) -> tuple[np.ndarray, np.ndarray]:
+    """Fuse ranked row arrays (best first); returns (rows, scores) best first, ties by row."""
+    scores: dict[int, float] = {}
+    for rows in rankings:
+        for rank, row in enumerate(np.asarray(rows).tolist(), start=1):
+            scores[row] = scores.get(row, 0.0) + 1.0 / (k + rank)
+    if not scores:
+        return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float32)
+    rows = np.fromiter(scores, dtype=np.int64, count=len(scores))
+    vals = np.fromiter(scores.values(), dtype=np.float64, count=len(scores))
+    order, top = top_k(vals, len(vals))
+    return rows[order], top
+
+
+@register_retriever
+class RRFRetriever(Retriever):
+    name = "rrf"
+    description = "Reciprocal-rank fusion of BM25, SBERT, CLIP and colour (those that apply)"
+    modalities: ClassVar[frozenset[str]] = frozenset({"text", "image"})
+    requires: ClassVar[tuple[str, ...]] = ("lexical", "sbert")
+
+    def __init__(self, catalog, members: Sequence[str] = DEFAULT_MEMBERS, *, k: int = RRF_K):
+        super().__init__(catalog)
+        self.members = tuple(members)
+        self.k = k
+
+    def _usable(self, query: Query) -> list[Retriever]:
+        from engine.search import get_retriever
+
+        built = set(self.catalog.manifest.get("steps", {}))
+        out = []
+        for name in self.members:
+            cls = retriever_class(name)
+            if set(cls.requires) <= built:
+                member = get_retriever(self.catalog, name)
+                if member.supports(query):
+                    out.append(member)
+        return out
+
+    def warm_up(self) -> None:
+        for name in self.members:
+            if set(retriever_class(name).requires) <= set(self.catalog.manifest["steps"]):
+                from engine.search import get_retriever
+
+                get_retriever(self.catalog, name).warm_up()
+
+    def _search(self, query: Query, k: int, timer: StageTimer):
+        rankings = []
+        for member in self._usable(query):
+            result = member.search(query, max(POOL, k))
+            for stage, ms in result.timings_ms.items():
+                timer.ms[f"{member.name}.{stage}"] = ms
+            rankings.append(result.rows)
+        with timer("fuse"):
+            rows, scores = reciprocal_rank_fusion(rankings, k=self.k)
+        return rows[:k], scores[:k], []
