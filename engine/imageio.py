@@ -75,6 +75,7 @@ class DecodedImage:
 
 
 def _damaged(fmt: str | None = None) -> ImageInputError:
+    fmt = {"WEBP": "WebP", "MPO": "JPEG"}.get(fmt or "", fmt)  # Pillow's names to the user's
     what = f"{fmt} file" if fmt else "file"
     return ImageInputError(
         f"This {what} looks damaged or truncated and could not be decoded. "
@@ -271,6 +272,10 @@ def _to_rgb(img: Image.Image, notes: list[str]) -> Image.Image:
         rgba = img.convert("RGBA")
         alpha = rgba.getchannel("A")
         if alpha.getextrema()[0] < 255:
+            if max(rgba.size) > MAX_SIDE:  # shrink first (resize handles alpha correctly)
+                rgba = rgba.resize(_fit(*rgba.size, MAX_SIDE), Image.Resampling.LANCZOS,
+                                   reducing_gap=3.0)
+                alpha = rgba.getchannel("A")
             out = Image.new("RGB", rgba.size, (255, 255, 255))
             out.paste(rgba.convert("RGB"), mask=alpha)
             notes.append("composited transparent areas onto white")
@@ -296,8 +301,8 @@ def load_image(data: bytes | bytearray | memoryview | BinaryIO | str | Path, *,
         raise _not_an_image(raw) from exc
     except Image.DecompressionBombError as exc:
         raise ImageInputError(
-            f"The image's dimensions are far too large (over {max_pixels / 1e6:g} megapixels); "
-            "please resize it and try again."
+            f"The image's dimensions are far too large (the limit is {max_pixels / 1e6:g} "
+            "megapixels); please resize it and try again."
         ) from exc
     except ImageInputError:
         raise
@@ -318,15 +323,16 @@ def load_image(data: bytes | bytearray | memoryview | BinaryIO | str | Path, *,
                 raise _damaged(fmt)
             img.draft("RGB", JPEG_DRAFT)  # DCT-domain downscale: big JPEGs decode fast
         img.load()
-        if img.getexif().get(_ORIENTATION, 1) not in (1, None):
+        if img.getexif().get(_ORIENTATION, 1) in range(2, 9):
             ImageOps.exif_transpose(img, in_place=True)
             notes.append("rotated per EXIF")
-        out = _to_rgb(img, notes)
+        out = _to_rgb(img, notes)  # high-bit and transparent images may already be shrunk
         if max(out.size) > MAX_SIDE:
-            size = _fit(*out.size, MAX_SIDE)
+            out = out.resize(_fit(*out.size, MAX_SIDE), Image.Resampling.LANCZOS,
+                             reducing_gap=3.0)
+        if max(original_size) > MAX_SIDE:
             notes.append(f"downscaled from {original_size[0]}×{original_size[1]} "
-                         f"to {size[0]}×{size[1]}")
-            out = out.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0)
+                         f"to {out.width}×{out.height}")
         if out is img:
             out = img.copy()  # detach from the file object
     except ImageInputError:

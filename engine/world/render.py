@@ -18,6 +18,7 @@ from . import vocab
 
 _SS = 3  # supersampling factor of the silhouette masks
 _NAMES = vocab.names("colour")
+_VALID = {field: vocab.names(field) for field in ("category", "colour", "pattern")}
 _PALETTE = np.array([t.rgb for t in vocab.COLOURS], dtype=np.int32)
 
 
@@ -78,15 +79,17 @@ _SHAPES: dict[str, list[tuple[str, np.ndarray, float]]] = {
         ("ink", _p((0.55, 0.48), (0.64, 0.86)), 0.01),
     ],
     "sneakers": [
-        ("fill", _p((0.04, 0.66), (0.03, 0.50), (0.06, 0.36), (0.12, 0.30), (0.22, 0.36),
-                    (0.32, 0.37), (0.42, 0.25), (0.48, 0.23), (0.51, 0.30), (0.63, 0.40),
-                    (0.80, 0.47), (0.92, 0.52), (0.98, 0.59), (0.99, 0.66)), 0),
-        ("fill", _p((0.02, 0.64), (0.99, 0.64), (0.99, 0.71), (0.95, 0.77), (0.05, 0.77),
+        ("fill", _p((0.05, 0.64), (0.03, 0.52), (0.05, 0.40), (0.10, 0.32), (0.16, 0.31),
+                    (0.24, 0.36), (0.33, 0.37), (0.40, 0.28), (0.46, 0.24), (0.50, 0.27),
+                    (0.52, 0.33), (0.64, 0.41), (0.78, 0.46), (0.90, 0.50), (0.97, 0.56),
+                    (0.99, 0.64)), 0),
+        ("fill", _p((0.01, 0.62), (1.0, 0.62), (1.0, 0.69), (0.96, 0.76), (0.06, 0.76),
                     (0.02, 0.73)), 0),
-        ("ink", _p((0.03, 0.66), (0.98, 0.66)), 0.02),
+        ("ink", _p((0.02, 0.645), (0.99, 0.645)), 0.025),
+        ("ink", _p((0.80, 0.63), (0.83, 0.53), (0.90, 0.50)), 0.015),
         *[("ink", _p((x, y), (x + 0.06, y - 0.03)), 0.015)
-          for x, y in ((0.49, 0.33), (0.55, 0.37), (0.61, 0.41))],
-        ("ink", _p((0.20, 0.56), (0.45, 0.50), (0.70, 0.49)), 0.015),
+          for x, y in ((0.49, 0.35), (0.55, 0.39), (0.61, 0.43))],
+        ("ink", _p((0.18, 0.56), (0.42, 0.50), (0.66, 0.48)), 0.015),
     ],
     "boots": [
         ("fill", _p((0.22, 0.02), (0.56, 0.02), (0.57, 0.45), (0.66, 0.56), (0.82, 0.63),
@@ -170,8 +173,8 @@ _GEOM = {name: _geom(ops) for name, ops in _SHAPES.items()}
 
 
 def _check(field: str, name: str) -> None:
-    if name not in vocab.names(field):
-        valid = ", ".join(vocab.names(field))
+    if name not in _VALID[field]:
+        valid = ", ".join(_VALID[field])
         raise ValueError(f"unknown {field} {name!r}; valid choices: {valid}")
 
 
@@ -196,7 +199,7 @@ def _pattern(pattern: str, u: np.ndarray, v: np.ndarray, px: float, period: floa
         return _aa(np.where(s < f, inside, -outside) * period, px)
 
     if pattern == "striped":
-        return bands(s, 0.22 + 0.05 * r[1])
+        return bands(s, 0.2 + 0.05 * r[1])
     if pattern == "checked":
         f = 0.17 + 0.03 * r[1]
         a, b = bands(s, f), bands(_frac(u / period + r[2]), f)
@@ -243,10 +246,9 @@ def _blur(img: np.ndarray, sigma: float) -> np.ndarray:
     w0, w1, w2 = (math.exp(-0.5 * (i / max(sigma, 1e-3)) ** 2) for i in (2, 1, 0))
     norm = 2 * (w0 + w1) + w2
     w0, w1, w2 = w0 / norm, w1 / norm, w2 / norm
-    n = img.shape[1]
     p = np.pad(img, ((0, 0), (2, 2), (2, 2)), mode="edge")
-    p = w0 * (p[:, :n] + p[:, 4:]) + w1 * (p[:, 1:n + 1] + p[:, 3:n + 3]) + w2 * p[:, 2:n + 2]
-    return w0 * (p[..., :n] + p[..., 4:]) + w1 * (p[..., 1:n + 1] + p[..., 3:n + 3]) + w2 * p[..., 2:n + 2]
+    p = w0 * (p[:, :-4] + p[:, 4:]) + w1 * (p[:, 1:-3] + p[:, 3:-1]) + w2 * p[:, 2:-2]
+    return w0 * (p[..., :-4] + p[..., 4:]) + w1 * (p[..., 1:-3] + p[..., 3:-1]) + w2 * p[..., 2:-2]
 
 
 def render_product(*, category: str, colour: str, pattern: str, seed: int, size: int = 128,
@@ -255,6 +257,8 @@ def render_product(*, category: str, colour: str, pattern: str, seed: int, size:
     _check("category", category)
     _check("colour", colour)
     _check("pattern", pattern)
+    if not 0.0 <= difficulty <= 1.5 or size < 16:
+        raise ValueError(f"need 0 <= difficulty <= 1.5 and size >= 16, got {difficulty}, {size}")
     rng = np.random.default_rng(int(seed) % (1 << 64))
     r = rng.random(32).tolist()  # fixed draw order: difficulty only scales the draws
     d, d1 = float(difficulty), min(float(difficulty), 1.0)
@@ -288,20 +292,26 @@ def render_product(*, category: str, colour: str, pattern: str, seed: int, size:
     xx, yy, noise_table = _grids(size)
     phi = math.pi * r[4] if pattern != "zigzag" else 0.3 * (2 * r[4] - 1) + (r[5] > 0.7) * 1.5708
     ca, sa = math.cos(theta + phi), math.sin(theta + phi)
-    dx, dy = (xx - float(centre[0])) * (1 / k), (yy - float(centre[1])) * (1 / k)
     period = max(0.09 + 0.07 * r[6], 0.075 * size / k)  # never finer than ~10 px at 128 px
-    pat = (_pattern(pattern, dx * ca + dy * sa, dy * ca - dx * sa, k, period, r[7:10])
-           if pattern != "solid" else np.zeros_like(xx))
+    pat = np.zeros_like(xx)
+    rows, cols = np.flatnonzero(alpha.any(1)), np.flatnonzero(alpha.any(0))
+    if pattern != "solid" and rows.size:  # evaluate only inside the object's bounding box
+        box = slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1)
+        dx, dy = (xx[box] - float(centre[0])) * (1 / k), (yy[box] - float(centre[1])) * (1 / k)
+        pat[box] = _pattern(pattern, dx * ca + dy * sa, dy * ca - dx * sa, k, period, r[7:10])
 
     # Colours and background (very light; darkened when it would be close to the object).
-    main, sec, dark = _colours(vocab.term("colour", colour).rgb, round(8 * d1 * (2 * r[10] - 1)))
-    kind = 0 if d <= 0 else int(r[11] * 4)  # white, light grey, tint, tinted gradient
-    top = np.full(3, 255.0 - (8.0 + 22.0 * r[12]) * (kind > 0), np.float32)
-    if kind >= 2:
+    shift = round(8 * d1 * (2 * r[10] - 1))  # brightness jitter, at most +-8
+    main, sec, dark = _colours(vocab.COLOURS[_NAMES.index(colour)].rgb, shift)
+    bg_kind = 0 if d <= 0 else int(r[11] * 4)  # white, light grey, tint, tinted gradient
+    top = np.full(3, 255.0 - (8.0 + 22.0 * r[12]) * (bg_kind > 0), np.float32)
+    if bg_kind >= 2:
         top += np.array(r[13:16], np.float32) * 24.0 - 16.0
-    bottom = top - (10.0 + 18.0 * r[16]) * (kind == 3)
-    if min(np.linalg.norm(top - main), np.linalg.norm(bottom - main)) < 90.0:
-        top, bottom = top * 0.8, bottom * 0.8
+    bottom = top - (10.0 + 18.0 * r[16]) * (bg_kind == 3)
+    if min(np.linalg.norm(top - main), np.linalg.norm(bottom - main)) < 90.0:  # light object
+        options = [top * 0.8, np.array([212.0, 226.0, 248.0], np.float32), np.full(3, 200.0)]
+        best = max(options, key=lambda o: float(np.linalg.norm(o - main)))
+        top, bottom = best, best + (bottom - top)
     ramp = np.linspace(0.0, 1.0, size, dtype=np.float32)[:, None]
 
     # Per-pixel weights of each flat colour; outline = thin ring just outside the silhouette.
@@ -319,7 +329,7 @@ def render_product(*, category: str, colour: str, pattern: str, seed: int, size:
 
     # Partial occlusion by a neutral rectangle or blob, at most ~20 % of the object.
     visible, occ, grey = alpha, None, 0.0
-    if r[17] < 0.3 * d:
+    if r[17] < 0.3 * d and alpha.max() > 0.5:
         ys, xs = np.nonzero(alpha > 0.5)
         x0, x1, y0, y1 = float(xs.min()), float(xs.max()), float(ys.min()), float(ys.max())
         side = int(r[20] * 4)
@@ -346,8 +356,12 @@ def render_product(*, category: str, colour: str, pattern: str, seed: int, size:
         bg = top[c] + (bottom[c] - top[c]) * ramp
         ch = main[c] * w_main + sec[c] * w_sec + dark[c] * w_dark + bg * w_bg
         img[c] = ch if occ is None else ch + (grey - ch) * occ
-    if r[24] < 0.4 * d:
-        img = _blur(img, 1.2 * size / 128 * min(1.0, d * r[25]))
+    if r[24] < 0.4 * d:  # the background is smooth: blurring around the object is enough
+        cover = alpha if occ is None else alpha + occ
+        rows, cols = np.flatnonzero(cover.any(1)), np.flatnonzero(cover.any(0))
+        box = (slice(None), slice(max(rows[0] - 3, 0), rows[-1] + 4),
+               slice(max(cols[0] - 3, 0), cols[-1] + 4))
+        img[box] = _blur(img[box], 1.2 * size / 128 * min(1.0, d * r[25]))
     sigma = min(6.0, (0.5 + 4.0 * r[26]) * d)
     if sigma > 0:
         oy, ox = int(r[27] * size), int(r[28] * size)
