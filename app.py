@@ -16,6 +16,9 @@ PAGES = {
         st.Page("pages/image_search.py", title="Image search", icon="🖼️"),
         st.Page("pages/multimodal_search.py", title="Multimodal search", icon="🧩"),
     ],
+    "Analysis": [
+        st.Page("pages/benchmarks.py", title="Benchmarks & latency", icon="📊"),
+    ],
     "Catalog": [
         st.Page("pages/catalog_explorer.py", title="Catalog explorer", icon="🗂️"),
     ],

@@ -52,8 +52,9 @@ def image_query_picker(catalog: Catalog, prefix: str) -> DecodedImage | None:
             st.session_state.setdefault(f"{prefix}_item", str(ids[0]))
             cols = st.columns([3, 1], vertical_alignment="bottom")
             item_id = cols[0].text_input("Product id", key=f"{prefix}_item").strip()
-            cols[1].button("Random", key=f"{prefix}_random", on_click=_random_item,
-                           args=(prefix, ids))
+            cols[1].button(
+                "Random", key=f"{prefix}_random", on_click=_random_item, args=(prefix, ids)
+            )
             row = catalog.row_of.get(item_id)
             if row is None:
                 st.warning(f"No product has the id “{esc(item_id)}” (ids look like {ids[0]}).")

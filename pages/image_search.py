@@ -5,13 +5,14 @@ from __future__ import annotations
 import streamlit as st
 
 from engine.retrieval.registry import available_retrievers, retriever_class
-from engine.search import QueryError, search
+from engine.search import QueryError
 from pages.image_query import image_query_picker, more_like_this, show_query_image
 from pages.shared import (
     catalog_key,
     clip_notice,
     current_catalog,
     result_grid,
+    run_search,
     show_timings,
     warm_retriever,
 )
@@ -29,8 +30,12 @@ if not methods:
 left, right = st.columns([1, 3])
 with left:
     decoded = image_query_picker(catalog, "img")
-    method = st.selectbox("Method", methods, key="img_method",
-                          format_func=lambda m: f"{m} — {retriever_class(m).description}")
+    method = st.selectbox(
+        "Method",
+        methods,
+        key="img_method",
+        format_func=lambda m: f"{m} — {retriever_class(m).description}",
+    )
     top_k = st.slider("Results", min_value=5, max_value=50, value=15, step=5, key="img_top_k")
     if decoded is not None:
         show_query_image(decoded)
@@ -41,11 +46,17 @@ with right:
         st.stop()
     warm_retriever(*catalog_key(), method)
     try:
-        result = search(catalog, method, image=decoded, k=top_k)
+        result = run_search(catalog, method, image=decoded, k=top_k)
     except QueryError as exc:
         st.warning(str(exc))
         st.stop()
     st.markdown(f"**{len(result)}** similar products with **{method}**")
     show_timings(result)
-    result_grid(catalog, result.rows, result.scores, columns=4, key="img",
-                more_like_this=lambda item_id: more_like_this("img", item_id))
+    result_grid(
+        catalog,
+        result.rows,
+        result.scores,
+        columns=4,
+        key="img",
+        more_like_this=lambda item_id: more_like_this("img", item_id),
+    )

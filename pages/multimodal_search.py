@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from engine.retrieval.registry import available_retrievers, retriever_class
-from engine.search import QueryError, search
+from engine.search import QueryError
 from pages.image_query import image_query_picker, more_like_this, show_query_image
 from pages.shared import (
     catalog_key,
@@ -13,6 +13,7 @@ from pages.shared import (
     current_catalog,
     esc,
     result_grid,
+    run_search,
     show_timings,
     warm_retriever,
 )
@@ -22,8 +23,11 @@ st.title("Multimodal search", anchor=False)
 st.caption("Describe what you want and show a picture: e.g. this bag, but in red.")
 clip_notice(catalog)
 
-strategies = [m for m in available_retrievers(catalog, "image") if m in
-              ("clip", "fusion-early", "fusion-late", "fusion-mlp")]
+strategies = [
+    m
+    for m in available_retrievers(catalog, "image")
+    if m in ("clip", "fusion-early", "fusion-late", "fusion-mlp")
+]
 if not strategies:
     st.warning("This catalog has no visual index yet.")
     st.code(catalog.manifest.get("rebuild_command", "python -m engine build"), language="bash")
@@ -32,10 +36,21 @@ left, right = st.columns([1, 3])
 with left:
     text = st.text_input("Text", key="mm_text", placeholder="e.g. in red, striped")
     decoded = image_query_picker(catalog, "mm")
-    weight = st.slider("Image weight", 0.0, 1.0, 0.5, 0.05, key="mm_weight",
-                       help="0 = only the text counts, 1 = only the image counts")
-    method = st.selectbox("Fusion strategy", strategies, key="mm_method",
-                          format_func=lambda m: f"{m} — {retriever_class(m).description}")
+    weight = st.slider(
+        "Image weight",
+        0.0,
+        1.0,
+        0.5,
+        0.05,
+        key="mm_weight",
+        help="0 = only the text counts, 1 = only the image counts",
+    )
+    method = st.selectbox(
+        "Fusion strategy",
+        strategies,
+        key="mm_method",
+        format_func=lambda m: f"{m} — {retriever_class(m).description}",
+    )
     top_k = st.slider("Results", min_value=5, max_value=50, value=15, step=5, key="mm_top_k")
     if decoded is not None:
         show_query_image(decoded)
@@ -46,7 +61,7 @@ with right:
         st.stop()
     warm_retriever(*catalog_key(), method)
     try:
-        result = search(catalog, method, text=text, image=decoded, k=top_k, image_weight=weight)
+        result = run_search(catalog, method, text=text, image=decoded, k=top_k, image_weight=weight)
     except QueryError as exc:
         st.warning(str(exc))
         st.stop()
@@ -55,5 +70,11 @@ with right:
         parts.append(f"the image (weight {weight:.2f})")
     st.markdown(f"**{len(result)}** results for {' + '.join(parts)} with **{method}**")
     show_timings(result)
-    result_grid(catalog, result.rows, result.scores, columns=4, key="mm",
-                more_like_this=lambda item_id: more_like_this("mm", item_id))
+    result_grid(
+        catalog,
+        result.rows,
+        result.scores,
+        columns=4,
+        key="mm",
+        more_like_this=lambda item_id: more_like_this("mm", item_id),
+    )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 import streamlit as st
@@ -65,6 +66,39 @@ def embedding_projection(
     vectors = np.load(catalog.step_dir(step) / filename)
     proj = fit_pca(vectors)
     return proj.transform(vectors).astype(np.float32), proj.explained
+
+
+@st.cache_resource
+def latency_monitor():
+    """The process-wide live latency monitor (every session records into it)."""
+    from engine.monitoring import LatencyMonitor
+
+    return LatencyMonitor()
+
+
+@st.cache_resource
+def benchmark_job():
+    """The process-wide quick-benchmark job (runs in a thread; pages poll it)."""
+    from engine.evaluation.jobs import BenchmarkJob
+
+    return BenchmarkJob()
+
+
+@st.cache_data(show_spinner=False, max_entries=4)
+def benchmark_report(path: str, mtime: float) -> dict | None:
+    """The benchmark report written by ``make bench`` (re-read when the file changes)."""
+    import json
+
+    return json.loads(Path(path).read_text())
+
+
+def run_search(catalog: Catalog, method: str, **kwargs) -> SearchResult:
+    """engine.search.search, recording the query's stage latencies in the live monitor."""
+    from engine.search import search
+
+    result = search(catalog, method, **kwargs)
+    latency_monitor().record(result)
+    return result
 
 
 # -- catalog choice ----------------------------------------------------------------------------

@@ -5,12 +5,13 @@ from __future__ import annotations
 import streamlit as st
 
 from engine.retrieval.registry import available_retrievers, retriever_class
-from engine.search import QueryError, search
+from engine.search import QueryError
 from pages.shared import (
     catalog_key,
     current_catalog,
     esc,
     result_grid,
+    run_search,
     show_timings,
     warm_retriever,
 )
@@ -52,7 +53,7 @@ if not text or not text.strip():
 
 warm_retriever(*catalog_key(), method)
 try:
-    result = search(catalog, method, text=text, k=int(top_k))
+    result = run_search(catalog, method, text=text, k=int(top_k))
 except QueryError as exc:
     st.warning(str(exc))
     st.stop()

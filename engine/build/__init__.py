@@ -19,6 +19,7 @@ from typing import Any
 from engine.artifacts import ArtifactError, ArtifactStore
 from engine.build import steps
 from engine.build.fusion import build_fusion
+from engine.build.ranker import build_ranker
 from engine.build.visual import build_clip, build_visual
 from engine.config import BuildConfig, config_from_dict, stable_hash
 from engine.paths import artifacts_dir
@@ -53,8 +54,8 @@ class Step:
 
 
 STEPS: tuple[Step, ...] = (
-    Step("world", 2, (), ("world",), steps.build_world, "generate the synthetic world"),
-    Step("lexical", 2, ("world",), ("text",), steps.build_lexical, "BM25, TF-IDF, keywords"),
+    Step("world", 3, (), ("world",), steps.build_world, "generate the synthetic world"),
+    Step("lexical", 3, ("world",), ("text",), steps.build_lexical, "BM25, TF-IDF, keywords"),
     Step("sbert", 1, ("world",), ("text",), steps.build_sbert, "Sentence-BERT embeddings + FAISS"),
 )
 VISUAL_STEPS: tuple[Step, ...] = (
@@ -62,6 +63,8 @@ VISUAL_STEPS: tuple[Step, ...] = (
     Step("visual", 1, ("world", "clip"), (), build_visual, "CLIP + colour image embeddings"),
     Step("fusion", 1, ("world", "sbert", "clip", "visual"), ("text",), build_fusion,
          "fusion weights (tuned on validation) and the fusion MLP"),
+    Step("ranker", 1, ("world", "lexical", "sbert", "clip", "visual"), (), build_ranker,
+         "Hybrid LambdaMART re-ranker (train queries; early-stopped on validation)"),
 )
 
 

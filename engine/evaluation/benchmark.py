@@ -140,6 +140,37 @@ def _evaluate_set(catalog, queries, qrels, methods, progress, k) -> dict[str, An
     return out
 
 
+def ann_sweep(catalog: Catalog, queries: list[dict], k: int = K) -> dict[str, Any]:
+    """Recall@k against exact search and latency for HNSW efSearch and IVF nprobe settings."""
+    from engine.indexes.vector import recall_vs_exact
+    from engine.retrieval.semantic import text_encoder, vector_index
+    from engine.retrieval.visual import clip_encoder
+
+    texts = [q["text"] for q in queries if q.get("text")][:200]
+    spaces = {"sbert": ("sbert", "sbert", lambda: text_encoder(catalog).encode(texts))}
+    if "visual" in catalog.manifest["steps"]:
+        spaces["clip"] = ("visual", "clip", lambda: clip_encoder(catalog).encode_texts(texts))
+    out: dict[str, Any] = {}
+    for name, (step, prefix, encode) in spaces.items():
+        vecs = encode()
+        flat = vector_index(catalog, step, prefix, "flat")
+        hnsw = vector_index(catalog, step, prefix, "hnsw")
+        ivf = vector_index(catalog, step, prefix, "ivf")
+        t_flat = recall_vs_exact(flat, flat, vecs, k=k)["ms_per_query"]
+        out[name] = {
+            "flat_ms_per_query": t_flat,
+            "hnsw": [
+                {"ef_search": ef, **recall_vs_exact(hnsw, flat, vecs, k=k, ef_search=ef)}
+                for ef in (8, 16, 32, 64, 128, 256)
+            ],
+            "ivf": [
+                {"nprobe": n, **recall_vs_exact(ivf, flat, vecs, k=k, nprobe=n)}
+                for n in (1, 2, 4, 8, 16, 32)
+            ],
+        }
+    return out
+
+
 def run_benchmark(
     catalog: Catalog,
     *,
@@ -190,6 +221,7 @@ def run_benchmark(
             progress,
             k,
         ),
+        "ann": ann_sweep(catalog, text_q, k),
         "build": {
             s: {"seconds": r["seconds"], "info": r.get("info", {})}
             for s, r in catalog.manifest["steps"].items()

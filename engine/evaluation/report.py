@@ -65,7 +65,7 @@ def headline(r: dict[str, Any]) -> list[str]:
     if info.get("trained"):
         out.append(
             f"Compact CLIP training: {info.get('seconds', 0):.0f} s, "
-            f"{info.get('images_per_second', 0):.0f} images/s, "
+            f"{info.get('images_per_s', 0):.0f} images/s, "
             f"{info.get('epochs', 0):.1f} epochs."
         )
     return out

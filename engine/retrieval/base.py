@@ -110,6 +110,11 @@ class Retriever(ABC):
     def __init__(self, catalog: Catalog):
         self.catalog = catalog
 
+    @classmethod
+    def built_modalities(cls, built_steps: set[str]) -> frozenset[str]:
+        """The query parts this method can use on a catalog whose built steps are given."""
+        return cls.modalities if set(cls.requires) <= built_steps else frozenset()
+
     def supports(self, query: Query) -> bool:
         """Whether this method can answer ``query``."""
         have = query.modalities & self.modalities

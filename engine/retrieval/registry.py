@@ -22,7 +22,7 @@ def register_retriever(cls: type[Retriever]) -> type[Retriever]:
 
 def _load_builtin() -> None:
     # Importing the modules registers their classes.
-    from engine.retrieval import fusion, lexical, rrf, semantic, visual  # noqa: F401
+    from engine.retrieval import fusion, hybrid, lexical, rrf, semantic, visual  # noqa: F401
 
 
 def list_retrievers(modality: str | None = None) -> list[str]:
@@ -34,7 +34,11 @@ def list_retrievers(modality: str | None = None) -> list[str]:
 def available_retrievers(catalog: Catalog, modality: str | None = None) -> list[str]:
     """Methods whose build steps ``catalog`` has (optionally only those using ``modality``)."""
     built = set(catalog.manifest.get("steps", {}))
-    return [n for n in list_retrievers(modality) if set(_REGISTRY[n].requires) <= built]
+    return [
+        n
+        for n in list_retrievers(modality)
+        if (mods := _REGISTRY[n].built_modalities(built)) and (modality is None or modality in mods)
+    ]
 
 
 def retriever_class(name: str) -> type[Retriever]:

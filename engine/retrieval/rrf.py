@@ -47,6 +47,16 @@ class RRFRetriever(Retriever):
         self.members = tuple(members)
         self.k = k
 
+    @classmethod
+    def built_modalities(cls, built_steps: set[str]) -> frozenset[str]:
+        mods: set[str] = set()
+        for name in DEFAULT_MEMBERS:
+            mods |= retriever_class(name).built_modalities(built_steps)
+        return frozenset(mods)
+
+    def supports(self, query: Query) -> bool:
+        return bool(self._usable(query))
+
     def _usable(self, query: Query) -> list[Retriever]:
         from engine.search import get_retriever
 

@@ -14,6 +14,7 @@ import pandas as pd
 from engine.world import vocab
 
 WRONG_TAG_RATE = 0.08
+MISSED_TAG_RATE = {"category": 0.02, "colour": 0.15, "pattern": 0.3, "material": 0.35}
 _CONFIDENCE = {  # (low, high) of a correct tag's confidence, per field
     "category": (0.85, 0.99),
     "colour": (0.55, 0.95),
@@ -35,6 +36,8 @@ def generate_keywords(items: pd.DataFrame, rng: np.random.Generator) -> pd.DataF
                 wrong = choices[int(rng.integers(len(choices)))]
                 word = vocab.term(field_name, wrong).words[0]
                 rows.append((item.item_id, word, round(float(rng.uniform(0.2, 0.55)), 3), "tagger"))
+            if rng.random() < MISSED_TAG_RATE[field_name]:
+                continue  # taggers miss things too
             term = vocab.term(field_name, value)
             conf = float(rng.uniform(lo, hi))
             for j, word in enumerate(term.words):

