@@ -17,6 +17,7 @@ PAGES = {
         st.Page("pages/multimodal_search.py", title="Multimodal search", icon="🧩"),
     ],
     "Analysis": [
+        st.Page("pages/compare.py", title="Compare methods", icon="⚖️"),
         st.Page("pages/benchmarks.py", title="Benchmarks & latency", icon="📊"),
     ],
     "Catalog": [

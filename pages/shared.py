@@ -92,6 +92,14 @@ def benchmark_report(path: str, mtime: float) -> dict | None:
     return json.loads(Path(path).read_text())
 
 
+@st.cache_data(show_spinner=False, max_entries=8)
+def disagreement_table(name: str, manifest_mtime: float, methods: tuple[str, ...]):
+    """Per-test-query NDCG@10 of each method, sorted by disagreement (computed once)."""
+    from engine.evaluation.benchmark import disagreement
+
+    return disagreement(_open_catalog(name, manifest_mtime), methods)
+
+
 def run_search(catalog: Catalog, method: str, **kwargs) -> SearchResult:
     """engine.search.search, recording the query's stage latencies in the live monitor."""
     from engine.search import search

@@ -224,7 +224,8 @@ def train_compact_clip(image_paths: list[Path], captions: list[list[str]], cfg: 
             f"{time.perf_counter() - t_text:.1f} s")
         prep = time.perf_counter() - t_start
         budget = max(cfg.train_seconds - prep, 0.25 * cfg.train_seconds)
-        stats = _fit(model, images, text, flat, starts, counts, cfg, seed, budget, progress)
+        stats = _fit(model, images, text, flat, starts, counts, cfg, seed, budget, threads,
+                     progress)
         stats.update(prep_seconds=round(prep, 2), n_images=len(images), n_captions=len(bank),
                      threads=threads, seed=seed)
         stats["total_seconds"] = round(time.perf_counter() - t_start, 2)
@@ -237,9 +238,36 @@ def train_compact_clip(image_paths: list[Path], captions: list[list[str]], cfg: 
         torch.set_num_threads(old_threads)
 
 
+class _ThreadTuner:
+    """Use the faster of ``threads`` and 1 thread, re-measured every ``every`` steps.
+
+    On 2 shared cores OpenMP spin-waits when another process holds a core: one thread was then
+    measured 2x faster than two for a training step.
+    """
+
+    def __init__(self, threads: int, every: int = 50):
+        self.options, self.best, self.every = [threads, 1], threads, every
+        self.times: dict[int, list[float]] = {}
+        self.now = threads
+
+    def before(self, step: int) -> None:
+        phase = step % self.every
+        probing = self.options[0] > 1 and 1 <= phase <= 4
+        self.now = self.options[(phase - 1) // 2] if probing else self.best
+        torch.set_num_threads(self.now)
+
+    def after(self, step: int, seconds: float) -> None:
+        phase = step % self.every
+        if self.options[0] > 1 and 1 <= phase <= 4:
+            self.times.setdefault(self.now, []).append(seconds)
+        if self.options[0] > 1 and phase == 4:
+            many, one = (min(self.times.pop(t)) for t in self.options)
+            self.best = 1 if one < 0.9 * many else self.options[0]
+
+
 def _fit(model, images: torch.Tensor, text: torch.Tensor, flat: torch.Tensor,
          starts: torch.Tensor, counts: torch.Tensor, cfg: ClipConfig, seed: int,
-         budget: float, progress: ProgressFn) -> dict:
+         budget: float, threads: int, progress: ProgressFn) -> dict:
     """The optimisation loop: returns steps, epochs, seconds, images/s, initial and final loss."""
     from open_clip.loss import ClipLoss
 
@@ -253,7 +281,7 @@ def _fit(model, images: torch.Tensor, text: torch.Tensor, flat: torch.Tensor,
     opt = torch.optim.AdamW([{"params": no_decay, "weight_decay": 0.0},
                              {"params": decay, "weight_decay": cfg.weight_decay}],
                             lr=cfg.lr, betas=(0.9, 0.98), eps=1e-6)
-    loss_fn, losses = ClipLoss(), []
+    loss_fn, losses, tuner, used = ClipLoss(), [], _ThreadTuner(threads), []
     model.visual.train()
     t0 = time.perf_counter()
 
@@ -268,6 +296,8 @@ def _fit(model, images: torch.Tensor, text: torch.Tensor, flat: torch.Tensor,
                 lr = cfg.lr * min(1.0, (frac + 1e-3) / 0.03) * 0.5 * (1 + math.cos(math.pi * frac))
                 for group in opt.param_groups:
                     group["lr"] = lr
+                tuner.before(len(losses))
+                t_step = time.perf_counter()
                 x = normalise_uint8(images[idx])
                 flip = torch.rand(len(idx), generator=gen) < 0.5
                 x[flip] = x[flip].flip(-1)
@@ -279,6 +309,8 @@ def _fit(model, images: torch.Tensor, text: torch.Tensor, flat: torch.Tensor,
                 opt.step()
                 with torch.no_grad():
                     model.logit_scale.clamp_(0, math.log(100))
+                tuner.after(len(losses), time.perf_counter() - t_step)
+                used.append(tuner.now)
                 losses.append(loss.detach().item())
                 while time.perf_counter() - t0 >= tick:
                     tick += 1
@@ -293,7 +325,8 @@ def _fit(model, images: torch.Tensor, text: torch.Tensor, flat: torch.Tensor,
             "seconds": round(seconds, 2), "images_per_s": round(len(losses) * bs / seconds, 1),
             "initial_loss": round(losses[0], 4) if losses else float("nan"),
             "final_loss": round(float(np.mean(tail)), 4), "batch_size": bs,
-            "logit_scale": round(model.logit_scale.detach().exp().item(), 2)}
+            "logit_scale": round(model.logit_scale.detach().exp().item(), 2),
+            "one_thread_steps": used.count(1)}
 
 
 def _save(model, cfg: ClipConfig, out_dir: Path, stats: dict) -> None:

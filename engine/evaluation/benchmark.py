@@ -261,3 +261,24 @@ def best_of(section: dict[str, Any], metric: str = "ndcg@10") -> tuple[str, floa
     """The method with the highest overall ``metric``."""
     method = max(section["methods"], key=lambda m: section["methods"][m]["overall"][metric])
     return method, section["methods"][method]["overall"][metric]
+
+
+def disagreement(
+    catalog: Catalog, methods: tuple[str, ...], *, split: str = "test", k: int = K
+) -> pd.DataFrame:
+    """Per-query NDCG@k of each method on a text query set, sorted by max − min (largest first)."""
+    from engine.evaluation.metrics import ndcg_at_k
+
+    qrels = catalog.qrels("text")
+    rows = []
+    for q in _text_queries(catalog, split, None):
+        rec = {"query_id": q["query_id"], "query": q["text"]}
+        for m in methods:
+            result = search(catalog, m, text=q["text"], k=k)
+            rec[m] = ndcg_at_k(
+                [catalog.item_ids[r] for r in result.rows], qrels.get(q["query_id"], {}), k=k
+            )
+        rows.append(rec)
+    df = pd.DataFrame(rows)
+    df["disagreement"] = df[list(methods)].max(axis=1) - df[list(methods)].min(axis=1)
+    return df.sort_values("disagreement", ascending=False, kind="stable").reset_index(drop=True)
