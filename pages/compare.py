@@ -160,7 +160,7 @@ if len(results[wm]):
         rows.append(
             {
                 "retriever": other,
-                "rank": hit[0] + 1 if hit else "> 100",
+                "rank": str(hit[0] + 1) if hit else "> 100",
                 "score": round(float(r.scores[hit[0]]), 4) if hit else None,
             }
         )

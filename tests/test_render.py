@@ -3,17 +3,13 @@
 from __future__ import annotations
 
 import itertools
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from engine.world import vocab  # noqa: E402
-from engine.world.render import measured_colour, render_product  # noqa: E402
+from engine.world import vocab
+from engine.world.render import measured_colour, render_product
 
 CATEGORIES = vocab.names("category")
 COLOURS = vocab.names("colour")
