@@ -38,7 +38,7 @@ def _log(msg: str) -> None:
 def cmd_build(args: argparse.Namespace) -> int:
     from engine.build import run_build
 
-    cfg = load_preset(args.preset, seed=args.seed, n_items=args.items)
+    cfg = load_preset(args.preset, seed=args.seed, n_items=args.items, clip_model=args.clip)
     manifest = run_build(cfg, name=args.name, progress=None if args.quiet else _progress, log=_log)
     built = [s for s, r in manifest["steps"].items() if not r.get("skipped")]
     _log(
@@ -137,6 +137,15 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_samples(args: argparse.Namespace) -> int:
+    from engine.paths import REPO_ROOT
+    from engine.world.samples import write_samples
+
+    for path in write_samples(REPO_ROOT / "assets" / "samples"):
+        print(path)
+    return 0
+
+
 def cmd_methods(args: argparse.Namespace) -> int:
     from engine.retrieval.registry import list_retrievers, retriever_class
 
@@ -155,6 +164,12 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--items", type=int, default=None, help="number of products (scales users too)")
     b.add_argument("--seed", type=int, default=None, help="random seed (default 42)")
     b.add_argument("--name", default=None, help="artifact folder name (default: the preset)")
+    b.add_argument(
+        "--clip",
+        default=None,
+        help="CLIP model: compact (default), MODEL/PRETRAINED (e.g. "
+        "ViT-B-32/laion2b_s34b_b79k) or MODEL@/path/to/checkpoint",
+    )
     b.add_argument("--quiet", action="store_true", help="no progress bars")
     b.set_defaults(func=cmd_build)
 
@@ -178,6 +193,9 @@ def build_parser() -> argparse.ArgumentParser:
     bn.add_argument("--limit", type=int, default=None, help="at most this many queries per set")
     bn.add_argument("--out", default=None, help="report folder (default reports/, and README)")
     bn.set_defaults(func=cmd_bench)
+
+    sm = sub.add_parser("samples", help="re-render the sample query images in assets/samples")
+    sm.set_defaults(func=cmd_samples)
 
     m = sub.add_parser("methods", help="list the search methods")
     m.set_defaults(func=cmd_methods)

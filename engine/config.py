@@ -124,6 +124,7 @@ def load_preset(
     seed: int | None = None,
     n_items: int | None = None,
     world: dict[str, Any] | None = None,
+    clip_model: str | None = None,
 ) -> BuildConfig:
     """Build the :class:`BuildConfig` of a named preset, with optional overrides.
 
@@ -149,7 +150,11 @@ def load_preset(
         seed=DEFAULT_SEED if seed is None else seed,
         world=_section(WorldConfig, world_values, "world"),
         text=_section(TextConfig, raw.get("text", {}), "text"),
-        clip=_section(ClipConfig, raw.get("clip", {}), "clip"),
+        clip=_section(
+            ClipConfig,
+            {**raw.get("clip", {}), **({"model": clip_model} if clip_model else {})},
+            "clip",
+        ),
     )
 
 

@@ -57,8 +57,6 @@ STEPS: tuple[Step, ...] = (
     Step("world", 3, (), ("world",), steps.build_world, "generate the synthetic world"),
     Step("lexical", 3, ("world",), ("text",), steps.build_lexical, "BM25, TF-IDF, keywords"),
     Step("sbert", 1, ("world",), ("text",), steps.build_sbert, "Sentence-BERT embeddings + FAISS"),
-)
-VISUAL_STEPS: tuple[Step, ...] = (
     Step("clip", 1, ("world",), ("clip",), build_clip, "compact catalog CLIP (or pretrained)"),
     Step("visual", 1, ("world", "clip"), (), build_visual, "CLIP + colour image embeddings"),
     Step("fusion", 1, ("world", "sbert", "clip", "visual"), ("text",), build_fusion,
