@@ -102,10 +102,22 @@ class ArtifactStore:
     def manifest_path(self) -> Path:
         return self.root / MANIFEST
 
+    def default_fix(self, manifest: Any = None) -> str:
+        """The one command that rebuilds this catalog (from the manifest when it says)."""
+        from engine.config import list_presets
+
+        if isinstance(manifest, dict) and isinstance(manifest.get("rebuild_command"), str):
+            return manifest["rebuild_command"]
+        name = self.root.name
+        preset = manifest.get("preset") if isinstance(manifest, dict) else None
+        if preset is None and name in list_presets():
+            return f"python -m engine build --preset {name}"
+        return f"python -m engine build --preset {preset or 'PRESET'} --name {name}"
+
     def read_manifest(self) -> dict[str, Any]:
         """The current manifest; :class:`ArtifactError` when missing, unreadable or foreign."""
         name = self.root.name
-        fix = f"python -m engine build --preset {name}"
+        fix = self.default_fix()
         if not self.manifest_path.is_file():
             raise ArtifactError(f"No built artifacts for '{name}' ({self.root}).", fix=fix)
         try:
@@ -115,6 +127,7 @@ class ArtifactStore:
                 f"The manifest of '{name}' is unreadable ({exc}).", fix=fix
             ) from exc
         if not isinstance(manifest, dict) or manifest.get("format_version") != FORMAT_VERSION:
+            fix = self.default_fix(manifest)
             found = manifest.get("format_version") if isinstance(manifest, dict) else None
             raise ArtifactError(
                 f"The artifacts of '{name}' have format version {found}, this code reads "
@@ -126,7 +139,7 @@ class ArtifactStore:
     def step_dir(self, step: str, manifest: dict[str, Any] | None = None) -> Path:
         """The folder of a finished step, verified complete against its recorded file sizes."""
         manifest = manifest or self.read_manifest()
-        fix = f"python -m engine build --preset {manifest.get('preset', self.root.name)}"
+        fix = self.default_fix(manifest)
         rec = manifest.get("steps", {}).get(step)
         if rec is None:
             raise ArtifactError(
@@ -145,11 +158,13 @@ class ArtifactStore:
 
     def finished_step(self, step: str, step_hash: str) -> StepRecord | None:
         """The record of an already finished step with this hash (a re-run skips it), else None."""
-        record_path = self.steps_dir / f"{step}-{step_hash}" / STEP_RECORD
-        if not record_path.is_file():
-            return None
+        folder = self.steps_dir / f"{step}-{step_hash}"
         try:
-            return StepRecord.from_dict(json.loads(record_path.read_text()))
+            record = json.loads((folder / STEP_RECORD).read_text())
+            for rel, size in record.get("files", {}).items():
+                if (folder / rel).stat().st_size != size:
+                    return None  # truncated or replaced: rebuild it
+            return StepRecord.from_dict(record)
         except (OSError, ValueError, TypeError):
             return None
 

@@ -214,7 +214,7 @@ def item_details(catalog: Catalog, row: int) -> None:
     left, right = st.columns([1, 2])
     left.image(str(catalog.image_path(row)), width="stretch")
     with right:
-        st.subheader(info["title"], anchor=False)
+        st.subheader(esc(info["title"]), anchor=False)
         st.text(info["description"])
         fields = [
             "item_id",

@@ -51,19 +51,81 @@ class Step:
     sections: tuple[str, ...]
     run: Callable[[steps.StepContext, Path], dict[str, Any]]
     description: str = ""
+    code: tuple[str, ...] = ()  # source files (globs under engine/) whose text is in the hash
 
 
 STEPS: tuple[Step, ...] = (
-    Step("world", 3, (), ("world",), steps.build_world, "generate the synthetic world"),
-    Step("lexical", 3, ("world",), ("text",), steps.build_lexical, "BM25, TF-IDF, keywords"),
-    Step("sbert", 1, ("world",), ("text",), steps.build_sbert, "Sentence-BERT embeddings + FAISS"),
-    Step("clip", 1, ("world",), ("clip",), build_clip, "compact catalog CLIP (or pretrained)"),
-    Step("visual", 1, ("world", "clip"), (), build_visual, "CLIP + colour image embeddings"),
-    Step("fusion", 1, ("world", "sbert", "clip", "visual"), ("text",), build_fusion,
-         "fusion weights (tuned on validation) and the fusion MLP"),
-    Step("ranker", 1, ("world", "lexical", "sbert", "clip", "visual"), (), build_ranker,
-         "Hybrid LambdaMART re-ranker (train queries; early-stopped on validation)"),
+    Step(
+        "world",
+        3,
+        (),
+        ("world",),
+        steps.build_world,
+        "generate the synthetic world",
+        ("world/*.py",),
+    ),
+    Step(
+        "lexical",
+        3,
+        ("world",),
+        ("text",),
+        steps.build_lexical,
+        "BM25, TF-IDF, keywords",
+        ("indexes/bm25.py", "indexes/tfidf.py", "indexes/keywords.py", "indexes/tokenize.py"),
+    ),
+    Step(
+        "sbert",
+        1,
+        ("world",),
+        ("text",),
+        steps.build_sbert,
+        "Sentence-BERT embeddings + FAISS",
+        ("encoders/text.py", "indexes/vector.py"),
+    ),
+    Step(
+        "clip",
+        1,
+        ("world",),
+        ("clip",),
+        build_clip,
+        "compact catalog CLIP (or pretrained)",
+        ("encoders/clip.py", "encoders/compact_clip.py"),
+    ),
+    Step(
+        "visual",
+        1,
+        ("world", "clip"),
+        (),
+        build_visual,
+        "CLIP + colour image embeddings",
+        ("encoders/colour.py", "build/visual.py"),
+    ),
+    Step(
+        "fusion",
+        1,
+        ("world", "sbert", "clip", "visual"),
+        ("text",),
+        build_fusion,
+        "fusion weights (tuned on validation) and the fusion MLP",
+        ("build/fusion.py", "encoders/fusion_mlp.py", "retrieval/fusion.py"),
+    ),
+    Step(
+        "ranker",
+        1,
+        ("world", "lexical", "sbert", "clip", "visual"),
+        (),
+        build_ranker,
+        "Hybrid LambdaMART re-ranker (train queries; early-stopped on validation)",
+        ("build/ranker.py", "ranking/*.py"),
+    ),
 )
+
+
+def code_hash(patterns: tuple[str, ...]) -> str:
+    """A hash of the source files a step runs, so a code change marks its output stale."""
+    root = Path(__file__).resolve().parent.parent
+    files = sorted({p for pattern in patterns for p in root.glob(pattern)})
+    return stable_hash({str(p.relative_to(root)): p.read_text() for p in files})
 
 
 def plan(cfg: BuildConfig) -> dict[str, str]:
@@ -75,6 +137,7 @@ def plan(cfg: BuildConfig) -> dict[str, str]:
             {
                 "step": step.name,
                 "version": step.version,
+                "code": code_hash(step.code),
                 "seed": cfg.seed,
                 "config": {s: conf[s] for s in step.sections},
                 "deps": {d: hashes[d] for d in step.deps},
@@ -112,7 +175,7 @@ def check(name: str, *, root: Path | None = None) -> BuildStatus:
         manifest = store.read_manifest()
     except ArtifactError as exc:
         return BuildStatus(name, False, [exc.reason], exc.fix or "")
-    fix = manifest.get("rebuild_command") or f"python -m engine build --preset {name}"
+    fix = store.default_fix(manifest)
     try:
         cfg = config_from_dict(manifest["config"])
     except (KeyError, TypeError, ValueError) as exc:

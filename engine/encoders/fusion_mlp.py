@@ -99,7 +99,7 @@ def train_fusion_mlp(
             opt.zero_grad()
             loss.backward()
             opt.step()
-            losses.append(float(loss))
+            losses.append(float(loss.detach()))
     stats = {
         "pairs": n,
         "epochs": epochs,

@@ -54,7 +54,7 @@ def _codes(items: pd.DataFrame, field_name: str) -> np.ndarray:
 def generate_interactions(
     cfg: WorldConfig, items: pd.DataFrame, users: pd.DataFrame, rng: np.random.Generator
 ) -> pd.DataFrame:
-    """Sample (user, item, event, timestamp) rows; one row per user-item pair, deepest event."""
+    """Sample (user, item, event, timestamp) rows: one row per user-item pair, its deepest event."""
     n_items = len(items)
     cat, col, pat = (_codes(items, f) for f in ("category", "colour", "pattern"))
     log_price = np.log(items["price"].to_numpy())
@@ -83,24 +83,26 @@ def generate_interactions(
             - 0.6 * (log_price[None, :] - level[sl, None]) ** 2
             + item_prior[None, :]
         )
+        seen: list[np.ndarray] = [np.empty(0, dtype=np.int64)] * len(util)
         for phase, n_phase in (("train", n_train[sl]), ("test", n_test[sl])):
             u_phase = util + (
                 0.4 * is_new if phase == "test" else np.where(available_train, 0, -np.inf)
             )
             noisy = u_phase + rng.gumbel(size=u_phase.shape)
+            for r, items_seen in enumerate(seen):
+                noisy[r, items_seen] = -np.inf  # one row per (user, item) pair
             kmax = int(n_phase.max(initial=0))
             if kmax == 0:
                 continue
             top = np.argpartition(-noisy, kmax - 1, axis=1)[:, :kmax]
             for r, k in enumerate(n_phase):
-                chosen = top[r, :k]
-                lo = (
-                    np.full(k, 0.0)
-                    if phase == "train"
-                    else np.maximum(cfg.cutoff_day, launch[chosen])
-                )
-                hi = np.full(k, cfg.cutoff_day) if phase == "train" else np.full(k, float(cfg.days))
-                lo = np.maximum(lo, launch[chosen])
+                # Gumbel-top-k: this user's k best noisy utilities (a sample without replacement).
+                chosen = top[r][np.argsort(-noisy[r, top[r]], kind="stable")[:k]]
+                if phase == "train":
+                    lo, hi = launch[chosen], np.full(k, float(cfg.cutoff_day))
+                    seen[r] = chosen
+                else:
+                    lo, hi = np.maximum(cfg.cutoff_day, launch[chosen]), np.full(k, float(cfg.days))
                 rows_u.append(np.full(k, start + r))
                 rows_i.append(chosen)
                 rows_t.append(rng.uniform(lo, np.maximum(hi, lo + 1e-3)))

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-VOCAB_VERSION = 1
+VOCAB_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -82,7 +82,7 @@ MATERIALS: tuple[Term, ...] = (
 BRANDS: tuple[str, ...] = (
     "Northwind", "Acme", "Lumen", "Fable", "Brightside", "Kestrel", "Orbit", "Juniper",
     "Halcyon", "Meridian", "Quill", "Saffron", "Tidewater", "Vantage", "Wren", "Zephyr",
-    "Alder", "Cobalt & Co", "Driftwood", "Ember",
+    "Alder", "Copperfield", "Driftwood", "Ember",
 )
 
 FIELDS: dict[str, tuple[Term, ...]] = {
