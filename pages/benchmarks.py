@@ -22,9 +22,11 @@ report = benchmark_report(str(path), path.stat().st_mtime) if path.exists() else
 
 def _provenance(r: dict) -> str:
     c = r["catalog"]
-    return (f"Measured {esc(r['measured_at'])} · commit `{esc(r['commit'])}` · catalog "
-            f"**{esc(c['name'])}** ({c['items']:,} products) · {esc(r['split'])} split · "
-            f"{esc(r['machine']['note'])}. Source: `reports/benchmark.json` (`make bench`).")
+    return (
+        f"Measured {esc(r['measured_at'])} · commit `{esc(r['commit'])}` · catalog "
+        f"**{esc(c['name'])}** ({c['items']:,} products) · {esc(r['split'])} split · "
+        f"{esc(r['machine']['note'])}. Source: `reports/benchmark.json` (`make bench`)."
+    )
 
 
 def _quality(r: dict) -> None:
@@ -34,13 +36,23 @@ def _quality(r: dict) -> None:
         if not sec["methods"]:
             continue
         df = methods_table(sec).sort_values(metric, ascending=False)
-        fig = px.bar(df, x="method", y=metric, text_auto=".3f",
-                     title=f"{title}: {metric} ({sec['n_queries']} queries)")
+        fig = px.bar(
+            df,
+            x="method",
+            y=metric,
+            text_auto=".3f",
+            title=f"{title}: {metric} ({sec['n_queries']} queries)",
+        )
         fig.update_layout(height=340, margin={"t": 40, "b": 10})
         st.plotly_chart(fig, key=f"q_{section}")
         sl = slices_table(sec, metric).set_index("method")
-        heat = px.imshow(sl, text_auto=".2f", aspect="auto", color_continuous_scale="Purples",
-                         title=f"{title}: {metric} by slice")
+        heat = px.imshow(
+            sl,
+            text_auto=".2f",
+            aspect="auto",
+            color_continuous_scale="Purples",
+            title=f"{title}: {metric} by slice",
+        )
         heat.update_layout(height=120 + 28 * len(sl), margin={"t": 40, "b": 10})
         st.plotly_chart(heat, key=f"s_{section}")
 
@@ -53,30 +65,72 @@ def _latency(r: dict) -> None:
                 rows.append({"queries": section, "method": method, "stage": stage, **p})
     df = pd.DataFrame(rows)
     total = df[df["stage"] == "total"].melt(
-        id_vars=["queries", "method"], value_vars=["p50", "p95", "p99"], var_name="percentile",
-        value_name="ms")
-    fig = px.bar(total, x="method", y="ms", color="percentile", barmode="group",
-                 facet_row="queries", title="Query latency (total), single thread")
+        id_vars=["queries", "method"],
+        value_vars=["p50", "p95", "p99"],
+        var_name="percentile",
+        value_name="ms",
+    )
+    fig = px.bar(
+        total,
+        x="method",
+        y="ms",
+        color="percentile",
+        barmode="group",
+        facet_row="queries",
+        title="Query latency (total), single thread",
+    )
     fig.update_layout(height=560)
     st.plotly_chart(fig, key="lat_total")
     stages = df[(df["stage"] != "total") & ~df["stage"].str.contains(r"\.")]
-    fig = px.bar(stages, x="method", y="p50", color="stage", facet_row="queries",
-                 title="Median latency by stage")
+    fig = px.bar(
+        stages,
+        x="method",
+        y="p50",
+        color="stage",
+        facet_row="queries",
+        title="Median latency by stage",
+    )
     fig.update_layout(height=560)
     st.plotly_chart(fig, key="lat_stage")
 
 
 def _ann(r: dict) -> None:
     for space, sweep in r.get("ann", {}).items():
-        pts = [{"index": "HNSW", "setting": f"ef={x['ef_search']}", "recall@10": x["recall_at_k"],
-                "ms/query": x["ms_per_query"]} for x in sweep["hnsw"]]
-        pts += [{"index": "IVF", "setting": f"nprobe={x['nprobe']}",
-                 "recall@10": x["recall_at_k"], "ms/query": x["ms_per_query"]}
-                for x in sweep["ivf"]]
-        pts.append({"index": "Flat (exact)", "setting": "exact", "recall@10": 1.0,
-                    "ms/query": sweep["flat_ms_per_query"]})
-        fig = px.line(pd.DataFrame(pts), x="ms/query", y="recall@10", color="index",
-                      text="setting", markers=True, title=f"{space}: recall vs latency")
+        pts = [
+            {
+                "index": "HNSW",
+                "setting": f"ef={x['ef_search']}",
+                "recall@10": x["recall_at_k"],
+                "ms/query": x["ms_per_query"],
+            }
+            for x in sweep["hnsw"]
+        ]
+        pts += [
+            {
+                "index": "IVF",
+                "setting": f"nprobe={x['nprobe']}",
+                "recall@10": x["recall_at_k"],
+                "ms/query": x["ms_per_query"],
+            }
+            for x in sweep["ivf"]
+        ]
+        pts.append(
+            {
+                "index": "Flat (exact)",
+                "setting": "exact",
+                "recall@10": 1.0,
+                "ms/query": sweep["flat_ms_per_query"],
+            }
+        )
+        fig = px.line(
+            pd.DataFrame(pts),
+            x="ms/query",
+            y="recall@10",
+            color="index",
+            text="setting",
+            markers=True,
+            title=f"{space}: recall vs latency",
+        )
         fig.update_traces(textposition="top center")
         fig.update_layout(height=380)
         st.plotly_chart(fig, key=f"ann_{space}")
@@ -88,9 +142,14 @@ def _reranker(r: dict) -> None:
         st.info("This catalog has no Hybrid re-ranker.")
         return
     imp = pd.DataFrame(list(info["importances"].items()), columns=["feature", "gain"])
-    fig = px.bar(imp.sort_values("gain"), x="gain", y="feature", orientation="h",
-                 title=f"LambdaMART feature importance (gain; {info['best_iteration']} trees, "
-                       f"validation NDCG@10 {info['val_ndcg@10']:.3f})")
+    fig = px.bar(
+        imp.sort_values("gain"),
+        x="gain",
+        y="feature",
+        orientation="h",
+        title=f"LambdaMART feature importance (gain; {info['best_iteration']} trees, "
+        f"validation NDCG@10 {info['val_ndcg@10']:.3f})",
+    )
     fig.update_layout(height=140 + 22 * len(imp))
     st.plotly_chart(fig, key="imp")
 
@@ -105,8 +164,12 @@ def _live(r: dict | None) -> None:
         return
     df = pd.DataFrame(rows)
     if r is not None:
-        bench = {(m, s): p for sec in ("text", "image") for m, v in r[sec]["methods"].items()
-                 for s, p in v["latency_ms"].items()}
+        bench = {
+            (m, s): p
+            for sec in ("text", "image")
+            for m, v in r[sec]["methods"].items()
+            for s, p in v["latency_ms"].items()
+        }
         df["bench p50"] = [bench.get((m, s), {}).get("p50") for m, s in zip(df.method, df.stage)]
         df["bench p95"] = [bench.get((m, s), {}).get("p95") for m, s in zip(df.method, df.stage)]
     st.dataframe(df, hide_index=True)
@@ -115,8 +178,9 @@ def _live(r: dict | None) -> None:
 @st.fragment(run_every=1)
 def _quick() -> None:
     job = benchmark_job()
-    clicked = st.button("Run a quick benchmark (25 queries per set)", disabled=job.running,
-                        key="quick_run")
+    clicked = st.button(
+        "Run a quick benchmark (25 queries per set)", disabled=job.running, key="quick_run"
+    )
     if clicked and not job.start(catalog, limit=25):
         st.warning("A quick benchmark is already running.")
     if job.running:
@@ -124,8 +188,10 @@ def _quick() -> None:
     if job.error:
         st.error(f"The quick benchmark failed: {esc(job.error)}")
     if job.result:
-        st.caption(f"Quick benchmark of {esc(job.result['catalog']['name'])}, "
-                   f"{esc(job.result['measured_at'])} (not written to reports/).")
+        st.caption(
+            f"Quick benchmark of {esc(job.result['catalog']['name'])}, "
+            f"{esc(job.result['measured_at'])} (not written to reports/)."
+        )
         for section in ("text", "image"):
             if job.result[section]["methods"]:
                 st.dataframe(methods_table(job.result[section]), hide_index=True)
@@ -137,8 +203,9 @@ else:
     st.caption(_provenance(report))
     for line in headline(report):
         st.markdown(f"- {line}")
-tabs = st.tabs(["Quality", "Latency", "ANN trade-off", "Re-ranker", "Live latency",
-                "Quick benchmark"])
+tabs = st.tabs(
+    ["Quality", "Latency", "ANN trade-off", "Re-ranker", "Live latency", "Quick benchmark"]
+)
 if report is not None:
     with tabs[0]:
         _quality(report)

@@ -49,7 +49,7 @@ with left:
         "Fusion strategy",
         strategies,
         key="mm_method",
-        format_func=lambda m: f"{m} — {retriever_class(m).description}",
+        help="\n".join(f"**{m}**: {retriever_class(m).description}" for m in strategies),
     )
     top_k = st.slider("Results", min_value=5, max_value=50, value=15, step=5, key="mm_top_k")
     if decoded is not None:

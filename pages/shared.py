@@ -153,7 +153,10 @@ def item_caption(catalog: Catalog, row: int) -> str:
 
 
 def show_timings(result: SearchResult) -> None:
-    """The latency of each stage of this query, as data under the results."""
+    """The method's description and the latency of each stage of this query."""
+    from engine.retrieval.registry import retriever_class
+
+    st.caption(esc(retriever_class(result.method).description))
     stages = " · ".join(f"{esc(k)} **{v:.1f}** ms" for k, v in result.timings_ms.items())
     st.caption(f"Latency: {stages} · total **{result.total_ms:.1f}** ms")
 

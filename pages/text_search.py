@@ -39,10 +39,10 @@ with st.form("text-search", border=False):
         "Method",
         methods,
         key="text_method",
-        format_func=lambda m: f"{m} — {retriever_class(m).description}",
+        help="\n".join(f"**{m}**: {retriever_class(m).description}" for m in methods),
     )
     top_k = k_col.number_input("Top-k", min_value=1, max_value=100, value=15, key="text_top_k")
-    submitted = b_col.form_submit_button("Search", type="primary", use_container_width=True)
+    b_col.form_submit_button("Search", type="primary", width="stretch")
 
 st.caption("Try: " + " · ".join(f"`{esc(e)}`" for e in EXAMPLES))
 
