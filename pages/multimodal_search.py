@@ -4,18 +4,17 @@ from __future__ import annotations
 
 import streamlit as st
 
-from engine.retrieval.registry import available_retrievers, retriever_class
-from engine.search import QueryError
+from engine.retrieval.registry import available_retrievers
 from pages.image_query import image_query_picker, more_like_this, show_query_image
 from pages.shared import (
-    catalog_key,
     clip_notice,
     current_catalog,
     esc,
+    method_select,
+    require_methods,
     result_grid,
-    run_search,
+    search_or_stop,
     show_timings,
-    warm_retriever,
 )
 
 catalog = current_catalog()
@@ -28,10 +27,7 @@ strategies = [
     for m in available_retrievers(catalog, "image")
     if m in ("clip", "fusion-early", "fusion-late", "fusion-mlp")
 ]
-if not strategies:
-    st.warning("This catalog has no visual index yet.")
-    st.code(catalog.manifest.get("rebuild_command", "python -m engine build"), language="bash")
-    st.stop()
+require_methods(catalog, strategies)
 left, right = st.columns([1, 3])
 with left:
     text = st.text_input("Text", key="mm_text", placeholder="e.g. in red, striped")
@@ -45,12 +41,7 @@ with left:
         key="mm_weight",
         help="0 = only the text counts, 1 = only the image counts",
     )
-    method = st.selectbox(
-        "Fusion strategy",
-        strategies,
-        key="mm_method",
-        help="\n".join(f"**{m}**: {retriever_class(m).description}" for m in strategies),
-    )
+    method = method_select("Fusion strategy", strategies, "mm_method")
     top_k = st.slider("Results", min_value=5, max_value=50, value=15, step=5, key="mm_top_k")
     if decoded is not None:
         show_query_image(decoded)
@@ -59,12 +50,7 @@ with right:
     if decoded is None and not text.strip():
         st.info("Type a text, choose an image, or both.")
         st.stop()
-    warm_retriever(*catalog_key(), method)
-    try:
-        result = run_search(catalog, method, text=text, image=decoded, k=top_k, image_weight=weight)
-    except QueryError as exc:
-        st.warning(str(exc))
-        st.stop()
+    result = search_or_stop(catalog, method, text=text, image=decoded, k=top_k, image_weight=weight)
     parts = [f"“{esc(text.strip())}”"] if text.strip() else []
     if decoded is not None:
         parts.append(f"the image (weight {weight:.2f})")

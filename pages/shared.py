@@ -109,6 +109,38 @@ def run_search(catalog: Catalog, method: str, **kwargs) -> SearchResult:
     return result
 
 
+def method_select(label: str, methods: list[str], key: str, container=st) -> str:
+    """A method selector whose help lists every method's description."""
+    from engine.retrieval.registry import retriever_class
+
+    return container.selectbox(
+        label,
+        methods,
+        key=key,
+        help="\n".join(f"**{m}**: {retriever_class(m).description}" for m in methods),
+    )
+
+
+def search_or_stop(catalog: Catalog, method: str, **kwargs) -> SearchResult:
+    """Warm the method up, run the search, and stop the page with a clear message on bad input."""
+    from engine.search import QueryError
+
+    warm_retriever(*catalog_key(), method)
+    try:
+        return run_search(catalog, method, **kwargs)
+    except QueryError as exc:
+        st.warning(str(exc))
+        st.stop()
+
+
+def require_methods(catalog: Catalog, methods: list[str]) -> None:
+    """Stop the page when the catalog has no method for it (no visual index built)."""
+    if not methods:
+        st.warning("This catalog has no visual index yet.")
+        st.code(catalog.manifest.get("rebuild_command", "python -m engine build"), language="bash")
+        st.stop()
+
+
 # -- catalog choice ----------------------------------------------------------------------------
 def _manifest_mtime(name: str) -> float:
     path = data_dir() / "artifacts" / name / "manifest.json"

@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import streamlit as st
 
-from engine.retrieval.registry import available_retrievers, retriever_class
-from engine.search import QueryError
+from engine.retrieval.registry import available_retrievers
 from pages.shared import (
-    catalog_key,
     current_catalog,
     esc,
+    method_select,
     result_grid,
-    run_search,
+    search_or_stop,
     show_timings,
-    warm_retriever,
 )
 
 EXAMPLES = (
@@ -35,12 +33,7 @@ methods = available_retrievers(catalog, "text")
 with st.form("text-search", border=False):
     q_col, m_col, k_col, b_col = st.columns([5, 2, 1, 1], vertical_alignment="bottom")
     query = q_col.text_input("Query", key="text_query", placeholder="e.g. navy polka dot backpack")
-    method = m_col.selectbox(
-        "Method",
-        methods,
-        key="text_method",
-        help="\n".join(f"**{m}**: {retriever_class(m).description}" for m in methods),
-    )
+    method = method_select("Method", methods, "text_method", container=m_col)
     top_k = k_col.number_input("Top-k", min_value=1, max_value=100, value=15, key="text_top_k")
     b_col.form_submit_button("Search", type="primary", width="stretch")
 
@@ -51,12 +44,7 @@ if not text or not text.strip():
     st.info("Type a query above to search the catalog.")
     st.stop()
 
-warm_retriever(*catalog_key(), method)
-try:
-    result = run_search(catalog, method, text=text, k=int(top_k))
-except QueryError as exc:
-    st.warning(str(exc))
-    st.stop()
+result = search_or_stop(catalog, method, text=text, k=int(top_k))
 
 if not len(result):
     st.warning(f"No results for “{esc(text)}”. " + " ".join(esc(n) for n in result.notes))

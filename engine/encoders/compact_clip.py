@@ -32,6 +32,7 @@ from engine.encoders.clip import (
     COMPACT,
     ClipEncoder,
     ClipUnavailable,
+    ThreadTuner,
     load_image_tensor,
     normalise_uint8,
     quiet_loading,
@@ -63,9 +64,9 @@ _FULL = (
     "product shot of a {c} {k} {w}", "{c} coloured {k} {w}", "the {k} is {c} and {p}",
 )
 _PARTIAL = ("{c} {k}", "a {c} {k}", "{k} in {c}", "{p} {k}", "a {k} {w}", "{c} {p}", "{k}")
-_MATERIAL = ("{c} {p} {m} {k}", "{m} {k} in {c}, {p}", "a {c} {m} {k} {w}")
+_MATERIAL = ("{c} {m} {k}", "{m} {k} in {c}", "a {c} {m} {k}", "{k} made of {c} {m}")
 _BRAND = ("{b} {k}", "{k} by {b}", "a {k} from {b}")
-N_VISUAL, N_PARTIAL = 6, 2  # phrasings per (category, colour, pattern)
+N_VISUAL, N_PARTIAL = 5, 2  # phrasings per (category, colour, pattern)
 
 
 _WORDS = {(f, t.name): t.words for f, terms in vocab.FIELDS.items() for t in terms}
@@ -104,7 +105,8 @@ def make_captions(items: pd.DataFrame, rng: np.random.Generator, *,
 
     Synthetic captions come from small pools keyed by attribute combinations (so the caption bank
     stays a few thousand strings): ``N_VISUAL`` full and ``N_PARTIAL`` partial phrasings per
-    (category, colour, pattern), one per (..., material) and one per (category, brand). Only
+    (category, colour, pattern), one per (category, colour, material) and one per (category,
+    brand): about 6,000 strings for the default world (a few ms each through MiniLM). Only
     ``vocab`` ``words`` are used, never ``held_out`` ones.
     """
     if not synthetic:
@@ -122,11 +124,11 @@ def make_captions(items: pd.DataFrame, rng: np.random.Generator, *,
         if (cat, col, pat) not in visual:
             visual[cat, col, pat] = _pool(rng, attrs, _FULL, N_VISUAL) + _pool(
                 rng, attrs, _PARTIAL, N_PARTIAL)
-        if (cat, col, pat, mat) not in material:
-            material[cat, col, pat, mat] = _fill(_pick(rng, _MATERIAL), rng, attrs)
+        if (cat, col, mat) not in material:
+            material[cat, col, mat] = _fill(_pick(rng, _MATERIAL), rng, attrs)
         if (cat, br) not in brand:
             brand[cat, br] = _fill(_pick(rng, _BRAND), rng, attrs)
-    return [[*visual[c, o, p], material[c, o, p, m], brand[c, b]] for c, o, p, m, b in rows]
+    return [[*visual[c, o, p], material[c, o, m], brand[c, b]] for c, o, p, m, b in rows]
 
 
 # ---------------------------------------------------------------- model
@@ -173,23 +175,25 @@ def _tokenize(tok, texts: list[str]) -> torch.Tensor:
 
 
 @torch.inference_mode()
-def embed_caption_bank(model, tok, bank: list[str], progress: ProgressFn) -> torch.Tensor:
+def embed_caption_bank(model, tok, bank: list[str], progress: ProgressFn,
+                       threads: int = 1) -> torch.Tensor:
     """Frozen MiniLM pooled output (before the projection) of every caption, length-sorted."""
     order = sorted(range(len(bank)), key=lambda i: len(bank[i]))
     out = torch.empty(len(bank), model.text.output_dim)
-    starts = range(0, len(bank), 256)
-    for s in progress(starts, len(starts), "embed CLIP captions"):
-        idx = order[s : s + 256]
-        enc = tok([bank[i] for i in idx], padding=True, truncation=True,
-                  max_length=TEXT_MAX_TOKENS, return_tensors="pt")
-        hidden = model.text.transformer(input_ids=enc["input_ids"],
-                                        attention_mask=enc["attention_mask"])
-        out[idx] = model.text.pooler(hidden, enc["attention_mask"]).float()
+    starts, tuner, old = range(0, len(bank), 256), ThreadTuner(threads), torch.get_num_threads()
+    try:
+        for step, s in enumerate(progress(starts, len(starts), "embed CLIP captions")):
+            tuner.before(step)
+            t_step, idx = time.perf_counter(), order[s : s + 256]
+            enc = tok([bank[i] for i in idx], padding=True, truncation=True,
+                      max_length=TEXT_MAX_TOKENS, return_tensors="pt")
+            hidden = model.text.transformer(input_ids=enc["input_ids"],
+                                            attention_mask=enc["attention_mask"])
+            out[idx] = model.text.pooler(hidden, enc["attention_mask"]).float()
+            tuner.after(step, time.perf_counter() - t_step)
+    finally:
+        torch.set_num_threads(old)
     return out
-
-
-def _no_progress(it: Iterable, total: int, desc: str) -> Iterable:
-    return it
 
 
 # ---------------------------------------------------------------- training
@@ -205,7 +209,7 @@ def train_compact_clip(image_paths: list[Path], captions: list[list[str]], cfg: 
         raise ValueError(f"need one caption list per image ({len(image_paths)} vs {len(captions)})")
     if any(not c for c in captions):
         raise ValueError("every image needs at least one caption")
-    progress, t_start = progress or _no_progress, time.perf_counter()
+    progress, t_start = progress or (lambda it, total, desc: it), time.perf_counter()
     old_threads = torch.get_num_threads()
     torch.set_num_threads(max(1, threads))
     try:
@@ -219,9 +223,9 @@ def train_compact_clip(image_paths: list[Path], captions: list[list[str]], cfg: 
         counts = torch.tensor([len(caps) for caps in captions])
         starts = torch.cumsum(counts, 0) - counts
         t_text = time.perf_counter()
-        text = embed_caption_bank(model, _tokenizer(), bank, progress)
-        log(f"compact CLIP: {len(bank):,} unique captions embedded in "
-            f"{time.perf_counter() - t_text:.1f} s")
+        text = embed_caption_bank(model, _tokenizer(), bank, progress, threads)
+        log(f"compact CLIP: {len(images):,} images loaded in {t_text - t_start:.1f} s, "
+            f"{len(bank):,} unique captions embedded in {time.perf_counter() - t_text:.1f} s")
         prep = time.perf_counter() - t_start
         budget = max(cfg.train_seconds - prep, 0.25 * cfg.train_seconds)
         stats = _fit(model, images, text, flat, starts, counts, cfg, seed, budget, threads,
@@ -236,33 +240,6 @@ def train_compact_clip(image_paths: list[Path], captions: list[list[str]], cfg: 
         return stats
     finally:
         torch.set_num_threads(old_threads)
-
-
-class _ThreadTuner:
-    """Use the faster of ``threads`` and 1 thread, re-measured every ``every`` steps.
-
-    On 2 shared cores OpenMP spin-waits when another process holds a core: one thread was then
-    measured 2x faster than two for a training step.
-    """
-
-    def __init__(self, threads: int, every: int = 50):
-        self.options, self.best, self.every = [threads, 1], threads, every
-        self.times: dict[int, list[float]] = {}
-        self.now = threads
-
-    def before(self, step: int) -> None:
-        phase = step % self.every
-        probing = self.options[0] > 1 and 1 <= phase <= 4
-        self.now = self.options[(phase - 1) // 2] if probing else self.best
-        torch.set_num_threads(self.now)
-
-    def after(self, step: int, seconds: float) -> None:
-        phase = step % self.every
-        if self.options[0] > 1 and 1 <= phase <= 4:
-            self.times.setdefault(self.now, []).append(seconds)
-        if self.options[0] > 1 and phase == 4:
-            many, one = (min(self.times.pop(t)) for t in self.options)
-            self.best = 1 if one < 0.9 * many else self.options[0]
 
 
 def _fit(model, images: torch.Tensor, text: torch.Tensor, flat: torch.Tensor,
@@ -281,8 +258,8 @@ def _fit(model, images: torch.Tensor, text: torch.Tensor, flat: torch.Tensor,
     opt = torch.optim.AdamW([{"params": no_decay, "weight_decay": 0.0},
                              {"params": decay, "weight_decay": cfg.weight_decay}],
                             lr=cfg.lr, betas=(0.9, 0.98), eps=1e-6)
-    loss_fn, losses, tuner, used = ClipLoss(), [], _ThreadTuner(threads), []
-    model.visual.train()
+    loss_fn, losses, tuner, used = ClipLoss(), [], ThreadTuner(threads), []
+    model.visual.train().to(memory_format=torch.channels_last)  # ~1.6x faster convs on CPU
     t0 = time.perf_counter()
 
     def steps() -> Iterator[None]:
@@ -301,6 +278,7 @@ def _fit(model, images: torch.Tensor, text: torch.Tensor, flat: torch.Tensor,
                 x = normalise_uint8(images[idx])
                 flip = torch.rand(len(idx), generator=gen) < 0.5
                 x[flip] = x[flip].flip(-1)
+                x = x.contiguous(memory_format=torch.channels_last)
                 pick = starts[idx] + (torch.rand(len(idx), generator=gen) * counts[idx]).long()
                 txt = F.normalize(model.text.proj(text[flat[pick]]), dim=-1)
                 loss = loss_fn(model.encode_image(x, normalize=True), txt, model.logit_scale.exp())
@@ -361,4 +339,6 @@ def load_compact_clip(out_dir: Path) -> ClipEncoder:
     if bad:
         raise ClipUnavailable(f"the compact CLIP in {out_dir} does not match its config: {bad[:3]}")
     preprocess, tokenize = partial(square_preprocess, size=size), partial(_tokenize, _tokenizer())
-    return ClipEncoder(COMPACT, model, preprocess, tokenize, int(meta["embed_dim"]))
+    model.visual.to(memory_format=torch.channels_last)
+    return ClipEncoder(COMPACT, model, preprocess, tokenize, int(meta["embed_dim"]),
+                       channels_last=True)
