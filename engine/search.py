@@ -88,6 +88,14 @@ def search(
     """Validate the input and run one search; raises :class:`QueryError` for bad input."""
     k = check_top_k(k)
     text = clean_query_text(text)
+    try:
+        image_weight = float(image_weight)
+    except (TypeError, ValueError):
+        raise QueryError(
+            f"The image weight must be a number from 0 to 1 (got {image_weight!r})."
+        ) from None
+    if not 0.0 <= image_weight <= 1.0:  # also refuses NaN
+        raise QueryError(f"The image weight must be from 0 to 1 (got {image_weight}).")
     decode_ms, image_notes = None, []
     if hasattr(image, "decode_ms"):  # an engine.imageio.DecodedImage: keep its timing and notes
         decode_ms, image_notes, image = image.decode_ms, list(image.notes), image.image

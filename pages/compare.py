@@ -61,7 +61,8 @@ else:
 
 modality = "image" if decoded is not None and not text.strip() else "text"
 options = available_retrievers(catalog, modality)
-defaults = [m for m in ("bm25", "clip", "hybrid") if m in options][:3] or options[:2]
+preferred = [m for m in ("bm25", "clip", "hybrid") if m in options]
+defaults = (preferred + [m for m in options if m not in preferred])[:3]
 methods = st.multiselect(
     "Methods (2–4)", options, default=defaults, max_selections=4, key="cmp_methods"
 )

@@ -37,12 +37,6 @@ class BenchmarkJob:
         """Start a quick benchmark of ``catalog``; False if one is already running."""
         from engine.evaluation.benchmark import run_benchmark
 
-        with self._lock:
-            if self.running:
-                return False
-            self.result, self.error = None, None
-            self.started_at, self.finished_at = time.time(), None
-
         def work() -> None:
             try:
                 result = run_benchmark(catalog, limit=limit, progress=self._progress)
@@ -52,8 +46,14 @@ class BenchmarkJob:
                 with self._lock:
                     self.error = f"{type(exc).__name__}: {exc}"
             finally:
-                self.finished_at = time.time()
+                with self._lock:
+                    self.finished_at = time.time()
 
-        self.thread = threading.Thread(target=work, name="quick-benchmark", daemon=True)
-        self.thread.start()
+        with self._lock:  # check and start under one lock: two clicks start one job
+            if self.running:
+                return False
+            self.result, self.error = None, None
+            self.started_at, self.finished_at = time.time(), None
+            self.thread = threading.Thread(target=work, name="quick-benchmark", daemon=True)
+            self.thread.start()
         return True

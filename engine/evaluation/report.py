@@ -110,9 +110,10 @@ def write_reports(r: dict[str, Any], folder: Path, readme: Path | None = None) -
     atomic_write_bytes(folder / "benchmark.md", to_markdown(r).encode())
     if readme is not None and readme.exists():
         text = readme.read_text()
-        if START in text and END in text:
-            head, rest = text.split(START, 1)
-            text = head + readme_section(r) + rest.split(END, 1)[1]
+        start = text.find(START)
+        end = text.find(END, start + len(START)) if start >= 0 else -1
+        if start >= 0 and end >= 0:  # both markers, in order; otherwise leave the file alone
+            text = text[:start] + readme_section(r) + text[end + len(END) :]
             atomic_write_bytes(readme, text.encode())
 
 

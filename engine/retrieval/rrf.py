@@ -29,8 +29,8 @@ def reciprocal_rank_fusion(
             scores[row] = scores.get(row, 0.0) + 1.0 / (k + rank)
     if not scores:
         return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float32)
-    rows = np.fromiter(scores, dtype=np.int64, count=len(scores))
-    vals = np.fromiter(scores.values(), dtype=np.float64, count=len(scores))
+    rows = np.array(sorted(scores), dtype=np.int64)  # sorted: ties are broken by row
+    vals = np.array([scores[r] for r in rows.tolist()], dtype=np.float64)
     order, top = top_k(vals, len(vals))
     return rows[order], top
 
