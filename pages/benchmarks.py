@@ -6,7 +6,7 @@ import pandas as pd
 import plotly.express as px
 import streamlit as st
 
-from engine.evaluation.benchmark import methods_table, slices_table
+from engine.evaluation.benchmark import methods_table, recommend_table, slices_table
 from engine.evaluation.report import headline
 from engine.paths import reports_dir
 from pages.shared import benchmark_job, benchmark_report, current_catalog, esc, latency_monitor
@@ -154,6 +154,36 @@ def _reranker(r: dict) -> None:
     st.plotly_chart(fig, key="imp")
 
 
+def _recommend(r: dict) -> None:
+    rec = r.get("recommend")
+    if not rec:
+        st.info("This report has no recommender evaluation (the catalog has no recommenders).")
+        return
+    st.caption(f"Measured by {esc(rec['measured_by'])}.")
+    table = recommend_table(rec)
+    k = rec["evaluation"]["k"]
+    long = table.melt(
+        id_vars="model",
+        value_vars=[
+            f"recall@{k}",
+            f"ndcg@{k}",
+            f"cold-start recall@{k}",
+            f"short-history recall@{k}",
+        ],
+    )
+    fig = px.bar(
+        long,
+        x="model",
+        y="value",
+        color="variable",
+        barmode="group",
+        title="Recommendation quality (ALS cannot score NEW items: its cold-start is 0)",
+    )
+    fig.update_layout(height=380)
+    st.plotly_chart(fig, key="rec_quality")
+    st.dataframe(table, hide_index=True)
+
+
 @st.fragment(run_every=2)
 def _live(r: dict | None) -> None:
     monitor = latency_monitor()
@@ -204,7 +234,15 @@ else:
     for line in headline(report):
         st.markdown(f"- {line}")
 tabs = st.tabs(
-    ["Quality", "Latency", "ANN trade-off", "Re-ranker", "Live latency", "Quick benchmark"]
+    [
+        "Quality",
+        "Latency",
+        "ANN trade-off",
+        "Re-ranker",
+        "Recommendations",
+        "Live latency",
+        "Quick benchmark",
+    ]
 )
 if report is not None:
     with tabs[0]:
@@ -215,7 +253,9 @@ if report is not None:
         _ann(report)
     with tabs[3]:
         _reranker(report)
-with tabs[4]:
-    _live(report)
+    with tabs[4]:
+        _recommend(report)
 with tabs[5]:
+    _live(report)
+with tabs[6]:
     _quick()

@@ -140,6 +140,41 @@ def _evaluate_set(catalog, queries, qrels, methods, progress, k) -> dict[str, An
     return out
 
 
+def recommend_section(catalog: Catalog) -> dict[str, Any] | None:
+    """The recommenders' evaluation, as measured by the build on the chronological test split."""
+    rec = catalog.manifest["steps"].get("recommend")
+    if rec is None:
+        return None
+    info = rec.get("info", {})
+    return {
+        "measured_by": "the recommend build step, on the test split after the cutoff",
+        "built_at": rec.get("finished_at"),
+        **info,
+    }
+
+
+def recommend_table(section: dict[str, Any]) -> pd.DataFrame:
+    """One row per recommender: overall, cold-start and short-history quality, coverage, latency."""
+    ev = section["evaluation"]
+    k = ev["k"]
+    rows = []
+    for name, m in ev["models"].items():
+        rows.append(
+            {
+                "model": name,
+                f"recall@{k}": m[f"recall@{k}"],
+                f"ndcg@{k}": m[f"ndcg@{k}"],
+                f"map@{k}": m[f"map@{k}"],
+                f"cold-start recall@{k}": m["cold_start"][f"recall@{k}"],
+                f"short-history recall@{k}": m["short_history"][f"recall@{k}"],
+                "coverage": m["coverage"],
+                "popularity pct": m["popularity_percentile"],
+                "p95 ms": m["latency_ms"]["p95"],
+            }
+        )
+    return pd.DataFrame(rows)
+
+
 def ann_sweep(catalog: Catalog, queries: list[dict], k: int = K) -> dict[str, Any]:
     """Recall@k against exact search and latency for HNSW efSearch and IVF nprobe settings."""
     from engine.indexes.vector import recall_vs_exact
@@ -222,6 +257,7 @@ def run_benchmark(
             k,
         ),
         "ann": ann_sweep(catalog, text_q, k),
+        "recommend": recommend_section(catalog),
         "build": {
             s: {"seconds": r["seconds"], "info": r.get("info", {})}
             for s, r in catalog.manifest["steps"].items()

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.artifacts import atomic_write_bytes, atomic_write_json
-from engine.evaluation.benchmark import best_of, methods_table, slices_table
+from engine.evaluation.benchmark import best_of, methods_table, recommend_table, slices_table
 
 START, END = "<!-- bench:start -->", "<!-- bench:end -->"
 
@@ -61,6 +61,29 @@ def headline(r: dict[str, Any]) -> list[str]:
                 f"CLIP image-query encode latency: p50 {e['p50']:.1f} ms, "
                 f"p95 {e['p95']:.1f} ms (one thread)."
             )
+    rec = r.get("recommend")
+    if rec:
+        table = recommend_table(rec)
+        k = rec["evaluation"]["k"]
+        hyb = table[table["model"] == "hybrid"]
+        if len(hyb):
+            cold = ", ".join(
+                f"{m} {v:.3f}" for m, v in zip(table["model"], table[f"cold-start recall@{k}"])
+            )
+            out.append(f"Cold-start recall@{k} (NEW items): {cold}.")
+            metrics = [
+                f"recall@{k}",
+                f"ndcg@{k}",
+                f"map@{k}",
+                f"cold-start recall@{k}",
+                f"short-history recall@{k}",
+            ]
+            lost = [m for m in metrics if hyb[m].iat[0] + 1e-9 < table[m].max()]
+            out.append(
+                "The hybrid recommender wins or ties on every quality metric."
+                if not lost
+                else f"The hybrid recommender is beaten on: {', '.join(lost)}."
+            )
     info = r["build"].get("clip", {}).get("info", {})
     if info.get("trained"):
         out.append(
@@ -90,6 +113,26 @@ def to_markdown(r: dict[str, Any]) -> str:
             _md(slices_table(sec)),
             "",
         ]
+    if r.get("recommend"):
+        rec = r["recommend"]
+        parts += [
+            "## Recommendations",
+            "",
+            f"Measured by {rec['measured_by']}.",
+            "",
+            _md(recommend_table(rec)),
+            "",
+        ]
+        ps = rec.get("personalized_search")
+        if ps:
+            parts += [
+                "Personalized search on held-out sessions (user, query, converted item):",
+                "",
+                "```",
+                json.dumps(ps, indent=2),
+                "```",
+                "",
+            ]
     parts += ["## Build", "", "| step | seconds |", "|---|---|"]
     parts += [f"| {s} | {v['seconds']:.1f} |" for s, v in r["build"].items()]
     return "\n".join(parts) + "\n"
@@ -100,6 +143,13 @@ def readme_section(r: dict[str, Any]) -> str:
     lines += ["Text queries:", "", _md(methods_table(r["text"])), ""]
     if r["image"]["methods"]:
         lines += ["Image queries:", "", _md(methods_table(r["image"])), ""]
+    if r.get("recommend"):
+        lines += [
+            "Recommendations (chronological test split):",
+            "",
+            _md(recommend_table(r["recommend"])),
+            "",
+        ]
     lines += ["Per-slice tables, build timings and index recall: `reports/benchmark.md`.", "", END]
     return "\n".join(lines)
 
