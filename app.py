@@ -14,27 +14,25 @@ st.set_page_config(page_title="PixelMatch", page_icon=str(ASSETS / "icon.png"), 
 st.logo(str(ASSETS / "logo.png"), size="large", icon_image=str(ASSETS / "icon.png"))
 set_threads(QUERY_THREADS)
 
-ICON = ":material/{}:"
+
+def page(script: str, title: str, icon: str, **kw) -> st.Page:
+    """A page of ``pages/`` with a Material icon (emoji fonts are not everywhere)."""
+    return st.Page(f"pages/{script}.py", title=title, icon=f":material/{icon}:", **kw)
+
+
 PAGES = {
     "Search": [
-        st.Page(
-            "pages/text_search.py", title="Text search", icon=":material/search:", default=True
-        ),
-        st.Page("pages/image_search.py", title="Image search", icon=":material/image_search:"),
-        st.Page(
-            "pages/multimodal_search.py", title="Multimodal search", icon=":material/join_inner:"
-        ),
+        page("text_search", "Text search", "search", default=True),
+        page("image_search", "Image search", "image_search"),
+        page("multimodal_search", "Multimodal search", "join_inner"),
+        page("for_you", "For you", "person"),
     ],
     "Analysis": [
-        st.Page("pages/compare.py", title="Compare methods", icon=ICON.format("compare")),
-        st.Page(
-            "pages/benchmarks.py", title="Benchmarks & latency", icon=ICON.format("monitoring")
-        ),
+        page("compare", "Compare methods", "compare"),
+        page("benchmarks", "Benchmarks & latency", "monitoring"),
     ],
     "Catalog": [
-        st.Page(
-            "pages/catalog_explorer.py", title="Catalog explorer", icon=ICON.format("grid_view")
-        ),
+        page("catalog_explorer", "Catalog explorer", "grid_view"),
     ],
 }
 

@@ -137,6 +137,56 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_recommend(args: argparse.Namespace) -> int:
+    from engine.catalog import Catalog
+    from engine.recommend.service import RecommendationService
+    from engine.search import check_top_k
+
+    k = check_top_k(args.top_k)
+    if (args.user is None) == (args.users is None):
+        raise ValueError("Give either --user ID or --users FILE (one user id per line).")
+    catalog = Catalog.open(args.catalog)
+    if "recommend" not in catalog.manifest["steps"]:
+        raise ValueError(f"the '{catalog.name}' catalog has no recommenders built")
+    service = RecommendationService(
+        catalog.step_dir("recommend"), catalog.items, catalog.table("interactions")
+    )
+    service.model(args.method)  # unknown model names list the valid choices
+    users = (
+        [args.user]
+        if args.user is not None
+        else [u.strip() for u in Path(args.users).read_text().splitlines() if u.strip()]
+    )
+    lines = []
+    for user in users:
+        recs = service.recommend(user, args.method, k=k)
+        obj = {
+            "user_id": user,
+            "method": args.method,
+            "item_ids": [str(i) for i in recs.item_ids],
+            "scores": [round(float(s), 6) for s in recs.scores],
+            "latency_ms": round(recs.latency_ms, 3),
+            "notes": recs.notes,
+        }
+        lines.append(json.dumps(obj))
+        if args.user is not None and not args.json:
+            for note in recs.notes:
+                print(f"note: {note}")
+            by_id = catalog.items.set_index("item_id")
+            for rank, (item, score) in enumerate(zip(recs.item_ids, recs.scores), 1):
+                row = by_id.loc[item]
+                new = " NEW" if row["is_new"] else ""
+                print(f"{rank:3d}. {item}  {score:8.4f}  {row['title']}{new}")
+            return 0
+    payload = "\n".join(lines) + "\n"
+    if args.out:
+        atomic_write_bytes(Path(args.out), payload.encode())
+        _log(f"{len(users)} users written to {args.out}")
+    else:
+        sys.stdout.write(payload)
+    return 0
+
+
 def cmd_samples(args: argparse.Namespace) -> int:
     from engine.paths import REPO_ROOT
     from engine.world.samples import write_samples
@@ -193,6 +243,16 @@ def build_parser() -> argparse.ArgumentParser:
     bn.add_argument("--limit", type=int, default=None, help="at most this many queries per set")
     bn.add_argument("--out", default=None, help="report folder (default reports/, and README)")
     bn.set_defaults(func=cmd_bench)
+
+    r = sub.add_parser("recommend", help="recommend products for a user")
+    r.add_argument("--catalog", default=DEFAULT_PRESET)
+    r.add_argument("--method", default="hybrid")
+    r.add_argument("--user", default=None)
+    r.add_argument("--users", default=None, help="file with one user id per line")
+    r.add_argument("--out", default=None, help="JSONL output for --users (default stdout)")
+    r.add_argument("--top-k", dest="top_k", default=10)
+    r.add_argument("--json", action="store_true")
+    r.set_defaults(func=cmd_recommend)
 
     sm = sub.add_parser("samples", help="re-render the sample query images in assets/samples")
     sm.set_defaults(func=cmd_samples)

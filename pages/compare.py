@@ -63,9 +63,11 @@ modality = "image" if decoded is not None and not text.strip() else "text"
 options = available_retrievers(catalog, modality)
 preferred = [m for m in ("bm25", "clip", "hybrid") if m in options]
 defaults = (preferred + [m for m in options if m not in preferred])[:3]
-methods = st.multiselect(
-    "Methods (2–4)", options, default=defaults, max_selections=4, key="cmp_methods"
-)
+if st.session_state.get("cmp_modality") != modality or "cmp_methods" not in st.session_state:
+    # A new kind of query: start from methods that can answer it.
+    st.session_state["cmp_modality"] = modality
+    st.session_state["cmp_methods"] = defaults
+methods = st.multiselect("Methods (2–4)", options, max_selections=4, key="cmp_methods")
 k = st.slider("Results per method", 5, 20, 10, key="cmp_k")
 if len(methods) < 2:
     st.info("Pick at least two methods.")

@@ -68,6 +68,26 @@ def embedding_projection(
     return proj.transform(vectors).astype(np.float32), proj.explained
 
 
+@st.cache_resource(show_spinner="Loading the recommenders…", max_entries=4)
+def recommendation_service(name: str, manifest_mtime: float):
+    """The catalog's recommenders (loaded lazily, shared by every session)."""
+    from engine.recommend.service import RecommendationService
+
+    catalog = _open_catalog(name, manifest_mtime)
+    return RecommendationService(
+        catalog.step_dir("recommend"), catalog.items, catalog.table("interactions")
+    )
+
+
+@st.cache_data(show_spinner=False, max_entries=4)
+def persona_users(name: str, manifest_mtime: float) -> dict[str, str]:
+    """A few users whose tastes are easy to recognise ("loves red sneakers")."""
+    from engine.recommend.service import personas
+
+    catalog = _open_catalog(name, manifest_mtime)
+    return personas(catalog.table("users"), catalog.table("interactions"))
+
+
 @st.cache_resource
 def latency_monitor():
     """The process-wide live latency monitor (every session records into it)."""

@@ -205,7 +205,7 @@ def test_status_of_a_missing_catalog(cli):
     code, out, err = cli("status", "--catalog", "nope")
     assert code == 1
     assert "'nope' cannot be served" in out
-    assert "Rebuild with: python -m engine build --preset nope" in out
+    assert "Rebuild with: python -m engine build --preset PRESET --name nope" in out
 
 
 def test_status_of_the_tiny_catalog(cli):
@@ -237,5 +237,5 @@ def test_module_entry_point_runs_without_traceback(tiny_catalog, data_dir):
         timeout=120,
     )
     assert proc.returncode == 1
-    assert "python -m engine build --preset nope" in proc.stdout
+    assert "python -m engine build --preset PRESET --name nope" in proc.stdout
     assert "Traceback" not in proc.stderr

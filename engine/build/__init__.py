@@ -21,6 +21,7 @@ from engine.artifacts import ArtifactError, ArtifactStore
 from engine.build import steps
 from engine.build.fusion import build_fusion
 from engine.build.ranker import build_ranker
+from engine.build.recommend import build_recommenders
 from engine.build.visual import build_clip, build_visual
 from engine.config import BuildConfig, config_from_dict, stable_hash
 from engine.paths import artifacts_dir
@@ -118,6 +119,15 @@ STEPS: tuple[Step, ...] = (
         build_ranker,
         "Hybrid LambdaMART re-ranker (train queries; early-stopped on validation)",
         ("build/ranker.py", "ranking/*.py"),
+    ),
+    Step(
+        "recommend",
+        1,
+        ("world", "lexical", "sbert", "visual"),
+        (),
+        build_recommenders,
+        "recommenders (ALS, two-tower, content, FM, DeepFM, hybrid) and their evaluation",
+        ("recommend/[a-r]*.py", "recommend/two_tower.py", "build/recommend.py"),
     ),
 )
 

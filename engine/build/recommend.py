@@ -1,0 +1,165 @@
+"""Recommenders build step: fit every recommender on the *train* interactions, evaluate on *test*.
+
+Inputs: ``world`` (tables) and, when present, ``visual`` (``clip_items.npy``) and ``sbert``
+(``sbert_items.npy``) for the item content features; ``lexical`` (BM25) for the personalised
+search evaluation. Each model is saved under ``out/<name>/`` (npy/json/safetensors), sharing the
+interaction data and item features saved once in ``out/data/``. The hybrid tunes its blend
+weights on a chronological validation split of the train period only.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from engine.build.steps import StepContext
+
+MODELS = ("popularity", "als", "content", "two_tower", "fm", "deepfm", "hybrid")
+#: Settings used when the config has no ``recommend`` section (same names as RecommendConfig).
+DEFAULTS: dict[str, Any] = {
+    "als_factors": 64,
+    "als_iterations": 15,
+    "als_regularization": 1.0,
+    "als_alpha": 20.0,
+    "two_tower_epochs": 6,
+    "fm_epochs": 10,
+    "hybrid_min_history": 5,
+    "hybrid_val_fraction": 0.15,
+    "eval_k": 10,
+    "short_history_max": 5,
+    "latency_users": 300,
+    "eval_max_users": None,  # None: every test user (sample e.g. 5,000 at seed scale)
+    "search_top_n": 50,
+    "search_rerank_weight": 0.5,
+}
+
+
+def settings(cfg) -> dict[str, Any]:
+    """The step's settings: DEFAULTS overridden by ``cfg.recommend`` when the config has one."""
+    section = getattr(cfg, "recommend", None)
+    return {**DEFAULTS, **(dataclasses.asdict(section) if section is not None else {})}
+
+
+def model_params(s: dict[str, Any], seed: int, threads: int) -> dict[str, dict[str, Any]]:
+    """Constructor arguments of every recommender from the step settings."""
+    als = {
+        "factors": s["als_factors"],
+        "iterations": s["als_iterations"],
+        "regularization": s["als_regularization"],
+        "alpha": s["als_alpha"],
+        "seed": seed,
+        "threads": threads,
+    }
+    # torch training stays on one thread: on the shared 2-core box two OpenMP threads were
+    # 4-7x slower per step under load (measured), and results do not depend on it.
+    two_tower = {"epochs": s["two_tower_epochs"], "seed": seed, "threads": 1}
+    fm = {"epochs": s["fm_epochs"], "seed": seed, "threads": 1}
+    return {
+        "popularity": {},
+        "als": als,
+        "content": {},
+        "two_tower": two_tower,
+        "fm": fm,
+        "deepfm": fm,
+        "hybrid": {
+            "params": {"als": als, "two_tower": two_tower},
+            "min_history": s["hybrid_min_history"],
+            "val_fraction": s["hybrid_val_fraction"],
+            "seed": seed,
+        },
+    }
+
+
+def _optional(folder: Path | None, name: str) -> np.ndarray | None:
+    if folder is None or not (folder / name).is_file():
+        return None
+    return np.load(folder / name, allow_pickle=False)
+
+
+def bm25_search(lexical: Path, item_ids: np.ndarray, top_n: int):
+    """``query -> (item ids, scores)``: the BM25 top ``top_n`` (for personalised search)."""
+    from engine.indexes.bm25 import BM25Index
+
+    bm25 = BM25Index.load(lexical)
+
+    def search(query: str) -> tuple[np.ndarray, np.ndarray]:
+        scores = bm25.scores(query)
+        rows = np.argsort(-scores, kind="stable")[:top_n]
+        return item_ids[rows], scores[rows]
+
+    return search
+
+
+def build_recommenders(ctx: StepContext, out: Path) -> dict[str, Any]:
+    from engine.recommend import InteractionData, content_features, create_recommender
+    from engine.recommend.evaluate import evaluate_personalized_search, evaluate_recommenders
+
+    s = settings(ctx.cfg)
+    world = ctx.inputs["world"]
+    items = pd.read_parquet(world / "items.parquet")
+    users = pd.read_parquet(world / "users.parquet", columns=["user_id"])
+    inter = pd.read_parquet(world / "interactions.parquet")
+    clip = _optional(ctx.inputs.get("visual"), "clip_items.npy")
+    sbert = _optional(ctx.inputs.get("sbert"), "sbert_items.npy")
+    features = content_features(items, clip, sbert)
+    data = InteractionData.from_tables(items, inter, users=users, features=features)
+    blocks = [n for n, a in (("clip", clip), ("sbert", sbert)) if a is not None]
+    ctx.log(f"  features: {' + '.join([*blocks, 'attributes'])} ({features.shape[1]} dims)")
+
+    data.save(out / "data")  # shared by every model folder (see Recommender.save)
+    params = model_params(s, ctx.cfg.seed, ctx.cfg.build_threads)
+    models, fit_seconds = {}, {}
+    for name in ctx.progress(MODELS, len(MODELS), "fit recommenders"):
+        t0 = time.perf_counter()
+        model = create_recommender(name, **params[name])
+        model.fit(data, fitted=models) if name == "hybrid" else model.fit(data)
+        fit_seconds[name] = round(time.perf_counter() - t0, 2)
+        model.save(out / name, data_folder=out / "data")
+        models[name] = model
+        ctx.log(f"  {name}: fitted in {fit_seconds[name]:.1f} s")
+
+    test = inter[inter["split"] == "test"]
+    metrics = evaluate_recommenders(
+        models,
+        data,
+        test,
+        k=s["eval_k"],
+        new_item_ids=set(items.loc[items["is_new"], "item_id"]),
+        short_history_max=s["short_history_max"],
+        latency_users=s["latency_users"],
+        max_users=s["eval_max_users"],
+        seed=ctx.cfg.seed,
+    )
+    key = f"recall@{s['eval_k']}"
+    for name, res in metrics["models"].items():
+        res["fit_seconds"] = fit_seconds[name]
+        ctx.log(
+            f"  {name}: {key} {res[key]}, cold-start {res['cold_start'][key]}, "
+            f"p95 {(res['latency_ms'] or {}).get('p95')} ms"
+        )
+    info: dict[str, Any] = {
+        "features": {"blocks": [*blocks, "attributes"], "dim": int(features.shape[1])},
+        "train_rows": int(data.matrix.nnz),
+        "test_rows": int(len(test)),
+        "hybrid": {
+            "weights": models["hybrid"].weights_,
+            "validation": models["hybrid"].validation_,
+        },
+        "evaluation": metrics,
+    }
+    if "lexical" in ctx.inputs:
+        sessions = pd.read_parquet(world / "sessions.parquet")
+        held_out = sessions[sessions["split"] == "test"]
+        info["personalized_search"] = evaluate_personalized_search(
+            held_out,
+            bm25_search(ctx.inputs["lexical"], data.item_ids, s["search_top_n"]),
+            models["hybrid"],
+            weight=s["search_rerank_weight"],
+            k=s["eval_k"],
+        )
+    return info

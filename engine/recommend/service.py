@@ -1,0 +1,142 @@
+"""Recommendations for the app and the CLI: history, per-model recommendations, cold start, why.
+
+One :class:`RecommendationService` per catalog; it loads the recommender step's shared data once
+and each model on first use. Unknown users and users without history get a clear message and
+the hybrid's cold-start recommendations (content and popularity, NEW items included).
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from engine.recommend.base import Recommender, UnknownUserError
+
+COLD_START_MODEL = "hybrid"
+
+
+@dataclass
+class Recommendations:
+    """Item ids and scores, best first, plus what the user should know about them."""
+
+    model: str
+    item_ids: np.ndarray
+    scores: np.ndarray
+    latency_ms: float
+    notes: list[str] = field(default_factory=list)
+
+
+class RecommendationService:
+    """Serve the recommenders built into ``folder`` (the ``recommend`` step)."""
+
+    def __init__(self, folder: Path, items: pd.DataFrame, interactions: pd.DataFrame):
+        self.folder = Path(folder)
+        self.items = items
+        self.train = interactions[interactions["split"] == "train"]
+        self._models: dict[str, Recommender] = {}
+        self._lock = threading.Lock()
+
+    def models(self) -> list[str]:
+        """The recommenders built for this catalog."""
+        return sorted(p.name for p in self.folder.iterdir() if (p / "meta.json").is_file())
+
+    def model(self, name: str) -> Recommender:
+        """A built recommender, loaded once; unknown names list the valid choices."""
+        if name not in self.models():
+            raise ValueError(f"unknown recommender {name!r}; valid: {', '.join(self.models())}")
+        with self._lock:
+            if name not in self._models:
+                self._models[name] = Recommender.load(self.folder / name, data=self._data())
+            return self._models[name]
+
+    def _data(self):
+        from engine.recommend.data import InteractionData
+
+        if "_data" not in self._models:
+            shared = self.folder / "data"
+            first = shared if shared.is_dir() else self.folder / self.models()[0] / "data"
+            self._models["_data"] = InteractionData.load(first)  # type: ignore[assignment]
+        return self._models["_data"]
+
+    def history(self, user_id: str, n: int = 12) -> pd.DataFrame:
+        """The user's most recent training interactions (newest first)."""
+        h = self.train[self.train["user_id"] == user_id]
+        return h.sort_values("timestamp", ascending=False).head(n)
+
+    def recommend(self, user_id: str, model: str, k: int = 10) -> Recommendations:
+        """Recommendations, falling back to cold start for unknown users or empty histories."""
+        import time
+
+        rec = self.model(model)
+        t0 = time.perf_counter()
+        notes: list[str] = []
+        try:
+            if not len(self.history(user_id, 1)):
+                raise UnknownUserError(f"user {user_id!r} has no history before the cutoff")
+            ids, scores = rec.recommend(user_id, k=k)
+        except UnknownUserError as exc:
+            notes.append(
+                f"{exc}; showing cold-start recommendations (popular and new items "
+                "that match the catalog's content)."
+            )
+            ids, scores = self.cold_start(k)
+        return Recommendations(model, ids, scores, (time.perf_counter() - t0) * 1000, notes)
+
+    def cold_start(self, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """For someone we know nothing about: popular items, with NEW items mixed in."""
+        data = self._data()
+        pop = np.log1p(data.popularity.astype(np.float64))
+        # NEW items have no popularity yet: give them the median popular item's score.
+        pop[data.is_new] = np.median(pop[pop > 0]) if (pop > 0).any() else 0.0
+        rows = np.argsort(-pop, kind="stable")[:k]
+        return data.item_ids[rows], pop[rows].astype(np.float32)
+
+    def why(self, user_id: str, item_id: str, n: int = 3) -> str:
+        """A short reason: the nearest history items by content and the shared attributes."""
+        data = self._data()
+        hist = self.history(user_id, 50)
+        if not len(hist):
+            return "Popular or new in the catalog."
+        rows = np.array([data.item_index[i] for i in hist["item_id"] if i in data.item_index])
+        target = data.item_index[str(item_id)]
+        sims = data.features[rows] @ data.features[target]
+        near = hist["item_id"].to_numpy()[np.argsort(-sims)[:n]]
+        by_id = self.items.set_index("item_id")
+        item = by_id.loc[str(item_id)]
+        past = by_id.loc[hist["item_id"]]
+        shared = [
+            f"{item[f]} ({(past[f] == item[f]).mean():.0%} of history)"
+            for f in ("category", "colour", "pattern")
+            if (past[f] == item[f]).mean() >= 0.2
+        ]
+        titles = ", ".join(by_id.loc[i, "title"] for i in near)
+        reason = f"Like {titles}."
+        if shared:
+            reason += " Matches your taste for " + ", ".join(shared) + "."
+        return reason
+
+
+PERSONAS = (("red", "sneakers"), ("navy", "backpack"), ("pink", "dress"), ("black", "boots"))
+
+
+def personas(users: pd.DataFrame, interactions: pd.DataFrame, min_history: int = 5) -> dict:
+    """``{"loves red sneakers": user_id, ...}``: the users whose latent tastes fit best."""
+    from engine.world import vocab
+
+    counts = interactions[interactions["split"] == "train"]["user_id"].value_counts()
+    ok = users["user_id"].map(counts).fillna(0).to_numpy() >= min_history
+    pc = np.stack(users["pref_category"].to_numpy())
+    pcol = np.stack(users["pref_colour"].to_numpy())
+    out = {}
+    for colour, category in PERSONAS:
+        fit = (
+            pcol[:, vocab.names("colour").index(colour)]
+            * pc[:, vocab.names("category").index(category)]
+        )
+        fit[~ok] = -1
+        out[f"loves {colour} {category}"] = str(users["user_id"].iat[int(np.argmax(fit))])
+    return out

@@ -1,0 +1,109 @@
+"""For you: a user's history, their recommendations from 2–3 models, and personalized search."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from engine.recommend.evaluate import personalized_rerank
+from pages.shared import (
+    catalog_key,
+    current_catalog,
+    esc,
+    item_caption,
+    persona_users,
+    recommendation_service,
+    search_or_stop,
+)
+
+catalog = current_catalog()
+st.title("For you", anchor=False)
+if "recommend" not in catalog.manifest["steps"]:
+    st.warning("This catalog has no recommenders built yet.")
+    st.code(catalog.manifest.get("rebuild_command", "python -m engine build"), language="bash")
+    st.stop()
+service = recommendation_service(*catalog_key())
+personas = persona_users(*catalog_key())
+
+
+def _use_persona(user_id: str) -> None:
+    st.session_state["fy_user"] = user_id
+
+
+cols = st.columns(len(personas) + 1, vertical_alignment="bottom")
+user_id = cols[0].text_input("User id", key="fy_user", value=next(iter(personas.values())))
+for col, (label, uid) in zip(cols[1:], personas.items()):
+    col.button(label, key=f"fy_p_{uid}", on_click=_use_persona, args=(uid,), width="stretch")
+user_id = user_id.strip()
+
+models = service.models()
+default = [m for m in ("hybrid", "als", "two_tower") if m in models]
+chosen = st.multiselect("Models", models, default=default, max_selections=3, key="fy_models")
+k = st.slider("Recommendations", 5, 20, 10, key="fy_k")
+
+
+def card(item_id: str, score: float | None = None, why: str | None = None) -> None:
+    row = catalog.row_of[item_id]
+    with st.container(border=True):
+        st.image(str(catalog.image_path(row)), width=120)
+        badge = " :orange-badge[NEW]" if catalog.items["is_new"].iat[row] else ""
+        st.markdown(f"**{esc(catalog.items['title'].iat[row])}**{badge}")
+        st.caption(
+            item_caption(catalog, row) + (f" · score {score:.3f}" if score is not None else "")
+        )
+        if why:
+            st.caption(f"Why: {esc(why)}")
+
+
+history = service.history(user_id, 8)
+st.subheader("Recent history", anchor=False)
+if not len(history):
+    st.info(
+        f"No history for “{esc(user_id)}” before the training cutoff: the recommendations "
+        "below are cold-start recommendations."
+    )
+else:
+    hcols = st.columns(len(history))
+    for col, (item_id, event) in zip(hcols, zip(history["item_id"], history["event"])):
+        with col:
+            row = catalog.row_of[item_id]
+            st.image(str(catalog.image_path(row)), width=90)
+            st.caption(esc(event.replace("_", " ")))
+
+if chosen:
+    st.subheader("Recommended", anchor=False)
+    rcols = st.columns(len(chosen))
+    for col, name in zip(rcols, chosen):
+        recs = service.recommend(user_id, name, k=k)
+        with col:
+            st.markdown(f"#### {esc(name)}")
+            st.caption(f"{recs.latency_ms:.1f} ms")
+            for note in recs.notes:
+                st.info(esc(note))
+            for item_id, score in zip(recs.item_ids, recs.scores):
+                card(str(item_id), float(score), service.why(user_id, str(item_id)))
+
+st.subheader("Personalized search", anchor=False)
+c1, c2, c3 = st.columns([3, 1, 1], vertical_alignment="bottom")
+query = c1.text_input("Search", key="fy_query", placeholder="e.g. sneakers")
+model = c2.selectbox(
+    "Personalize with",
+    models,
+    index=models.index("hybrid") if "hybrid" in models else 0,
+    key="fy_pmodel",
+)
+weight = c3.slider("Personalization", 0.0, 2.0, 0.7, 0.1, key="fy_weight")
+if query.strip():
+    base = search_or_stop(catalog, "bm25", text=query, k=50)
+    if not len(base):
+        st.warning("No results for this query.")
+        st.stop()
+    order = personalized_rerank(base.rows, base.scores, user_id, service.model(model), weight)
+    left, right = st.columns(2)
+    with left:
+        st.markdown("**Not personalized** (BM25)")
+        for row, score in zip(base.rows[:k], base.scores[:k]):
+            card(str(catalog.item_ids[row]), float(score))
+    with right:
+        st.markdown(f"**Personalized for {esc(user_id)}** ({esc(model)}, weight {weight:.1f})")
+        for i in order[:k]:
+            card(str(catalog.item_ids[base.rows[i]]))
