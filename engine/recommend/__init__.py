@@ -2,7 +2,7 @@
 
 ``create_recommender(name, **params).fit(InteractionData.from_tables(items, interactions))``;
 see :mod:`engine.recommend.base` for the contract and :mod:`engine.recommend.evaluate` for the
-offline evaluation. Heavy modules (torch, implicit) load only when their model is created.
+offline evaluation. Heavy modules (torch, implicit) load on first use of the registry.
 """
 
 from engine.recommend.base import (
