@@ -51,8 +51,10 @@ def test_report_json_has_the_expected_sections(written, report):
     assert data["k"] == 10 and data["split"] == "test"
     assert load_report(written) == data
     assert data["text"]["n_queries"] == 10 and data["image"]["n_queries"] == 10
-    assert set(data["build"]) == {
-        "world", "lexical", "sbert", "clip", "visual", "fusion", "ranker"
+    from engine.build import STEPS
+
+    assert set(data["build"]) == {step.name for step in STEPS} == {
+        "world", "lexical", "sbert", "clip", "visual", "fusion", "ranker", "recommend"
     }
 
 
