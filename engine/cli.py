@@ -148,9 +148,7 @@ def cmd_recommend(args: argparse.Namespace) -> int:
     catalog = Catalog.open(args.catalog)
     if "recommend" not in catalog.manifest["steps"]:
         raise ValueError(f"the '{catalog.name}' catalog has no recommenders built")
-    service = RecommendationService(
-        catalog.step_dir("recommend"), catalog.items, catalog.table("interactions")
-    )
+    service = RecommendationService.for_catalog(catalog)
     service.model(args.method)  # unknown model names list the valid choices
     users = (
         [args.user]

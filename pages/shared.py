@@ -73,10 +73,7 @@ def recommendation_service(name: str, manifest_mtime: float):
     """The catalog's recommenders (loaded lazily, shared by every session)."""
     from engine.recommend.service import RecommendationService
 
-    catalog = _open_catalog(name, manifest_mtime)
-    return RecommendationService(
-        catalog.step_dir("recommend"), catalog.items, catalog.table("interactions")
-    )
+    return RecommendationService.for_catalog(_open_catalog(name, manifest_mtime))
 
 
 @st.cache_data(show_spinner=False, max_entries=4)

@@ -77,8 +77,10 @@ def build_fusion(ctx: StepContext, out: Path) -> dict[str, Any]:
     val = queries[queries["split"] == "val"]
     qids, texts = val["query_id"].tolist(), val["query"].tolist()
     qrels = _qrels(pd.read_parquet(world / "qrels.parquet"))
-    ss = text_enc.encode(texts) @ sbert_items.T
-    sc = clip.encode_texts(texts) @ clip_items.T
+    # Each validation query is encoded once per encoder and reused below.
+    s_val, c_val = text_enc.encode(texts), clip.encode_texts(texts)
+    ss = s_val @ sbert_items.T
+    sc = c_val @ clip_items.T
     ival = (image_q["split"] == "val").to_numpy()
     iqids = image_q.loc[ival, "query_id"].tolist()
     iqrels = _qrels(pd.read_parquet(world / "image_qrels.parquet"))
@@ -117,8 +119,8 @@ def build_fusion(ctx: StepContext, out: Path) -> dict[str, Any]:
             early_items,
             np.concatenate(
                 [
-                    np.sqrt(ratio(a_e)) * text_enc.encode(texts[:50]),
-                    clip.encode_texts(texts[:50]),
+                    np.sqrt(ratio(a_e)) * s_val[:50],
+                    c_val[:50],
                     np.zeros((min(50, len(texts)), dims[2]), np.float32),
                 ],
                 axis=1,
@@ -165,8 +167,8 @@ def build_fusion(ctx: StepContext, out: Path) -> dict[str, Any]:
     mlp_items = project(model, item_feats, side="item")
     val_q = np.concatenate(
         [
-            text_enc.encode(texts),
-            clip.encode_texts(texts),
+            s_val,
+            c_val,
             np.zeros((len(texts), dims[2]), np.float32),
         ],
         axis=1,

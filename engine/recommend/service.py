@@ -38,7 +38,13 @@ class RecommendationService:
         self.items = items
         self.train = interactions[interactions["split"] == "train"]
         self._models: dict[str, Recommender] = {}
+        self._shared_data = None  # the InteractionData every model shares, loaded once
         self._lock = threading.Lock()
+
+    @classmethod
+    def for_catalog(cls, catalog) -> RecommendationService:
+        """The service over a built catalog's ``recommend`` step."""
+        return cls(catalog.step_dir("recommend"), catalog.items, catalog.table("interactions"))
 
     def models(self) -> list[str]:
         """The recommenders built for this catalog."""
@@ -56,11 +62,11 @@ class RecommendationService:
     def _data(self):
         from engine.recommend.data import InteractionData
 
-        if "_data" not in self._models:
+        if self._shared_data is None:
             shared = self.folder / "data"
             first = shared if shared.is_dir() else self.folder / self.models()[0] / "data"
-            self._models["_data"] = InteractionData.load(first)  # type: ignore[assignment]
-        return self._models["_data"]
+            self._shared_data = InteractionData.load(first)
+        return self._shared_data
 
     def history(self, user_id: str, n: int = 12) -> pd.DataFrame:
         """The user's most recent training interactions (newest first)."""
