@@ -101,11 +101,42 @@ class Catalog:
 
     # -- shared components -----------------------------------------------------------------
     def cached(self, key: str, factory):
-        """Build a shared component once, thread-safely."""
+        """Build a shared component once, thread-safely.
+
+        A component that fails to load (an index file deleted or corrupted after the catalog was
+        opened, a model that will not load) raises :class:`ArtifactError` naming it and the
+        rebuild command; nothing is cached, so every other component keeps working.
+        """
         with self._lock:
             if key not in self._cache:
-                self._cache[key] = factory()
+                try:
+                    self._cache[key] = factory()
+                except ArtifactError:
+                    raise
+                except Exception as exc:
+                    raise ArtifactError(
+                        f"Could not load the {key.replace(':', ' ')} of the '{self.name}' catalog "
+                        f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}).",
+                        fix=self.store.default_fix(self.manifest),
+                    ) from exc
             return self._cache[key]
+
+    @property
+    def built_steps(self) -> set[str]:
+        """Steps with artifacts (an unavailable step, e.g. no interactions, is not among them)."""
+        return {s for s in self.manifest.get("steps", {}) if self.unavailable(s) is None}
+
+    def unavailable(self, step: str) -> str | None:
+        """Why ``step`` could not run on this catalog, or None."""
+        rec = self.manifest.get("steps", {}).get(step)
+        if rec is None:
+            return "it has not been built"
+        return rec.get("info", {}).get("unavailable")
+
+    @property
+    def is_ingested(self) -> bool:
+        """True for an ingested catalog (``python -m engine ingest``), False for the world."""
+        return bool(self.config.get("source"))
 
     @property
     def config(self) -> dict[str, Any]:

@@ -38,13 +38,57 @@ def _log(msg: str) -> None:
 def cmd_build(args: argparse.Namespace) -> int:
     from engine.build import run_build
 
-    cfg = load_preset(args.preset, seed=args.seed, n_items=args.items, clip_model=args.clip)
-    manifest = run_build(cfg, name=args.name, progress=None if args.quiet else _progress, log=_log)
+    source, name = None, args.name
+    if args.catalog:
+        from engine.config import SourceConfig
+        from engine.ingest import read_source
+
+        if args.items is not None:
+            raise ValueError("--items applies to the synthetic world, not to --catalog")
+        record = read_source(args.catalog)
+        source = SourceConfig(args.catalog, record["fingerprint"])
+        name = name or args.catalog
+    preset = args.preset or ("catalog" if source else DEFAULT_PRESET)
+    cfg = load_preset(
+        preset, seed=args.seed, n_items=args.items, clip_model=args.clip, source=source
+    )
+    manifest = run_build(cfg, name=name, progress=None if args.quiet else _progress, log=_log)
     built = [s for s, r in manifest["steps"].items() if not r.get("skipped")]
     _log(
         f"artifacts of '{manifest['name']}' are ready ({len(built)} step(s) built, "
         f"{len(manifest['steps']) - len(built)} up to date) in {manifest['build_seconds']:.1f} s"
     )
+    return 0
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    from engine.ingest import IngestError, ingest_catalog
+    from engine.ingest.unsplash import ingest_unsplash
+
+    progress = None if args.quiet else _progress
+    kw = {"progress": progress} if progress else {}
+    try:
+        if args.unsplash:
+            result = ingest_unsplash(args.name, Path(args.unsplash), Path(args.images),
+                                     limit=args.limit, **kw)
+        else:
+            if not args.catalog:
+                raise IngestError("give --catalog FILE (or --unsplash DIR)")
+            interactions = Path(args.interactions) if args.interactions else None
+            result = ingest_catalog(args.name, Path(args.catalog), Path(args.images),
+                                    interactions, **kw)
+    except IngestError as exc:
+        if exc.report is not None:
+            print(exc.report.to_text())
+        _log(f"error: {exc} Nothing was written.")
+        return 2
+    print(result.report.to_text())
+    counts = result.record["counts"]
+    print(
+        f"Ingested '{args.name}': {counts['items']:,} products, {counts['interactions']:,} "
+        f"events, {counts['queries']:,} judged queries -> {result.folder}"
+    )
+    print(f"Next: python -m engine build --catalog {args.name}")
     return 0
 
 
@@ -81,12 +125,17 @@ def cmd_search(args: argparse.Namespace) -> int:
     from engine.search import QueryError, check_top_k, get_retriever, search
 
     check_top_k(args.top_k)
+    image = None
+    if args.image is not None:  # a bad image is refused in one line (ImageInputError)
+        from engine.imageio import load_image
+
+        image, args.query = load_image(Path(args.image)), args.query or ""
     if (args.query is None) == (args.queries is None):
         raise QueryError("Give either --query TEXT or --queries FILE.jsonl.")
     catalog = Catalog.open(args.catalog)
     get_retriever(catalog, args.method)
     if args.query is not None:
-        result = search(catalog, args.method, text=args.query, k=args.top_k)
+        result = search(catalog, args.method, text=args.query, image=image, k=args.top_k)
         if args.json:
             print(json.dumps({"query": args.query, **result.to_dict(catalog.item_ids)}))
             return 0
@@ -121,6 +170,10 @@ def cmd_search(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
+    if getattr(args, "judgments", None):  # human judgments as ground truth
+        from engine.judgments.bench import run_from_cli
+
+        return run_from_cli(args, progress=_progress, log=_log)
     from engine.catalog import Catalog
     from engine.evaluation.benchmark import run_benchmark
     from engine.evaluation.report import headline, write_reports
@@ -130,6 +183,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
     report = run_benchmark(catalog, limit=args.limit, progress=_progress)
     folder = Path(args.out) if args.out else reports_dir()
     folder.mkdir(parents=True, exist_ok=True)
+    from engine.robustness import run_robustness, write_robustness
+
+    _log("robustness: bad inputs and injected artifact faults")
+    report["robustness"] = write_robustness(run_robustness(catalog), folder)
     write_reports(report, folder, readme=None if args.out else REPO_ROOT / "README.md")
     for line in headline(report):
         print(line)
@@ -146,8 +203,10 @@ def cmd_recommend(args: argparse.Namespace) -> int:
     if (args.user is None) == (args.users is None):
         raise ValueError("Give either --user ID or --users FILE (one user id per line).")
     catalog = Catalog.open(args.catalog)
-    if "recommend" not in catalog.manifest["steps"]:
-        raise ValueError(f"the '{catalog.name}' catalog has no recommenders built")
+    if "recommend" not in catalog.built_steps:
+        raise ValueError(
+            f"the '{catalog.name}' catalog has no recommenders: {catalog.unavailable('recommend')}"
+        )
     service = RecommendationService.for_catalog(catalog)
     service.model(args.method)  # unknown model names list the valid choices
     users = (
@@ -208,10 +267,18 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
 
     b = sub.add_parser("build", help="build or update a catalog's artifacts")
-    b.add_argument("--preset", default=DEFAULT_PRESET, choices=list_presets())
+    b.add_argument(
+        "--preset", default=None, choices=list_presets(),
+        help=f"settings preset (default {DEFAULT_PRESET}; 'catalog' with --catalog)",
+    )
+    b.add_argument(
+        "--catalog", default=None, help="build an ingested catalog (python -m engine ingest)"
+    )
     b.add_argument("--items", type=int, default=None, help="number of products (scales users too)")
     b.add_argument("--seed", type=int, default=None, help="random seed (default 42)")
-    b.add_argument("--name", default=None, help="artifact folder name (default: the preset)")
+    b.add_argument(
+        "--name", default=None, help="artifact folder name (default: the preset or --catalog)"
+    )
     b.add_argument(
         "--clip",
         default=None,
@@ -221,10 +288,23 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--quiet", action="store_true", help="no progress bars")
     b.set_defaults(func=cmd_build)
 
+    ing = sub.add_parser(
+        "ingest", help="validate and store your own catalog (or Unsplash Lite) for build"
+    )
+    ing.add_argument("--catalog", default=None, help="products file (.csv, .tsv, .parquet)")
+    ing.add_argument("--unsplash", default=None, help="folder with Unsplash Lite's *.tsv* files")
+    ing.add_argument("--images", required=True, help="folder holding the image files")
+    ing.add_argument("--interactions", default=None, help="events file (.csv, .tsv, .parquet)")
+    ing.add_argument("--name", required=True, help="catalog name (data/sources/NAME)")
+    ing.add_argument("--limit", type=int, default=None, help="Unsplash: at most N photos")
+    ing.add_argument("--quiet", action="store_true", help="no progress bars")
+    ing.set_defaults(func=cmd_ingest)
+
     s = sub.add_parser("search", help="search a built catalog")
     s.add_argument("--catalog", default=DEFAULT_PRESET)
     s.add_argument("--method", default="bm25")
     s.add_argument("--query", default=None)
+    s.add_argument("--image", default=None, help="query image file (alone or with --query)")
     s.add_argument("--queries", default=None, help="JSONL file of {query_id, query} objects")
     s.add_argument("--out", default=None, help="JSONL output for --queries (default stdout)")
     s.add_argument("--top-k", dest="top_k", default=10)
@@ -240,6 +320,12 @@ def build_parser() -> argparse.ArgumentParser:
     bn.add_argument("--catalog", default=None, help="built catalog name (default: the preset)")
     bn.add_argument("--limit", type=int, default=None, help="at most this many queries per set")
     bn.add_argument("--out", default=None, help="report folder (default reports/, and README)")
+    bn.add_argument(
+        "--judgments",
+        default=None,
+        help="CSV of human judgments to use as ground truth instead "
+        "(writes benchmark_judgments.{json,md}; the main report and README are left alone)",
+    )
     bn.set_defaults(func=cmd_bench)
 
     r = sub.add_parser("recommend", help="recommend products for a user")
@@ -269,12 +355,18 @@ def main(argv: list[str] | None = None) -> int:
     except (QueryError, ArtifactError, ValueError) as exc:
         _log(f"error: {exc}")
         return 2
-    except OSError as exc:
-        _log(
-            f"error: {exc.strerror or exc} ({getattr(exc, 'filename', '') or ''}); nothing was "
-            "half-written: the previous artifacts are still in place."
-        )
+    except OSError as exc:  # a full disk, a read-only data folder, a missing file
+        from engine.errors import os_error_message
+
+        _log(f"error: {os_error_message(exc, building=args.command == 'build')}")
         return 2
     except KeyboardInterrupt:
         _log("interrupted; the previous artifacts are still in place.")
         return 130
+    except Exception as exc:  # a bug: still one line (PIXELMATCH_DEBUG=1 shows the traceback)
+        import os
+
+        if os.environ.get("PIXELMATCH_DEBUG"):
+            raise
+        _log(f"error: unexpected {type(exc).__name__}: {exc} (PIXELMATCH_DEBUG=1 for details)")
+        return 1

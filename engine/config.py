@@ -70,6 +70,18 @@ class ClipConfig:
 
 
 @dataclass(frozen=True)
+class SourceConfig:
+    """An ingested catalog (``python -m engine ingest``) that replaces the synthetic world.
+
+    ``fingerprint`` is the ingested tables' and images' content hash (``source.json``), so a
+    re-ingest changes every step's hash and a build over the old content is detected as stale.
+    """
+
+    name: str
+    fingerprint: str
+
+
+@dataclass(frozen=True)
 class BuildConfig:
     """Everything a build depends on. Two configs with equal hashes build identical artifacts."""
 
@@ -79,10 +91,14 @@ class BuildConfig:
     text: TextConfig = field(default_factory=TextConfig)
     clip: ClipConfig = field(default_factory=ClipConfig)
     build_threads: int = 2
+    source: SourceConfig | None = None  # None: the synthetic world of ``world``
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict of every field."""
-        return dataclasses.asdict(self)
+        """A JSON-ready dict of every field (``source`` only when the catalog is ingested)."""
+        d = dataclasses.asdict(self)
+        if d["source"] is None:
+            del d["source"]  # keeps the synthetic world's hashes independent of this field
+        return d
 
 
 def stable_hash(obj: Any) -> str:
@@ -125,6 +141,7 @@ def load_preset(
     n_items: int | None = None,
     world: dict[str, Any] | None = None,
     clip_model: str | None = None,
+    source: SourceConfig | None = None,
 ) -> BuildConfig:
     """Build the :class:`BuildConfig` of a named preset, with optional overrides.
 
@@ -155,6 +172,7 @@ def load_preset(
             {**raw.get("clip", {}), **({"model": clip_model} if clip_model else {})},
             "clip",
         ),
+        source=source,
     )
 
 
@@ -167,4 +185,5 @@ def config_from_dict(d: dict[str, Any]) -> BuildConfig:
         text=_section(TextConfig, d.get("text", {}), "text"),
         clip=_section(ClipConfig, d.get("clip", {}), "clip"),
         build_threads=int(d.get("build_threads", 2)),
+        source=SourceConfig(**d["source"]) if d.get("source") else None,
     )

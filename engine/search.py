@@ -68,7 +68,7 @@ def get_retriever(catalog: Catalog, method: str):
         cls = retriever_class(method)
     except ValueError as exc:
         raise QueryError(str(exc)) from None
-    if not cls.built_modalities(set(catalog.manifest.get("steps", {}))):
+    if not cls.built_modalities(catalog.built_steps):
         valid = ", ".join(available_retrievers(catalog))
         raise QueryError(
             f"Method '{method}' is not built for the '{catalog.name}' catalog; available: {valid}."

@@ -24,7 +24,7 @@ COLOUR_RGB = {t.name: "rgb({},{},{})".format(*t.rgb) for t in vocab.COLOURS}
 
 def embedding_map(catalog: Catalog) -> None:
     """Draw the map with its controls."""
-    spaces = [s for s, (step, _, _) in SPACES.items() if step in catalog.manifest["steps"]]
+    spaces = [s for s, (step, _, _) in SPACES.items() if step in catalog.built_steps]
     c1, c2, c3 = st.columns([2, 1, 2], vertical_alignment="bottom")
     space = c1.selectbox("Embeddings", spaces, key="map_space")
     colour_by = c2.selectbox("Colour by", ["category", "colour", "pattern", "is_new"], key="map_by")

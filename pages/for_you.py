@@ -10,6 +10,7 @@ from pages.shared import (
     current_catalog,
     esc,
     item_caption,
+    method_unavailable,
     persona_users,
     recommendation_service,
     search_or_stop,
@@ -17,9 +18,10 @@ from pages.shared import (
 
 catalog = current_catalog()
 st.title("For you", anchor=False)
-if "recommend" not in catalog.manifest["steps"]:
-    st.warning("This catalog has no recommenders built yet.")
-    st.code(catalog.manifest.get("rebuild_command", "python -m engine build"), language="bash")
+if "recommend" not in catalog.built_steps:
+    st.warning(f"This catalog has no recommenders: {catalog.unavailable('recommend')}.")
+    if catalog.unavailable("recommend") == "it has not been built":
+        st.code(catalog.manifest.get("rebuild_command", "python -m engine build"), language="bash")
     st.stop()
 service = recommendation_service(*catalog_key())
 personas = persona_users(*catalog_key())
@@ -73,9 +75,13 @@ if chosen:
     st.subheader("Recommended", anchor=False)
     rcols = st.columns(len(chosen))
     for col, name in zip(rcols, chosen):
-        recs = service.recommend(user_id, name, k=k)
         with col:
             st.markdown(f"#### {esc(name)}")
+            try:
+                recs = service.recommend(user_id, name, k=k)
+            except Exception as exc:  # a broken model: the other columns still work
+                method_unavailable(name, exc)
+                continue
             st.caption(f"{recs.latency_ms:.1f} ms")
             for note in recs.notes:
                 st.info(esc(note))

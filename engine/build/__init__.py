@@ -27,6 +27,7 @@ from engine.config import BuildConfig, config_from_dict, stable_hash
 from engine.paths import artifacts_dir
 
 ProgressFn = Callable[[Iterable, int, str], Iterable]
+MIN_TRAIN_QUERIES = 10  # fewer judged training queries cannot train a re-ranker
 _PACKAGES = (
     "numpy",
     "pandas",
@@ -54,6 +55,9 @@ class Step:
     run: Callable[[steps.StepContext, Path], dict[str, Any]]
     description: str = ""
     code: tuple[str, ...] = ()  # source files (globs under engine/) whose text is in the hash
+    # Why the step cannot run on this catalog (e.g. no interactions), or None. An unavailable
+    # step records the reason instead of artifacts, and the methods that need it are hidden.
+    unavailable: Callable[[steps.StepContext], str | None] | None = None
 
 
 STEPS: tuple[Step, ...] = (
@@ -61,9 +65,9 @@ STEPS: tuple[Step, ...] = (
         "world",
         3,
         (),
-        ("world",),
+        ("world", "source"),
         steps.build_world,
-        "generate the synthetic world",
+        "generate the synthetic world (or import an ingested catalog)",
         ("world/*.py",),
     ),
     Step(
@@ -110,6 +114,7 @@ STEPS: tuple[Step, ...] = (
         build_fusion,
         "fusion weights (tuned on validation) and the fusion MLP",
         ("build/fusion.py", "encoders/fusion_mlp.py", "retrieval/fusion.py"),
+        steps.needs_queries(val=1, image_val=1),
     ),
     Step(
         "ranker",
@@ -119,6 +124,7 @@ STEPS: tuple[Step, ...] = (
         build_ranker,
         "Hybrid LambdaMART re-ranker (train queries; early-stopped on validation)",
         ("build/ranker.py", "ranking/*.py"),
+        steps.needs_queries(train=MIN_TRAIN_QUERIES, val=1),
     ),
     Step(
         "recommend",
@@ -128,6 +134,7 @@ STEPS: tuple[Step, ...] = (
         build_recommenders,
         "recommenders (ALS, two-tower, content, FM, DeepFM, hybrid) and their evaluation",
         ("recommend/[a-r]*.py", "recommend/two_tower.py", "build/recommend.py"),
+        steps.needs_interactions,
     ),
 )
 
@@ -156,7 +163,8 @@ def plan(cfg: BuildConfig) -> dict[str, str]:
                 "version": step.version,
                 "code": code_hash(step.code),
                 "seed": cfg.seed,
-                "config": {s: conf[s] for s in step.sections},
+                # ``source`` is absent from a synthetic world's config (its hashes predate it).
+                "config": {s: conf[s] for s in step.sections if s in conf},
                 "deps": {d: hashes[d] for d in step.deps},
             }
         )
@@ -197,7 +205,7 @@ def check(name: str, *, root: Path | None = None) -> BuildStatus:
         cfg = config_from_dict(manifest["config"])
     except (KeyError, TypeError, ValueError) as exc:
         return BuildStatus(name, False, [f"The manifest's config is unreadable ({exc})."], fix)
-    problems = []
+    problems = _source_problems(cfg)
     expected = plan(cfg)
     for step, step_hash in expected.items():
         rec = manifest.get("steps", {}).get(step)
@@ -213,7 +221,27 @@ def check(name: str, *, root: Path | None = None) -> BuildStatus:
     return BuildStatus(name, not problems, problems, fix, manifest)
 
 
+def _source_problems(cfg: BuildConfig) -> list[str]:
+    """An ingested catalog whose source was ingested again since the build is stale."""
+    if cfg.source is None:
+        return []
+    from engine.ingest.source import read_source
+
+    try:
+        current = read_source(cfg.source.name).get("fingerprint")
+    except ArtifactError:
+        return []  # the source folder was removed: the build's own copy is still complete
+    if current != cfg.source.fingerprint:
+        return [f"The catalog '{cfg.source.name}' was ingested again after this build."]
+    return []
+
+
 def _rebuild_command(cfg: BuildConfig, name: str) -> str:
+    if cfg.source is not None:
+        cmd = f"python -m engine build --catalog {cfg.source.name}"
+        if cfg.preset != "catalog":
+            cmd += f" --preset {cfg.preset}"
+        return cmd + (f" --seed {cfg.seed}" if cfg.seed != 42 else "")
     cmd = f"python -m engine build --preset {cfg.preset}"
     if name != cfg.preset:
         cmd += f" --name {name}"
@@ -252,12 +280,16 @@ def run_build(
                 progress=progress,
                 log=log,
             )
+            reason = step.unavailable(ctx) if step.unavailable else None
             info: dict[str, Any] = {}
             with store.write_step(step.name, step_hash, info) as out:
-                info.update(step.run(ctx, out))
+                info.update({"unavailable": reason} if reason else step.run(ctx, out))
             rec = store.finished_step(step.name, step_hash)
             records[step.name] = {**rec.__dict__, "skipped": False}
-            log(f"[{step.name}] done in {rec.seconds:.1f} s")
+            if reason:
+                log(f"[{step.name}] not available for this catalog: {reason}")
+            else:
+                log(f"[{step.name}] done in {rec.seconds:.1f} s")
         manifest = {
             "name": name,
             "preset": cfg.preset,

@@ -134,7 +134,8 @@ def build_fusion(ctx: StepContext, out: Path) -> dict[str, Any]:
     # The fusion MLP: caption -> item pairs and same-look image -> item pairs.
     rng = np.random.default_rng(np.random.SeedSequence([ctx.cfg.seed, 21]))
     pick = np.sort(rng.choice(len(items), size=min(MLP_TEXT_PAIRS, len(items)), replace=False))
-    captions = make_captions(items.iloc[pick].reset_index(drop=True), rng, synthetic=True)
+    synthetic = ctx.cfg.source is None
+    captions = make_captions(items.iloc[pick].reset_index(drop=True), rng, synthetic=synthetic)
     cap_text = [c[int(rng.integers(len(c)))] for c in captions]
     q_text = np.concatenate(
         [
@@ -144,7 +145,10 @@ def build_fusion(ctx: StepContext, out: Path) -> dict[str, Any]:
         ],
         axis=1,
     )
+    # Same-look pairs need colour and pattern; an ingested catalog without them has none.
     look = items["category"] + "|" + items["colour"] + "|" + items["pattern"]
+    if not synthetic and ((items["colour"] == "") | (items["pattern"] == "")).any():
+        look = items["item_id"]  # unique: no partners
     partner = _same_look_partners(look.to_numpy(), rng)
     has = partner >= 0
     q_img = np.concatenate(

@@ -24,6 +24,35 @@ class StepContext:
     log: Callable[[str], None]
 
 
+def needs_queries(
+    *, train: int = 0, val: int = 0, image_val: int = 0
+) -> Callable[[StepContext], str | None]:
+    """A step precondition: enough judged queries in each split of the catalog."""
+
+    def check(ctx: StepContext) -> str | None:
+        world = ctx.inputs["world"]
+        text = pd.read_parquet(world / "queries.parquet", columns=["split"])["split"]
+        image = pd.read_parquet(world / "image_queries.parquet", columns=["split"])["split"]
+        have = {
+            "training queries": ((text == "train").sum(), train),
+            "validation queries": ((text == "val").sum(), val),
+            "validation image queries": ((image == "val").sum(), image_val),
+        }
+        short = [f"{n} {what} (needs {need})" for what, (n, need) in have.items() if n < need]
+        return f"the catalog has only {', '.join(short)}" if short else None
+
+    return check
+
+
+def needs_interactions(ctx: StepContext) -> str | None:
+    """A step precondition: interactions both before and after the chronological cutoff."""
+    split = pd.read_parquet(ctx.inputs["world"] / "interactions.parquet", columns=["split"])
+    counts = split["split"].value_counts()
+    if counts.get("train", 0) == 0 or counts.get("test", 0) == 0:
+        return "the catalog has no interactions before and after the cutoff (ingest an events file)"
+    return None
+
+
 def item_texts(items: pd.DataFrame) -> list[str]:
     """The text every text method indexes: title, description, brand and category."""
     return [
@@ -35,6 +64,10 @@ def item_texts(items: pd.DataFrame) -> list[str]:
 
 
 def build_world(ctx: StepContext, out: Path) -> dict[str, Any]:
+    if ctx.cfg.source is not None:
+        from engine.ingest.source import import_source
+
+        return import_source(ctx.cfg.source.name, ctx.cfg.source.fingerprint, out)
     from engine.world.generate import generate_world
 
     t0 = time.perf_counter()

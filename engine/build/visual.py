@@ -33,7 +33,8 @@ def build_clip(ctx: StepContext, out: Path) -> dict[str, Any]:
     world = ctx.inputs["world"]
     items = pd.read_parquet(world / "items.parquet")
     rng = np.random.default_rng(np.random.SeedSequence([ctx.cfg.seed, 11]))
-    captions = make_captions(items, rng, synthetic=True)
+    # The synthetic world captions from its attributes; an ingested catalog from its own text.
+    captions = make_captions(items, rng, synthetic=ctx.cfg.source is None)
     paths = [world / p for p in items["image_path"]]
     stats = train_compact_clip(
         paths,

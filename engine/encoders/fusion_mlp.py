@@ -80,6 +80,7 @@ def train_fusion_mlp(
     losses = []
     t0 = time.perf_counter()
     n = len(q_all)
+    batch_size = min(batch_size, n)  # a small catalog still trains (one batch per epoch)
     for _ in range(epochs):
         order = torch.randperm(n, generator=gen)
         for start in range(0, n - batch_size + 1, batch_size):

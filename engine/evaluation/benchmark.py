@@ -143,7 +143,7 @@ def _evaluate_set(catalog, queries, qrels, methods, progress, k) -> dict[str, An
 def recommend_section(catalog: Catalog) -> dict[str, Any] | None:
     """The recommenders' evaluation, as measured by the build on the chronological test split."""
     rec = catalog.manifest["steps"].get("recommend")
-    if rec is None:
+    if rec is None or "recommend" not in catalog.built_steps:
         return None
     info = rec.get("info", {})
     return {
@@ -183,7 +183,7 @@ def ann_sweep(catalog: Catalog, queries: list[dict], k: int = K) -> dict[str, An
 
     texts = [q["text"] for q in queries if q.get("text")][:200]
     spaces = {"sbert": ("sbert", "sbert", lambda: text_encoder(catalog).encode(texts))}
-    if "visual" in catalog.manifest["steps"]:
+    if "visual" in catalog.built_steps:
         spaces["clip"] = ("visual", "clip", lambda: clip_encoder(catalog).encode_texts(texts))
     out: dict[str, Any] = {}
     for name, (step, prefix, encode) in spaces.items():

@@ -134,6 +134,9 @@ def personas(users: pd.DataFrame, interactions: pd.DataFrame, min_history: int =
     from engine.world import vocab
 
     counts = interactions[interactions["split"] == "train"]["user_id"].value_counts()
+    if "pref_category" not in users:  # an ingested catalog: no latent tastes, so the most active
+        top = counts[counts >= min_history].head(3)
+        return {f"{n} interactions ({uid})": str(uid) for uid, n in top.items()}
     ok = users["user_id"].map(counts).fillna(0).to_numpy() >= min_history
     pc = np.stack(users["pref_category"].to_numpy())
     pcol = np.stack(users["pref_colour"].to_numpy())

@@ -33,7 +33,7 @@ def list_retrievers(modality: str | None = None) -> list[str]:
 
 def available_retrievers(catalog: Catalog, modality: str | None = None) -> list[str]:
     """Methods whose build steps ``catalog`` has (optionally only those using ``modality``)."""
-    built = set(catalog.manifest.get("steps", {}))
+    built = catalog.built_steps
     return [
         n
         for n in list_retrievers(modality)

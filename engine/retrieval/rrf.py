@@ -60,7 +60,7 @@ class RRFRetriever(Retriever):
     def _usable(self, query: Query) -> list[Retriever]:
         from engine.search import get_retriever
 
-        built = set(self.catalog.manifest.get("steps", {}))
+        built = self.catalog.built_steps
         out = []
         for name in self.members:
             cls = retriever_class(name)
@@ -72,7 +72,7 @@ class RRFRetriever(Retriever):
 
     def warm_up(self) -> None:
         for name in self.members:
-            if set(retriever_class(name).requires) <= set(self.catalog.manifest["steps"]):
+            if set(retriever_class(name).requires) <= self.catalog.built_steps:
                 from engine.search import get_retriever
 
                 get_retriever(self.catalog, name).warm_up()
