@@ -25,6 +25,7 @@ no usable rows left         refused
 from __future__ import annotations
 
 import re
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -72,14 +73,16 @@ def read_table(path: Path, what: str) -> pd.DataFrame:
         if kind in (".parquet", ".pq"):
             df = pd.read_parquet(path)
         elif kind in _READERS:
-            df = pd.read_csv(
-                path,
-                sep=_READERS[kind],
-                dtype=str,
-                keep_default_na=False,
-                on_bad_lines="error",
-                quoting=0,
-            )
+            with warnings.catch_warnings():  # rows longer than the header lose data: refuse
+                warnings.simplefilter("error", pd.errors.ParserWarning)
+                df = pd.read_csv(
+                    path,
+                    sep=_READERS[kind],
+                    dtype=str,
+                    keep_default_na=False,
+                    on_bad_lines="error",
+                    index_col=False,
+                )
         else:
             raise IngestError(
                 f"The {what} file {path.name} has an unsupported type; use .csv, .tsv or "
@@ -89,7 +92,13 @@ def read_table(path: Path, what: str) -> pd.DataFrame:
         raise
     except pd.errors.EmptyDataError as exc:
         raise IngestError(f"The {what} file {path.name} is empty.") from exc
-    except (pd.errors.ParserError, UnicodeDecodeError, ValueError, OSError) as exc:
+    except (
+        pd.errors.ParserError,
+        pd.errors.ParserWarning,
+        UnicodeDecodeError,
+        ValueError,
+        OSError,
+    ) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise IngestError(f"The {what} file {path.name} could not be read: {first}") from exc
     except Exception as exc:  # pyarrow raises its own error types on corrupt Parquet
