@@ -22,6 +22,7 @@ from pages.shared import (
     disagreement_table,
     esc,
     item_caption,
+    method_unavailable,
     run_search,
     warm_retriever,
 )
@@ -80,11 +81,13 @@ if mode == "Labelled test query" and st.button("Sort test queries by biggest dis
 
 results = {}
 for m in methods:
-    warm_retriever(*catalog_key(), m)
     try:
+        warm_retriever(*catalog_key(), m)
         results[m] = run_search(catalog, m, text=text, image=decoded, k=k)
     except QueryError as exc:
         st.warning(f"{m}: {exc}")
+    except Exception as exc:  # a broken index or model: the other methods are still compared
+        method_unavailable(m, exc)
 if len(results) < 2:
     st.stop()
 ids = {m: [catalog.item_ids[r] for r in res.rows] for m, res in results.items()}
@@ -158,6 +161,9 @@ if len(results[wm]):
         try:
             r = run_search(catalog, other, text=text, image=decoded, k=100)
         except QueryError:
+            continue
+        except Exception:  # a broken method (shown as unavailable above or on its own page)
+            rows.append({"retriever": other, "rank": "unavailable", "score": None})
             continue
         hit = [i for i, x in enumerate(r.rows) if int(x) == row]
         rows.append(

@@ -142,12 +142,26 @@ def search_or_stop(catalog: Catalog, method: str, **kwargs) -> SearchResult:
     """Warm the method up, run the search, and stop the page with a clear message on bad input."""
     from engine.search import QueryError
 
-    warm_retriever(*catalog_key(), method)
     try:
+        warm_retriever(*catalog_key(), method)
         return run_search(catalog, method, **kwargs)
     except QueryError as exc:
         st.warning(str(exc))
         st.stop()
+    except Exception as exc:  # a broken index or model: say so; other methods still work
+        method_unavailable(method, exc)
+        st.stop()
+
+
+def method_unavailable(method: str, exc: Exception) -> None:
+    """One method failed to load or run: an error naming it, and the rebuild command if known."""
+    reason = exc.reason if isinstance(exc, ArtifactError) else f"{type(exc).__name__}: {exc}"
+    st.error(
+        f"The {esc(method)} method is unavailable: {esc(reason)} "
+        "Other methods and pages still work."
+    )
+    if isinstance(exc, ArtifactError) and exc.fix:
+        st.code(exc.fix, language="bash")
 
 
 def require_methods(catalog: Catalog, methods: list[str]) -> None:

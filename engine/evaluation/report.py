@@ -91,7 +91,38 @@ def headline(r: dict[str, Any]) -> list[str]:
             f"{info.get('images_per_s', 0):.0f} images/s, "
             f"{info.get('epochs', 0):.1f} epochs."
         )
+    if r.get("robustness"):
+        out.append(_robustness_line(r["robustness"]))
     return out
+
+
+def _robustness_line(rb: dict[str, Any]) -> str:
+    return (
+        f"Bad inputs: {rb['trials']} tried ({rb['cases']} cases) with {rb['crashes']} crashes; "
+        f"artifact faults: {rb['faults_injected']} injected, {rb['faults_survived']} survived."
+    )
+
+
+def _robustness_md(rb: dict[str, Any]) -> list[str]:
+    """The robustness section of benchmark.md (details in reports/robustness.json)."""
+    kinds = ", ".join(f"{k} {n}" for k, n in rb["cases_by_kind"].items())
+    parts = [
+        "## Robustness",
+        "",
+        _robustness_line(rb) + f" Cases by kind: {kinds}. Table: `docs/bad-input.md`; every "
+        f"outcome: `{rb['details']}`.",
+        "",
+    ]
+    if rb["failures"]:
+        parts += ["| case | target | expected | got | message |", "|---|---|---|---|---|"]
+        parts += [
+            f"| {o['case']} | {o['target']} | {o['expected']} | {o['got']} | "
+            f"{o['message'].replace('|', '/')} |"
+            for o in rb["failures"]
+        ] + [""]
+    else:
+        parts += ["Every case had the expected outcome.", ""]
+    return parts
 
 
 def to_markdown(r: dict[str, Any]) -> str:
@@ -133,6 +164,8 @@ def to_markdown(r: dict[str, Any]) -> str:
                 "```",
                 "",
             ]
+    if r.get("robustness"):
+        parts += _robustness_md(r["robustness"])
     parts += ["## Build", "", "| step | seconds |", "|---|---|"]
     parts += [f"| {s} | {v['seconds']:.1f} |" for s, v in r["build"].items()]
     return "\n".join(parts) + "\n"
