@@ -131,20 +131,26 @@ def test_interaction_problems_are_counted_and_skipped(clean):
     events[2]["timestamp"] = "yesterday-ish"
     events[3]["user"] = ""
     events[4]["timestamp"] = "2024-03-01T10:00:00Z"  # a date string is fine
+    events[5]["event"], events[6]["event"] = "share", "share"  # unknown kind: counted as views
     table = rows(clean["catalog"])
     table[0]["image"] = "gone.jpg"  # its events are skipped with it
     rewrite(clean["catalog"], table)
     rewrite(clean["interactions"], events)
     n_on_gone = sum(e["item"] == table[0]["id"] for e in events[5:])
+    shared_gone = sum(e["item"] == table[0]["id"] for e in events[5:7])
 
     res = ingest_catalog("shop", clean["catalog"], clean["images"], clean["interactions"])
     r = res.report
     assert r.count("unknown_item") == 2 and r.count("bad_timestamp") == 1
     assert r.count("empty_user") == 1 and r.count("skipped_item") == n_on_gone
+    assert r.count("unknown_event") == 2 - shared_gone
     unknown = next(p for p in r.problems if p.code == "unknown_item")
     assert unknown.examples == ["not-in-catalog"]
     kept = pd.read_parquet(source_dir("shop") / "interactions.parquet")
     assert len(kept) == 300 - 4 - n_on_gone
+    share = kept[kept["event_original"] == "share"]
+    assert len(share) == 2 - shared_gone and (share["event"] == "view").all()
+    assert set(kept["event"]) <= {"view", "click", "add_to_cart", "purchase"}
     assert r.counts["interaction rows kept"] == len(kept)
 
 

@@ -42,6 +42,24 @@ EVENT_GRADES = {
 }
 
 
+CANONICAL_EVENTS = {3: "purchase", 2: "add_to_cart"}  # the recommenders' event kinds
+_CLICKS = frozenset({"click", "clicks", "tap", "select"})
+
+
+def canonical_event(event: str) -> str:
+    """The recommenders' event kind (view, click, add_to_cart, purchase) of any event name."""
+    grade = event_grade(event)
+    if grade in CANONICAL_EVENTS:
+        return CANONICAL_EVENTS[grade]
+    return "click" if event.lower() in _CLICKS else "view"
+
+
+def known_event(event: str) -> bool:
+    """True for event names with a documented meaning (others count as views)."""
+    key = event.lower().replace("-", "_").replace(" ", "_")
+    return key in EVENT_GRADES or key in _CLICKS or key == "view"
+
+
 def event_grade(event: str) -> int:
     """The relevance grade an event gives its item for the query it followed."""
     return EVENT_GRADES.get(event.lower().replace("-", "_").replace(" ", "_"), 1)
@@ -156,10 +174,13 @@ def world_tables(
         qrels = pd.concat([qrels, kqrels], ignore_index=True)
     image_q, image_qrels = known_item.image_queries(items, folder, rng_image)
     users = pd.DataFrame({"user_id": np.sort(inter["user_id"].unique()).astype(str)})
+    inter = inter.assign(event_original=inter["event"], event=inter["event"].map(canonical_event))
     tables = {
         "items": items.drop(columns=["keywords"], errors="ignore"),
         "users": users,
-        "interactions": inter[["user_id", "item_id", "event", "timestamp", "split"]],
+        "interactions": inter[
+            ["user_id", "item_id", "event", "timestamp", "split", "event_original"]
+        ],
         "sessions": sessions_table(inter),
         "queries": queries,
         "qrels": qrels,

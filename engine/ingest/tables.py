@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from engine.ingest.derive import known_event
 from engine.ingest.report import IngestError, ValidationReport
 
 CATALOG_COLUMNS = {
@@ -259,6 +260,15 @@ def validate_interactions(
         df[col] = _text(df[col]) if col in df else ""
     df["event"] = df["event"].str.lower().replace("", "view")
     df["query"] = df["query"].map(normalize_query)
+    unknown_event = ~df["event"].map(known_event)
+    report.add(
+        "unknown_event",
+        "interactions",
+        "fixed",
+        "event types other than view/click/cart/like/purchase/download were counted as views",
+        df.loc[unknown_event, "event"].unique().tolist(),
+        count=int(unknown_event.sum()),
+    )
     ts = parse_timestamps(df["timestamp"])
     bad_ts = ts.isna()
     report.add(

@@ -61,6 +61,7 @@ def content_features(
     lp = np.log(items["price"].to_numpy(dtype=np.float64))
     centres = np.linspace(lp.min(), lp.max(), _PRICE_BUMPS)
     width = (centres[1] - centres[0]) if _PRICE_BUMPS > 1 else 1.0
+    width = width or 1.0  # every price equal (e.g. a catalog without prices): one flat bump
     bumps = np.exp(-0.5 * ((lp[:, None] - centres[None, :]) / width) ** 2)
     blocks.append(w["price"] * _l2(bumps))
     return np.concatenate(blocks, axis=1).astype(np.float32)
