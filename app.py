@@ -30,6 +30,7 @@ PAGES = {
     "Analysis": [
         page("compare", "Compare methods", "compare"),
         page("benchmarks", "Benchmarks & latency", "monitoring"),
+        page("review", "Relevance review", "rate_review"),
     ],
     "Catalog": [
         page("catalog_explorer", "Catalog explorer", "grid_view"),
