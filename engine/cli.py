@@ -181,13 +181,18 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
     catalog = Catalog.open(args.catalog or args.preset)
     report = run_benchmark(catalog, limit=args.limit, progress=_progress)
-    folder = Path(args.out) if args.out else reports_dir()
+    # The demo's report is the one the README quotes; any other catalog gets its own folder.
+    own = args.out is None and catalog.name != DEFAULT_PRESET
+    folder = (
+        Path(args.out) if args.out else reports_dir() / "catalogs" / catalog.name if own
+        else reports_dir()
+    )
     folder.mkdir(parents=True, exist_ok=True)
     from engine.robustness import run_robustness, write_robustness
 
     _log("robustness: bad inputs and injected artifact faults")
     report["robustness"] = write_robustness(run_robustness(catalog), folder)
-    write_reports(report, folder, readme=None if args.out else REPO_ROOT / "README.md")
+    write_reports(report, folder, readme=None if args.out or own else REPO_ROOT / "README.md")
     for line in headline(report):
         print(line)
     print(f"wrote {folder / 'benchmark.json'} and {folder / 'benchmark.md'}")
