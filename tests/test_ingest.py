@@ -290,3 +290,37 @@ def test_interrupted_ingest_leaves_no_partial_folder(clean, monkeypatch):
         ingest_catalog("shop", clean["catalog"], clean["images"])
     assert not source_dir("shop").exists()
     assert list(sources_dir().iterdir()) == []
+
+
+def test_steps_a_catalog_cannot_support_record_why(clean):
+    """Without events there are no recommenders; without enough queries, no re-ranker."""
+    from engine.build import STEPS
+    from engine.build.steps import StepContext
+    from engine.config import load_preset
+
+    ingest_catalog("shop", clean["catalog"], clean["images"])  # no events
+    folder = source_dir("shop")
+    ctx = StepContext(load_preset("tiny"), {"world": folder}, lambda it, n, d: it, print)
+    checks = {s.name: s.unavailable for s in STEPS if s.unavailable}
+    assert "no interactions" in checks["recommend"](ctx)
+    assert checks["ranker"](ctx) is None  # 40 known-item queries: 24 train, 6 validation
+    queries = pd.read_parquet(folder / "queries.parquet")
+    queries[queries["split"] != "train"].to_parquet(folder / "queries.parquet")
+    assert "0 training queries (needs 10)" in checks["ranker"](ctx)
+
+
+def test_methods_of_an_unavailable_step_are_hidden(tiny_catalog):
+    import copy
+
+    from engine.catalog import Catalog
+    from engine.retrieval.registry import available_retrievers
+    from engine.search import QueryError, get_retriever
+
+    manifest = copy.deepcopy(tiny_catalog.manifest)
+    manifest["steps"]["ranker"]["info"]["unavailable"] = "the catalog has only 3 training queries"
+    catalog = Catalog(tiny_catalog.name, tiny_catalog.store, manifest)
+    assert "hybrid" in available_retrievers(tiny_catalog)
+    assert "hybrid" not in available_retrievers(catalog) and "bm25" in available_retrievers(catalog)
+    assert catalog.unavailable("ranker") == "the catalog has only 3 training queries"
+    with pytest.raises(QueryError, match="not built"):
+        get_retriever(catalog, "hybrid")
