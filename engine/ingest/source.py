@@ -18,20 +18,10 @@ import pandas as pd
 
 from engine.artifacts import ArtifactError
 from engine.paths import artifacts_dir, data_dir
+from engine.world.generate import TABLES  # the tables every build step reads
 
 SOURCE_FILE = "source.json"
 REPORT_FILE = "validation.json"
-TABLES = (
-    "items",
-    "users",
-    "interactions",
-    "sessions",
-    "queries",
-    "qrels",
-    "image_queries",
-    "image_qrels",
-    "keywords",
-)
 
 
 def sources_dir() -> Path:
