@@ -17,6 +17,7 @@ from engine.artifacts import ArtifactError
 from engine.catalog import Catalog
 from engine.paths import data_dir
 from engine.retrieval.base import SearchResult
+from pages.cache_diag import note_build
 
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:])")
 
@@ -37,12 +38,14 @@ def built_catalogs() -> list[str]:
 
 @st.cache_resource(show_spinner="Opening the catalog…", max_entries=4)
 def _open_catalog(name: str, manifest_mtime: float) -> Catalog:
+    note_build("_open_catalog", name, manifest_mtime)
     return Catalog.open(name)
 
 
 @st.cache_resource(show_spinner="Loading models and indexes…", max_entries=32)
 def warm_retriever(name: str, manifest_mtime: float, method: str) -> bool:
     """Load a method's models and indexes once per process (shared by every session)."""
+    note_build("warm_retriever", name, manifest_mtime, method)
     from engine.search import get_retriever
 
     get_retriever(_open_catalog(name, manifest_mtime), method).warm_up()
@@ -52,6 +55,7 @@ def warm_retriever(name: str, manifest_mtime: float, method: str) -> bool:
 @st.cache_data(show_spinner=False, max_entries=64)
 def facet_values(name: str, manifest_mtime: float, column: str) -> list:
     """Distinct values of a catalog column, for filter widgets."""
+    note_build("facet_values", name, manifest_mtime, column)
     return sorted(_open_catalog(name, manifest_mtime).items[column].unique().tolist())
 
 
@@ -60,6 +64,7 @@ def embedding_projection(
     name: str, manifest_mtime: float, step: str, filename: str
 ) -> tuple[np.ndarray, tuple[float, float]]:
     """2-D PCA coordinates of every item's embeddings from one build step."""
+    note_build("embedding_projection", name, manifest_mtime, step, filename)
     from engine.projection import fit_pca
 
     catalog = _open_catalog(name, manifest_mtime)
@@ -71,6 +76,7 @@ def embedding_projection(
 @st.cache_resource(show_spinner="Loading the recommenders…", max_entries=4)
 def recommendation_service(name: str, manifest_mtime: float):
     """The catalog's recommenders (loaded lazily, shared by every session)."""
+    note_build("recommendation_service", name, manifest_mtime)
     from engine.recommend.service import RecommendationService
 
     return RecommendationService.for_catalog(_open_catalog(name, manifest_mtime))
@@ -79,6 +85,7 @@ def recommendation_service(name: str, manifest_mtime: float):
 @st.cache_data(show_spinner=False, max_entries=4)
 def persona_users(name: str, manifest_mtime: float) -> dict[str, str]:
     """A few users whose tastes are easy to recognise ("loves red sneakers")."""
+    note_build("persona_users", name, manifest_mtime)
     from engine.recommend.service import personas
 
     catalog = _open_catalog(name, manifest_mtime)
@@ -88,6 +95,7 @@ def persona_users(name: str, manifest_mtime: float) -> dict[str, str]:
 @st.cache_resource
 def latency_monitor():
     """The process-wide live latency monitor (every session records into it)."""
+    note_build("latency_monitor")
     from engine.monitoring import LatencyMonitor
 
     return LatencyMonitor()
@@ -96,6 +104,7 @@ def latency_monitor():
 @st.cache_resource
 def benchmark_job():
     """The process-wide quick-benchmark job (runs in a thread; pages poll it)."""
+    note_build("benchmark_job")
     from engine.evaluation.jobs import BenchmarkJob
 
     return BenchmarkJob()
@@ -104,6 +113,7 @@ def benchmark_job():
 @st.cache_data(show_spinner=False, max_entries=4)
 def benchmark_report(path: str, mtime: float) -> dict | None:
     """The benchmark report written by ``make bench`` (re-read when the file changes)."""
+    note_build("benchmark_report", path, mtime)
     import json
 
     return json.loads(Path(path).read_text())
@@ -112,6 +122,7 @@ def benchmark_report(path: str, mtime: float) -> dict | None:
 @st.cache_data(show_spinner=False, max_entries=8)
 def disagreement_table(name: str, manifest_mtime: float, methods: tuple[str, ...]):
     """Per-test-query NDCG@10 of each method, sorted by disagreement (computed once)."""
+    note_build("disagreement_table", name, manifest_mtime, methods)
     from engine.evaluation.benchmark import disagreement
 
     return disagreement(_open_catalog(name, manifest_mtime), methods)

@@ -1,121 +1,286 @@
-"""A real-browser smoke test: Streamlit server + Debian's Chromium driven by Playwright.
+"""Real-browser end-to-end tests: the app's Streamlit server + Debian's Chromium (Playwright).
 
-Never downloads a browser (no ``playwright install``): it skips unless ``/usr/bin/chromium``
-exists and the ``playwright`` package imports. Run with ``make test-browser``.
+One server (on a free loopback port, against the tiny catalog built by ``conftest.py``) and one
+Chromium serve the whole module; each test opens its own browser context, walks one page's main
+flow as a person would, asserts what appears, and saves a full-page screenshot to
+``reports/screenshots/<page>.png``. ``PIXELMATCH_E2E_DATA=/path/to/data`` runs the same walk
+against an existing data folder instead (e.g. the demo catalog, for the README screenshots).
+
+Never downloads a browser (no ``playwright install``): skipped unless ``/usr/bin/chromium``
+exists and ``playwright`` imports. Run with ``make test-browser``.
 """
 
 from __future__ import annotations
 
 import os
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
+import re
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
-CHROMIUM = Path("/usr/bin/chromium")
+from bench.browser import EXCEPTION, launch_options, problems, unavailable_reason
+from bench.server import REPO, AppServer
+
+pytestmark = [pytest.mark.slow, pytest.mark.browser]
+
 SCREENSHOTS = REPO / "reports" / "screenshots"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--headless",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
+SAMPLES = REPO / "assets" / "samples"
+WAIT = 90_000  # ms: the first query of a method loads its models
+# True once the page is idle: no script running, no stale element, every image decoded.
+SETTLED = """() =>
+    !document.querySelector("[data-testid='stStatusWidgetRunningIcon']")
+    && !document.querySelector("[data-stale='true'], [data-testid='stSkeleton']")
+    && Array.from(document.images).every(i => i.complete)"""
+# Pages with a dedicated flow below; any other page of the navigation gets the generic walk.
+WALKED = {
+    "text_search",
+    "image_search",
+    "multimodal_search",
+    "for_you",
+    "compare",
+    "benchmarks",
+    "review",
+    "catalog_explorer",
+}
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait_healthy(url: str, proc: subprocess.Popen, timeout: float = 90.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"streamlit exited early with status {proc.returncode}")
-        try:
-            with urllib.request.urlopen(url, timeout=2) as resp:
-                if resp.status == 200:
-                    return
-        except OSError:
-            pass
-        time.sleep(0.5)
-    raise TimeoutError(f"{url} did not answer within {timeout:.0f} s")
-
-
-@pytest.mark.slow
-@pytest.mark.browser
-def test_text_search_in_a_real_browser(tiny_catalog, data_dir, tmp_path):
-    if not CHROMIUM.exists():
-        pytest.skip("Debian's Chromium is not installed: apt-get install chromium")
+@pytest.fixture(scope="module")
+def app(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):
+    """The app served on a free loopback port; stops only the server it started."""
+    reason = unavailable_reason()
+    if reason:
+        pytest.skip(reason)
+    own = os.environ.get("PIXELMATCH_E2E_DATA")
+    data = Path(own) if own else request.getfixturevalue("data_dir")
+    if not own:
+        request.getfixturevalue("tiny_catalog")  # build the tiny catalog first
+    log = tmp_path_factory.mktemp("streamlit") / "streamlit.log"
+    server = AppServer(data, log)
+    server.start()
     try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        pytest.skip("the playwright package is not installed")
-
-    port = _free_port()
-    env = {**os.environ, "PIXELMATCH_DATA": str(data_dir)}  # the tiny build is the only catalog
-    log = (tmp_path / "streamlit.log").open("w")
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "streamlit",
-            "run",
-            "app.py",
-            "--server.address",
-            "127.0.0.1",
-            "--server.port",
-            str(port),
-            "--server.headless",
-            "true",
-        ],
-        cwd=REPO,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        base = f"http://127.0.0.1:{port}"
-        _wait_healthy(f"{base}/_stcore/health", server)
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-            try:
-                page = browser.new_page(viewport={"width": 1400, "height": 1000})
-                page.goto(base, wait_until="domcontentloaded", timeout=60_000)
-                box = page.get_by_label("Query")
-                box.wait_for(timeout=60_000)
-                box.fill("leather boots")
-                box.press("Enter")
-                page.get_by_text("results for").first.wait_for(timeout=90_000)
-                page.locator("[data-testid='stImage'] img").first.wait_for(timeout=30_000)
-                page.wait_for_timeout(1500)  # let the remaining images paint
-                SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-                shot = SCREENSHOTS / "text_search.png"
-                page.screenshot(path=str(shot), full_page=True)
-                body = page.inner_text("body")
-                n_exceptions = page.locator("[data-testid='stException']").count()
-            finally:
-                browser.close()
-        assert "results for “leather boots”" in body
-        assert "Latency:" in body
-        assert "Traceback" not in body and n_exceptions == 0
-        assert shot.stat().st_size > 10_000
+        yield server
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait(timeout=10)
-        log.close()
-    server_log = (tmp_path / "streamlit.log").read_text()
+        server.stop()
+    server_log = server.log_text()
     assert "Traceback" not in server_log, server_log[-3000:]
+
+
+@pytest.fixture(scope="module")
+def browser(app: AppServer):
+    """One headless Chromium for the module."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(**launch_options())
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+@pytest.fixture
+def page(browser, app: AppServer) -> Iterator:
+    """A fresh browser context (its own Streamlit session) and page."""
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    context.set_default_timeout(WAIT)
+    tab = context.new_page()
+    try:
+        yield tab
+    finally:
+        context.close()
+
+
+def open_page(page, app: AppServer, path: str, heading: str) -> None:
+    """Go to a page of the app and wait for its title."""
+    page.goto(f"{app.url}/{path}", wait_until="domcontentloaded")
+    title = page.get_by_role("heading", name=heading, exact=True)
+    refused = page.get_by_test_id("stAlert").or_(page.locator(EXCEPTION))
+    title.or_(refused).first.wait_for()
+    assert title.is_visible(), page.inner_text("[data-testid='stMain']")[:2000]
+
+
+def settle(page) -> None:
+    """Wait until Streamlit has finished the current run and every image has loaded."""
+    page.wait_for_function(SETTLED, timeout=WAIT, polling=200)
+
+
+def at_least(locator, n: int) -> int:
+    """Wait until ``locator`` matches at least ``n`` elements; returns how many it matches."""
+    locator.nth(n - 1).wait_for(state="attached")
+    return locator.count()
+
+
+def main_images(page, n: int) -> int:
+    """Wait until the main area shows at least ``n`` images; returns how many it shows."""
+    return at_least(page.locator("[data-testid='stMain'] [data-testid='stImage'] img"), n)
+
+
+def finish(page, name: str) -> str:
+    """Settle, save a full-page screenshot, assert the page shows no error; returns its text."""
+    settle(page)
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    shot = SCREENSHOTS / f"{name}.png"
+    page.screenshot(path=str(shot), full_page=True)
+    body = page.inner_text("body")
+    assert problems(body, page.locator(EXCEPTION).count()) == []
+    assert shot.stat().st_size > 10_000
+    return body
+
+
+def choose(page, label: str, option: str) -> None:
+    """Pick ``option`` in the selectbox labelled ``label``."""
+    page.get_by_test_id("stSelectbox").filter(has_text=label).first.click()
+    page.get_by_role("option", name=option, exact=True).click()
+
+
+def test_text_search(page, app):
+    open_page(page, app, "", "Text search")
+    box = page.get_by_label("Query")
+    box.fill("leather boots")
+    box.press("Enter")
+    page.get_by_text(re.compile("results for “leather boots” with")).wait_for()
+    page.get_by_text(re.compile("^Latency: ")).wait_for()
+    main_images(page, 5)
+
+    choose(page, "Method", "bm25")  # switch method: the form applies it on submit
+    page.get_by_role("button", name="Search").click()
+    page.get_by_text(re.compile("results for “leather boots” with bm25")).wait_for()
+    main_images(page, 5)
+    body = finish(page, "text_search")
+    assert "Latency:" in body
+
+
+def test_image_search_upload(page, app):
+    open_page(page, app, "image_search", "Image search")
+    page.locator("input[type=file]").set_input_files(str(SAMPLES / "navy-dotted-backpack.jpg"))
+    page.get_by_text(re.compile(r"\d+ similar products with")).wait_for()
+    uploaded = page.get_by_test_id("stFileChipName")
+    assert uploaded.get_attribute("title") == "navy-dotted-backpack.jpg"
+    main_images(page, 1 + 5)  # the query image and the results
+
+    page.get_by_role("button", name="More like this").first.click()
+    expect_catalog_query = page.get_by_label("Product id")
+    expect_catalog_query.wait_for()
+    page.get_by_text(re.compile(r"\d+ similar products with")).wait_for()
+    body = finish(page, "image_search")
+    assert expect_catalog_query.input_value().strip()
+    assert "Query image" in body
+
+
+def test_multimodal_search(page, app):
+    open_page(page, app, "multimodal_search", "Multimodal search")
+    text = page.get_by_label("Text", exact=True)
+    text.fill("in red")
+    text.press("Enter")
+    page.get_by_text(re.compile("results for “in red” with")).wait_for()
+    page.locator("input[type=file]").set_input_files(str(SAMPLES / "pink-solid-dress.jpg"))
+    page.get_by_text(re.compile(r"results for “in red” \+ the image \(weight 0\.50\)")).wait_for()
+    main_images(page, 1 + 5)
+    body = finish(page, "multimodal_search")
+    assert "Latency:" in body
+
+
+def test_for_you(page, app):
+    open_page(page, app, "for_you", "For you")
+    page.get_by_role("heading", name="Recommended").wait_for()
+    user_box = page.get_by_label("User id")
+    personas = page.get_by_role("button", name=re.compile("^loves "))
+    at_least(personas, 2)
+    personas.nth(1).click()  # pick another user: the persona fills in the user id
+    page.wait_for_function(
+        "u => document.querySelector(\"input[aria-label='User id']\").value !== u",
+        arg=user_box.input_value(),
+    )
+    user = user_box.input_value()
+    assert re.fullmatch(r"u\d+", user)
+    at_least(page.get_by_text(re.compile("^Why: ")), 5)
+    assert page.get_by_role("heading", name="Recent history").is_visible()
+
+    search = page.get_by_label("Search", exact=True)
+    search.fill("sneakers")
+    search.press("Enter")
+    page.get_by_text(f"Personalized for {user}").wait_for()
+    body = finish(page, "for_you")
+    assert "Not personalized" in body
+
+
+def test_compare_methods(page, app):
+    open_page(page, app, "compare", "Compare methods")
+    page.get_by_role("heading", name="Why this result?").wait_for()
+    assert page.get_by_role("heading", name="bm25", exact=True).is_visible()
+    main_images(page, 3 * 10)  # three methods side by side
+    at_least(page.get_by_test_id("stDataFrame"), 2)  # overlap table, why-this-result table
+
+    page.get_by_text("Labelled test query").click()
+    page.get_by_text("Asks for:").wait_for()
+    page.get_by_role("heading", name="Why this result?").wait_for()
+    page.get_by_text(re.compile(r"grade [0-3]$")).first.wait_for()  # each result's grade
+    at_least(page.get_by_test_id("stDataFrame"), 2)  # overlap, NDCG per method
+    finish(page, "compare")
+
+
+def test_benchmarks(page, app):
+    open_page(page, app, "benchmarks", "Benchmarks & latency")
+    page.get_by_role("tab", name="Quality").wait_for()
+    if (REPO / "reports" / "benchmark.json").exists():
+        page.get_by_text(re.compile("^Measured ")).first.wait_for()
+        page.get_by_test_id("stPlotlyChart").first.wait_for()
+        page.get_by_role("tab", name="Latency", exact=True).click()
+        page.get_by_text("Query latency (total)").first.wait_for()
+    page.get_by_role("tab", name="Live latency", exact=True).click()
+    page.get_by_text(re.compile("queries run in this app process")).wait_for()
+    finish(page, "benchmarks")
+
+
+def test_review(page, app):
+    if not (REPO / "pages" / "review.py").exists():
+        pytest.skip("the Review page does not exist in this copy")
+    open_page(page, app, "review", "Relevance review")
+    name = page.get_by_label("Your name")
+    name.fill("E2E Reviewer")
+    name.press("Enter")
+    page.get_by_text("Rating as E2E Reviewer").wait_for()
+    main_images(page, 3)
+    grades = page.get_by_test_id("stButtonGroup")
+    at_least(grades, 3)
+    grades.first.get_by_role("radio").last.click()  # the highest grade of the first result
+    page.get_by_text(re.compile("^Saved grade")).wait_for()
+    finish(page, "review")
+
+
+def test_catalog_explorer(page, app):
+    open_page(page, app, "catalog_explorer", "Catalog explorer")
+    page.get_by_text(re.compile(r"products match")).wait_for()
+    assert main_images(page, 20) == 20  # one page of products
+    page.get_by_test_id("stMain").get_by_role("button", name="Open", exact=True).first.click()
+    page.get_by_role("button", name="Close").wait_for()
+    page.get_by_test_id("stDataFrame").first.wait_for()  # the product's attributes
+
+    page.get_by_role("tab", name="Embedding map").click()
+    page.get_by_text(re.compile(r"^Showing [\d,]+ of [\d,]+ products")).wait_for()
+    page.get_by_role("tab", name="Browse").click()
+    finish(page, "catalog_explorer")
+
+
+def test_every_page_of_the_navigation_opens(page, app):
+    """Each sidebar link opens its page without an error (new pages included)."""
+    page.goto(app.url, wait_until="domcontentloaded")
+    links = page.locator("[data-testid='stSidebarNav'] a[data-testid='stSidebarNavLink']")
+    links.first.wait_for()
+    targets = [
+        (links.nth(i).get_attribute("href") or "", links.nth(i).inner_text().splitlines()[-1])
+        for i in range(links.count())
+    ]
+    assert len(targets) >= 7
+    for i, (href, title) in enumerate(targets):
+        links.nth(i).click()
+        page.wait_for_url(href)
+        page.get_by_role("heading", name=title.strip(), exact=True).wait_for()
+        slug = href.rstrip("/").rsplit("/", 1)[-1]
+        slug = "text_search" if slug.endswith(f":{app.port}") else slug
+        if slug in WALKED:
+            settle(page)
+            assert problems(page.inner_text("body"), page.locator(EXCEPTION).count()) == []
+        else:
+            finish(page, slug)
