@@ -213,8 +213,13 @@ class ArtifactStore:
             if final.exists():
                 shutil.rmtree(final)
             os.replace(tmp, final)
-        except BaseException:
+        except BaseException as exc:
             shutil.rmtree(tmp, ignore_errors=True)
+            from engine.errors import as_os_error
+
+            disk = as_os_error(exc, str(self.steps_dir))
+            if disk is not None and disk is not exc:  # a library's own type for a full disk
+                raise disk from exc
             raise
 
     def commit(self, manifest: dict[str, Any]) -> None:

@@ -7,6 +7,7 @@ The CLI prints them instead of a traceback; a build that fails this way has publ
 from __future__ import annotations
 
 import errno
+import os
 
 _HINTS = {
     errno.ENOSPC: "free some disk space (or set PIXELMATCH_DATA to a bigger disk) and re-run",
@@ -28,3 +29,20 @@ def os_error_message(exc: OSError, *, building: bool = False) -> str:
     if building:
         text += ". Nothing was half-written: the previous artifacts are still in place."
     return text
+
+
+_RECOGNISED = (errno.ENOSPC, errno.EDQUOT, errno.EROFS)
+
+
+def as_os_error(exc: BaseException, where: str | None = None) -> OSError | None:
+    """``exc`` as an OSError when it is one, or when a library reported a disk error in its own
+    exception type (FAISS raises RuntimeError "... (No space left on device)"); else None."""
+    if isinstance(exc, OSError):
+        return exc
+    if not isinstance(exc, Exception):
+        return None
+    text = str(exc)
+    for code in _RECOGNISED:
+        if os.strerror(code) in text:
+            return OSError(code, os.strerror(code), where)
+    return None

@@ -49,8 +49,12 @@ class Outcome:
 
 
 def _short(text: str) -> str:
+    """One line of at most _MSG_CHARS; long ones keep their start and their end (the fix)."""
     text = " ".join(str(text).split())
-    return text if len(text) <= _MSG_CHARS else text[: _MSG_CHARS - 1] + "…"
+    if len(text) <= _MSG_CHARS:
+        return text
+    tail = _MSG_CHARS // 3
+    return text[: _MSG_CHARS - tail - 1] + "…" + text[-tail:]
 
 
 def _judge(row: BadInput, target: str, run: Callable[[], list[str]]) -> Outcome:

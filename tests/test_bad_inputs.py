@@ -63,7 +63,7 @@ def test_engine_gives_the_expected_outcome(tiny_catalog, service, row: BadInput)
     assert outcomes, row.case
     for o in outcomes:
         assert o.got == row.expect, (o.target, o.got, o.message)
-        assert row.message in o.message or len(o.message) >= 239, (o.target, o.message)
+        assert o.ok, (o.target, o.message)  # the message (judged before shortening) matched
     if row.kind == "query":  # every text method was tried
         assert {o.target for o in outcomes} == set(available_retrievers(tiny_catalog, "text"))
     if row.kind == "image" and row.expect == "answer":
