@@ -470,9 +470,10 @@ def test_bench_with_judgments_leaves_the_main_report_and_readme_alone(
     readme = (REPO / "README.md").read_bytes()
     code, _, err = cli("bench", "--judgments", str(tmp_path / "j.csv"))  # catalog from the file
     assert code == 0, err
-    assert sorted(p.name for p in (tmp_path / "reports").iterdir()) == [
-        "benchmark_judgments.json",
-        "benchmark_judgments.md",
+    written = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("benchmark*"))
+    assert written == [  # a catalog other than the demo gets its own folder, as bench does
+        "reports/catalogs/tiny/benchmark_judgments.json",
+        "reports/catalogs/tiny/benchmark_judgments.md",
     ]
     assert (REPO / "README.md").read_bytes() == readme
 

@@ -7,8 +7,9 @@ lower median, :mod:`engine.judgments.qrels`), with judged coverage and unjudged 
 generated grades too, side by side. Judged items the catalog does not have are left out of the
 qrels (they could never be retrieved) and counted.
 
-The output is ``reports/benchmark_judgments.{json,md}``, labelled as measured against human
-judgments; the main benchmark report and the README are never touched.
+The output is ``reports/benchmark_judgments.{json,md}`` (``reports/catalogs/<name>/`` for a
+catalog other than the demo, as ``bench`` does), labelled as measured against human judgments;
+the main benchmark report and the README are never touched.
 """
 
 from __future__ import annotations
@@ -261,6 +262,7 @@ def run_from_cli(
     args: argparse.Namespace, progress: ProgressFn, log: Callable[[str], None]
 ) -> int:
     """``bench --judgments FILE``: read the file, pick the catalog, evaluate, write the reports."""
+    from engine.config import DEFAULT_PRESET
     from engine.paths import reports_dir
 
     read = read_csv(args.judgments)
@@ -280,6 +282,8 @@ def run_from_cli(
         progress=progress,
     )
     folder = Path(args.out) if args.out else reports_dir()
+    if args.out is None and catalog.name != DEFAULT_PRESET:  # as bench does for other catalogs
+        folder = reports_dir() / "catalogs" / catalog.name
     json_path, md_path = write_judgment_reports(report, folder)
     k = report["k"]
     print(f"{TITLE} ({report['judgments']['queries']} queries, catalog '{catalog.name}'):")
