@@ -71,7 +71,11 @@ def save_grade(
 
 
 catalog = current_catalog()
-store = JudgmentStore()
+try:
+    store = JudgmentStore()
+except (OSError, sqlite3.Error) as exc:  # e.g. a read-only data folder
+    st.error(esc(f"The judgment database cannot be opened: {exc}"))
+    st.stop()
 st.title("Relevance review", anchor=False)
 st.caption(
     "Grade each method's results for a query. Every grade is saved at once, with your name and "
