@@ -2,12 +2,14 @@
 # Both create the virtualenv and install requirements.txt when needed.
 PORT ?= 8501
 PRESET ?= demo
+SESSIONS ?= 8
+DURATION ?= 60
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.requirements-installed
 
-.PHONY: run build test test-all test-browser bench lint venv clean-artifacts
+.PHONY: run build test test-all test-browser bench load lint venv clean-artifacts
 
 $(STAMP): requirements.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -37,6 +39,11 @@ test-browser: $(STAMP)
 
 bench: build
 	$(PY) -m engine bench --preset $(PRESET)
+	$(MAKE) --no-print-directory load
+
+# Concurrent users: SESSIONS browser sessions for DURATION s (reports/load.json, benchmark.md).
+load: build
+	$(PY) -m bench.load_test --catalog $(PRESET) --sessions $(SESSIONS) --duration $(DURATION)
 
 lint: $(STAMP)
 	$(PY) -m ruff check .

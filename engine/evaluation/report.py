@@ -12,6 +12,7 @@ from typing import Any
 
 from engine.artifacts import atomic_write_bytes, atomic_write_json
 from engine.evaluation.benchmark import best_of, methods_table, recommend_table, slices_table
+from engine.evaluation.load_section import load_md, read_load
 
 START, END = "<!-- bench:start -->", "<!-- bench:end -->"
 
@@ -125,7 +126,8 @@ def _robustness_md(rb: dict[str, Any]) -> list[str]:
     return parts
 
 
-def to_markdown(r: dict[str, Any]) -> str:
+def to_markdown(r: dict[str, Any], load: dict[str, Any] | None = None) -> str:
+    """benchmark.md; with ``load`` (reports/load.json) a concurrent-users section too."""
     parts = ["# Benchmark", "", _provenance(r), ""]
     parts += [f"- {s}" for s in headline(r)] + [""]
     for section, title in (("text", "Text queries"), ("image", "Image queries")):
@@ -144,6 +146,8 @@ def to_markdown(r: dict[str, Any]) -> str:
             _md(slices_table(sec)),
             "",
         ]
+    if load:
+        parts += load_md(load)
     if r.get("recommend"):
         rec = r["recommend"]
         parts += [
@@ -190,7 +194,7 @@ def readme_section(r: dict[str, Any]) -> str:
 def write_reports(r: dict[str, Any], folder: Path, readme: Path | None = None) -> None:
     """Write ``benchmark.json``/``benchmark.md`` atomically; refresh the README section."""
     atomic_write_json(folder / "benchmark.json", r)
-    atomic_write_bytes(folder / "benchmark.md", to_markdown(r).encode())
+    atomic_write_bytes(folder / "benchmark.md", to_markdown(r, read_load(folder)).encode())
     if readme is not None and readme.exists():
         text = readme.read_text()
         start = text.find(START)

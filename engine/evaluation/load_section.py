@@ -1,0 +1,55 @@
+"""The "Concurrent users" section of benchmark.md, rendered from ``reports/load.json``.
+
+``reports/load.json`` is written by the load test (``make load``: ``python -m bench.load_test``);
+this module only reads it, so the section exists exactly when a measurement does.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+
+def read_load(folder: Path) -> dict[str, Any] | None:
+    """The load-test report in ``folder``, or None when there is none."""
+    path = folder / "load.json"
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def load_md(load: dict[str, Any]) -> list[str]:
+    """Markdown lines: provenance, per-action latency table, errors / leaks / cache builds."""
+    m, c = load["machine"], load["catalog"]
+    before = " ".join(f"{x:.2f}" for x in m["load_average_before"])
+    after = " ".join(f"{x:.2f}" for x in m["load_average_after"])
+    lines = [
+        "## Concurrent users",
+        "",
+        f"Measured {load['measured_at']} at commit `{load['commit']}` on {m['platform']} "
+        f"({m['cores']} cores; load average {before} before, {after} after; {m['note']}), "
+        f"catalog `{c['name']}` ({c['items']:,} products): {load['sessions']} simultaneous "
+        f"browser sessions (one Chromium, one context each) for {load['duration_s']:g} s"
+        f"{' after a warm-up' if load.get('warmup') else ''}. Written by `make load` "
+        f"(`{load['command'].strip()}`) to `reports/load.json`.",
+        "",
+        "Latency is what a user waits in the browser, from the action to its results on screen "
+        "(Streamlit rerun, search and rendering included), with every session active at once; "
+        "the per-method figures above are single-threaded engine latencies on an idle app.",
+        "",
+        "| action | completed | p50 ms | p95 ms | max ms |",
+        "|---|---|---|---|---|",
+    ]
+    for kind, p in load["latency_ms"].items():
+        cells = [f"{p[q]:.0f}" for q in ("p50", "p95", "max")] if p.get("n") else ["–"] * 3
+        lines.append(f"| {kind} | {p.get('n', 0)} | " + " | ".join(cells) + " |")
+    builds = load["cache_builds"]
+    twice = ", ".join(builds["built_more_than_once"]) or "none"
+    lines += [
+        "",
+        f"Sessions held to the end: {load['sessions_held']} of {load['sessions']}. "
+        f"Errors: {load['n_errors']}. Cross-session leaks: {load['n_leaks']}. "
+        f"Cache entries built: {len(builds['builds'])}, built more than once: {twice}. "
+        f"Tracebacks in the server log: {load['server_log_tracebacks']}.",
+        "",
+    ]
+    return lines
