@@ -312,7 +312,7 @@ def run_robustness(catalog, *, faults: bool = True) -> dict[str, Any]:
     from engine.recommend.service import RecommendationService
 
     start = time.perf_counter()
-    built = catalog.manifest["steps"]
+    built = catalog.built_steps  # an unavailable step (e.g. no events) has no artifacts
     service = RecommendationService.for_catalog(catalog) if "recommend" in built else None
     trials = [o for row in BAD_INPUTS for o in try_bad_input(catalog, row, service)]
     injected = inject_faults(catalog) if faults else []
