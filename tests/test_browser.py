@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -32,6 +33,8 @@ SETTLED = """() =>
     !document.querySelector("[data-testid='stStatusWidgetRunningIcon']")
     && !document.querySelector("[data-stale='true'], [data-testid='stSkeleton']")
     && Array.from(document.images).every(i => i.complete)"""
+FULL_HEIGHT = """() => Math.max(...["stMain", "stMainBlockContainer", "stAppViewContainer"]
+    .map(t => document.querySelector(`[data-testid='${t}']`)?.scrollHeight || 0))"""
 # Pages with a dedicated flow below; any other page of the navigation gets the generic walk.
 WALKED = {
     "text_search",
@@ -118,6 +121,11 @@ def main_images(page, n: int) -> int:
 
 def finish(page, name: str) -> str:
     """Settle, save a full-page screenshot, assert the page shows no error; returns its text."""
+    settle(page)
+    # Streamlit scrolls inside its main container, not the document: grow the viewport to the
+    # content's height so the screenshot holds the whole page.
+    height = page.evaluate(FULL_HEIGHT)
+    page.set_viewport_size({"width": 1400, "height": max(1000, min(int(height), 9000))})
     settle(page)
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     shot = SCREENSHOTS / f"{name}.png"
@@ -237,10 +245,11 @@ def test_review(page, app):
     if not (REPO / "pages" / "review.py").exists():
         pytest.skip("the Review page does not exist in this copy")
     open_page(page, app, "review", "Relevance review")
+    reviewer = f"E2E Reviewer {os.getpid()}-{time.time_ns() % 10**6}"  # new to the judgment db
     name = page.get_by_label("Your name")
-    name.fill("E2E Reviewer")
+    name.fill(reviewer)
     name.press("Enter")
-    page.get_by_text("Rating as E2E Reviewer").wait_for()
+    page.get_by_text(f"Rating as {reviewer}").wait_for()
     main_images(page, 3)
     grades = page.get_by_test_id("stButtonGroup")
     at_least(grades, 3)
