@@ -53,3 +53,20 @@ def load_md(load: dict[str, Any]) -> list[str]:
         "",
     ]
     return lines
+
+
+def load_headline(load: dict[str, Any]) -> str:
+    """One line for the README: sessions held, problems, and p50 / p95 per action."""
+    parts = [
+        f"{kind.replace('_', ' ')} p50 {p['p50'] / 1000:.1f} s / p95 {p['p95'] / 1000:.1f} s"
+        for kind, p in load["latency_ms"].items()
+        if p.get("n")
+    ]
+    twice = len(load["cache_builds"]["built_more_than_once"])
+    return (
+        f"Concurrent users ({load['measured_at']}, `make load`): {load['sessions_held']} of "
+        f"{load['sessions']} browser sessions held for {load['duration_s']:g} s with "
+        f"{load['n_errors']} errors, {load['n_leaks']} cross-session leaks and {twice} caches "
+        f"built twice; action to results on screen: {'; '.join(parts)} (all sessions sharing "
+        f"{load['machine']['cores']} cores with the server and Chromium)."
+    )

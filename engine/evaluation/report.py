@@ -12,7 +12,7 @@ from typing import Any
 
 from engine.artifacts import atomic_write_bytes, atomic_write_json
 from engine.evaluation.benchmark import best_of, methods_table, recommend_table, slices_table
-from engine.evaluation.load_section import load_md, read_load
+from engine.evaluation.load_section import load_headline, load_md, read_load
 
 START, END = "<!-- bench:start -->", "<!-- bench:end -->"
 
@@ -175,8 +175,9 @@ def to_markdown(r: dict[str, Any], load: dict[str, Any] | None = None) -> str:
     return "\n".join(parts) + "\n"
 
 
-def readme_section(r: dict[str, Any]) -> str:
-    lines = [START, "", _provenance(r), ""] + [f"- {s}" for s in headline(r)] + [""]
+def readme_section(r: dict[str, Any], load: dict[str, Any] | None = None) -> str:
+    extra = [load_headline(load)] if load else []
+    lines = [START, "", _provenance(r), ""] + [f"- {s}" for s in [*headline(r), *extra]] + [""]
     lines += ["Text queries:", "", _md(methods_table(r["text"])), ""]
     if r["image"]["methods"]:
         lines += ["Image queries:", "", _md(methods_table(r["image"])), ""]
@@ -200,7 +201,7 @@ def write_reports(r: dict[str, Any], folder: Path, readme: Path | None = None) -
         start = text.find(START)
         end = text.find(END, start + len(START)) if start >= 0 else -1
         if start >= 0 and end >= 0:  # both markers, in order; otherwise leave the file alone
-            text = text[:start] + readme_section(r) + text[end + len(END) :]
+            text = text[:start] + readme_section(r, read_load(folder)) + text[end + len(END) :]
             atomic_write_bytes(readme, text.encode())
 
 
