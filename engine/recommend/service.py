@@ -40,6 +40,8 @@ class RecommendationService:
         self._models: dict[str, Recommender] = {}
         self._shared_data = None  # the InteractionData every model shares, loaded once
         self._lock = threading.Lock()
+        self._user_rows: dict | None = None  # user id -> rows of ``train`` (built on first use)
+        self._by_id: pd.DataFrame | None = None  # ``items`` indexed by item id
 
     @classmethod
     def for_catalog(cls, catalog) -> RecommendationService:
@@ -70,8 +72,11 @@ class RecommendationService:
 
     def history(self, user_id: str, n: int = 12) -> pd.DataFrame:
         """The user's most recent training interactions (newest first)."""
-        h = self.train[self.train["user_id"] == user_id]
-        return h.sort_values("timestamp", ascending=False).head(n)
+        if self._user_rows is None:  # one pass over the table instead of one per call
+            self._user_rows = self.train.groupby("user_id", sort=False).indices
+        rows = self._user_rows.get(user_id)
+        h = self.train.iloc[rows if rows is not None else []]
+        return h.sort_values("timestamp", ascending=False, kind="stable").head(n)
 
     def recommend(self, user_id: str, model: str, k: int = 10) -> Recommendations:
         """Recommendations, falling back to cold start for unknown users or empty histories."""
@@ -111,7 +116,9 @@ class RecommendationService:
         target = data.item_index[str(item_id)]
         sims = data.features[rows] @ data.features[target]
         near = hist["item_id"].to_numpy()[np.argsort(-sims)[:n]]
-        by_id = self.items.set_index("item_id")
+        if self._by_id is None:
+            self._by_id = self.items.set_index("item_id")
+        by_id = self._by_id
         item = by_id.loc[str(item_id)]
         past = by_id.loc[hist["item_id"]]
         shared = [
