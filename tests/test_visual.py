@@ -162,7 +162,7 @@ def test_image_methods_are_listed_only_when_the_visual_step_is_built(tiny_catalo
     image_methods = set(available_retrievers(tiny_catalog, "image"))
     assert image_methods >= IMAGE_METHODS
     assert {"clip", "hybrid", "fusion-mlp"} <= set(available_retrievers(tiny_catalog, "text"))
-    text_only = SimpleNamespace(manifest={"steps": {"world": {}, "lexical": {}, "sbert": {}}})
+    text_only = SimpleNamespace(built_steps={"world", "lexical", "sbert"})
     assert available_retrievers(text_only, "image") == []
     text_methods = set(available_retrievers(text_only, "text"))
     assert text_methods >= {"bm25", "tfidf", "keyword", "sbert", "rrf"}
@@ -171,9 +171,7 @@ def test_image_methods_are_listed_only_when_the_visual_step_is_built(tiny_catalo
         assert "visual" not in retriever_class(name).requires, name
     assert not text_methods & {"clip", "colour", "hybrid", "fusion-early"}
     # visual without the fusion/ranker steps: CLIP and colour, no fused or re-ranked methods
-    visual = SimpleNamespace(
-        manifest={"steps": {s: {} for s in ("world", "lexical", "sbert", "clip", "visual")}}
-    )
+    visual = SimpleNamespace(built_steps={"world", "lexical", "sbert", "clip", "visual"})
     visual_image = set(available_retrievers(visual, "image"))
     assert visual_image >= {"clip", "colour", "rrf"}
     assert not visual_image & {"fusion-early", "fusion-late", "fusion-mlp"}
