@@ -134,11 +134,6 @@ class Catalog:
         return rec.get("info", {}).get("unavailable")
 
     @property
-    def is_ingested(self) -> bool:
-        """True for an ingested catalog (``python -m engine ingest``), False for the world."""
-        return bool(self.config.get("source"))
-
-    @property
     def config(self) -> dict[str, Any]:
         return self.manifest["config"]
 

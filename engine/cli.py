@@ -66,17 +66,16 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     from engine.ingest.unsplash import ingest_unsplash
 
     progress = None if args.quiet else _progress
-    kw = {"progress": progress} if progress else {}
     try:
         if args.unsplash:
             result = ingest_unsplash(args.name, Path(args.unsplash), Path(args.images),
-                                     limit=args.limit, **kw)
+                                     limit=args.limit, progress=progress)
         else:
             if not args.catalog:
                 raise IngestError("give --catalog FILE (or --unsplash DIR)")
             interactions = Path(args.interactions) if args.interactions else None
             result = ingest_catalog(args.name, Path(args.catalog), Path(args.images),
-                                    interactions, **kw)
+                                    interactions, progress=progress)
     except IngestError as exc:
         if exc.report is not None:
             print(exc.report.to_text())

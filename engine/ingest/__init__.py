@@ -66,7 +66,7 @@ def ingest_frames(
     report: ValidationReport | None = None,
     inputs: dict[str, str] | None = None,
     processes: int = 2,
-    progress: ProgressFn = _no_progress,
+    progress: ProgressFn | None = None,
 ) -> IngestResult:
     """Validate raw catalog/event frames, store images and tables as ``data/sources/<name>``.
 
@@ -82,7 +82,7 @@ def ingest_frames(
     try:
         t0 = time.perf_counter()
         kept = import_images(
-            items, Path(images), tmp, report, processes=processes, progress=progress
+            items, Path(images), tmp, report, processes=processes, progress=progress or _no_progress
         )
         if kept.empty:
             report.refuse(
@@ -124,7 +124,7 @@ def ingest_catalog(
     interactions: Path | None = None,
     *,
     processes: int = 2,
-    progress: ProgressFn = _no_progress,
+    progress: ProgressFn | None = None,
 ) -> IngestResult:
     """Read the files and run :func:`ingest_frames` (IngestError with the report on refusal)."""
     report = ValidationReport()

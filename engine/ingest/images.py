@@ -15,7 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 from engine.imageio import ImageInputError, load_image, safe_join
-from engine.ingest.report import ValidationReport
+from engine.ingest.report import IngestError, ValidationReport
 
 THUMB_SIDE = 384
 MAX_IMAGE_BYTES = 50 * 1024 * 1024
@@ -60,8 +60,6 @@ def import_images(
     images_root = Path(images_root)
     if not images_root.is_dir():
         report.refuse("missing_image_folder", "images", f"{images_root} is not a folder")
-        from engine.ingest.report import IngestError
-
         raise IngestError(f"The image folder {images_root} does not exist.", report)
     unsafe, missing, sources = [], [], {}
     for item_id, rel in zip(items["item_id"], items["image"]):

@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from engine.ingest import IngestResult, ingest_frames
+from engine.ingest import IngestResult, ProgressFn, ingest_frames
 from engine.ingest.report import IngestError, ValidationReport
 
 FILES = ("photos", "keywords", "conversions", "colors", "collections")
@@ -184,11 +184,10 @@ def ingest_unsplash(
     *,
     limit: int | None = None,
     processes: int = 2,
-    progress=None,
+    progress: ProgressFn | None = None,
 ) -> IngestResult:
     """Ingest an Unsplash Lite folder (see the module docstring) as the catalog ``name``."""
     catalog, interactions, keywords = unsplash_frames(Path(folder), Path(images), limit)
-    kw = {"progress": progress} if progress else {}
     return ingest_frames(
         name,
         catalog,
@@ -198,7 +197,7 @@ def ingest_unsplash(
         report=ValidationReport(),
         processes=processes,
         inputs={"unsplash": str(folder), "images": str(images), "limit": str(limit)},
-        **kw,
+        progress=progress,
     )
 
 
