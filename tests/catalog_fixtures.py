@@ -7,6 +7,7 @@ CSV + images folder + events CSV, and Unsplash Lite's ``*.tsv000`` files with th
 from __future__ import annotations
 
 import csv
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -143,3 +144,11 @@ def write_unsplash(folder: Path, n_photos: int = 120, n_users: int = 30,
                        ("collections", collections), ("conversions", conversions)):
         _write_csv(data / f"{name}.tsv000", rows, delimiter="\t")
     return {"folder": data, "images": images}
+
+
+def copy_catalog(data_dir: Path, dest_data: Path, name: str = "tiny", source: str = "tiny") -> Path:
+    """A private copy of the session's built ``source`` catalog as ``dest_data/artifacts/name``."""
+    root = dest_data / "artifacts" / name
+    shutil.copytree(data_dir / "artifacts" / source, root,
+                    ignore=shutil.ignore_patterns(".build.lock"))
+    return root

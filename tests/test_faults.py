@@ -11,7 +11,6 @@ from __future__ import annotations
 import errno
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -21,6 +20,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from catalog_fixtures import copy_catalog
 from streamlit.testing.v1 import AppTest
 
 from engine.artifacts import ArtifactError
@@ -38,14 +38,6 @@ SMALL = ["--preset", "tiny", "--items", "100"]  # another config than the sessio
 def env_for(data: Path) -> dict[str, str]:
     return {**os.environ, "PIXELMATCH_DATA": str(data), "HF_HUB_OFFLINE": "1",
             "TRANSFORMERS_OFFLINE": "1", "PYTHONUNBUFFERED": "1"}
-
-
-def copy_session_tiny(data_dir: Path, dest_data: Path) -> Path:
-    """A private copy of the session's tiny artifacts under ``dest_data``; returns its root."""
-    root = dest_data / "artifacts" / "tiny"
-    shutil.copytree(data_dir / "artifacts" / "tiny", root,
-                    ignore=shutil.ignore_patterns(".build.lock"))
-    return root
 
 
 def temp_folders(root: Path) -> list[str]:
@@ -118,7 +110,7 @@ def test_first_build_killed_mid_step_refuses_with_the_rebuild_command(tmp_path):
 
 def test_build_killed_mid_step_keeps_serving_the_previous_build(tiny_catalog, data_dir, tmp_path):
     data = tmp_path / "data"
-    root = copy_session_tiny(data_dir, data)
+    root = copy_catalog(data_dir, data)
     before = (root / "manifest.json").read_bytes()
     expected = search(tiny_catalog, "bm25", text="leather boots", k=10).rows.tolist()
     log = kill_during(data, "sbert", SMALL)
@@ -144,7 +136,7 @@ def test_build_killed_mid_step_keeps_serving_the_previous_build(tiny_catalog, da
 @pytest.mark.parametrize("step", ["world", "lexical", "clip", "visual", "ranker", "recommend"])
 def test_build_killed_in_any_step_then_rerun_completes(data_dir, tmp_path, step):
     data = tmp_path / "data"
-    root = copy_session_tiny(data_dir, data)
+    root = copy_catalog(data_dir, data)
     before = (root / "manifest.json").read_bytes()
     log = kill_during(data, step, SMALL)
     finished = [line.split("]")[0][1:] for line in log if line.endswith(" s") and "done in" in line]
@@ -166,7 +158,7 @@ def test_build_killed_in_any_step_then_rerun_completes(data_dir, tmp_path, step)
 def private_tiny(tiny_catalog, data_dir, tmp_path, monkeypatch) -> Path:
     """A copy of the session's tiny build; PIXELMATCH_DATA points at it for this test."""
     data = tmp_path / "data"
-    root = copy_session_tiny(data_dir, data)
+    root = copy_catalog(data_dir, data)
     monkeypatch.setenv("PIXELMATCH_DATA", str(data))
     return root
 
@@ -273,7 +265,7 @@ def test_a_librarys_own_disk_full_error_is_reported_as_a_full_disk(tmp_path):
 def test_read_only_by_permissions(tiny_catalog, data_dir, tmp_path):
     """Real permissions, as a normal user (root ignores them: skipped then)."""
     data = tmp_path / "data"
-    root = copy_session_tiny(data_dir, data)
+    root = copy_catalog(data_dir, data)
     before = (root / "manifest.json").read_bytes()
     for folder in (root, root / "steps"):
         folder.chmod(0o555)
@@ -306,7 +298,7 @@ def small_disk(tiny_catalog, data_dir, tmp_path):
                                        str(mnt)):
         pytest.skip("mounting a small tmpfs needs root")
     try:
-        copy_session_tiny(data_dir, mnt)
+        copy_catalog(data_dir, mnt)
         yield mnt
     finally:
         subprocess.run(["umount", "-l", str(mnt)], capture_output=True)
@@ -373,9 +365,7 @@ def test_an_undetected_fault_would_be_reported(tiny_catalog, monkeypatch):
 def broken_clip(tiny_catalog, data_dir, tmp_path, monkeypatch) -> Path:
     """A copy of tiny named 'brokenclip' whose CLIP index is noise (same size: opens fine)."""
     data = tmp_path / "data"
-    root = data / "artifacts" / "brokenclip"
-    shutil.copytree(data_dir / "artifacts" / "tiny", root,
-                    ignore=shutil.ignore_patterns(".build.lock"))
+    root = copy_catalog(data_dir, data, "brokenclip")
     manifest = json.loads((root / "manifest.json").read_text())
     manifest["rebuild_command"] = "python -m engine build --preset tiny --name brokenclip"
     (root / "manifest.json").write_text(json.dumps(manifest))
@@ -451,9 +441,7 @@ def test_a_failing_text_encoder_is_one_methods_error(tiny_catalog, data_dir, tmp
 
     monkeypatch.setattr(semantic, "create_text_encoder", no_model)
     data = tmp_path / "data"
-    root = data / "artifacts" / "noencoder"
-    shutil.copytree(data_dir / "artifacts" / "tiny", root,
-                    ignore=shutil.ignore_patterns(".build.lock"))
+    root = copy_catalog(data_dir, data, "noencoder")
     catalog = Catalog.open("noencoder", root=root)
     with pytest.raises(ArtifactError, match="Could not load the text_encoder"):
         search(catalog, "sbert", text="boots")

@@ -8,7 +8,6 @@ import html
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 import threading
@@ -17,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from catalog_fixtures import copy_catalog
 from markdown_it import MarkdownIt
 from streamlit.testing.v1 import AppTest
 
@@ -234,9 +234,7 @@ def _fix_record(path: Path) -> None:
 
 
 def test_pickles_planted_in_place_of_arrays_are_refused(tiny_catalog, data_dir, tmp_path):
-    root = tmp_path / "artifacts" / "planted"
-    shutil.copytree(data_dir / "artifacts" / "tiny", root,
-                    ignore=shutil.ignore_patterns(".build.lock"))
+    root = copy_catalog(data_dir, tmp_path, "planted")
     marker = tmp_path / "executed"
     planted = []
     for path in sorted(root.rglob("*.np[yz]")):
@@ -283,9 +281,7 @@ NASTY = "**bold** [click](javascript:alert(1)) <script>alert(1)</script> $x^2$ _
 def nasty_catalog(tiny_catalog, data_dir, tmp_path, monkeypatch) -> Path:
     """A copy of tiny named 'nasty' whose every title and brand is Markdown/HTML injection."""
     data = tmp_path / "data"
-    root = data / "artifacts" / "nasty"
-    shutil.copytree(data_dir / "artifacts" / "tiny", root,
-                    ignore=shutil.ignore_patterns(".build.lock"))
+    root = copy_catalog(data_dir, data, "nasty")
     manifest = json.loads((root / "manifest.json").read_text())
     items_path = root / manifest["steps"]["world"]["dir"] / "items.parquet"
     items = pd.read_parquet(items_path)
@@ -384,9 +380,7 @@ def test_the_write_watch_sees_writes(tmp_path):
 
 # -- image paths stay inside the catalog -------------------------------------------------------
 def test_catalog_image_paths_cannot_escape(tiny_catalog, data_dir, tmp_path):
-    root = tmp_path / "artifacts" / "escape"
-    shutil.copytree(data_dir / "artifacts" / "tiny", root,
-                    ignore=shutil.ignore_patterns(".build.lock"))
+    root = copy_catalog(data_dir, tmp_path, "escape")
     catalog = Catalog.open("escape", root=root)
     world = catalog.world_dir
     outside = tmp_path / "secret.jpg"

@@ -22,7 +22,7 @@ from PIL import Image
 from engine.config import load_preset
 from engine.world import catalog as world_catalog
 from engine.world import vocab
-from engine.world.generate import generate_world, item_render_seed
+from engine.world.generate import TABLES, generate_world, item_render_seed
 from engine.world.render import measured_colour, render_product
 from engine.world.users import EPOCH
 
@@ -123,19 +123,7 @@ def small_worlds(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 def world(tiny_catalog) -> dict:
     """The session's tiny world: its folder, config and tables."""
     folder = tiny_catalog.world_dir
-    tables = {
-        name: pd.read_parquet(folder / f"{name}.parquet")
-        for name in (
-            "items",
-            "users",
-            "interactions",
-            "sessions",
-            "queries",
-            "qrels",
-            "image_queries",
-            "image_qrels",
-        )
-    }
+    tables = {name: pd.read_parquet(folder / f"{name}.parquet") for name in TABLES}
     return {"dir": folder, "config": tiny_catalog.config, **tables}
 
 
