@@ -53,9 +53,8 @@ def trained(tiny_world, tmp_path_factory) -> tuple[Path, dict]:
     items, paths = tiny_world
     captions = cc.make_captions(items, np.random.default_rng(0), synthetic=True)
     out = tmp_path_factory.mktemp("clip-artifacts")
-    cfg = ClipConfig(train_seconds=6, batch_size=64)
-    stats = cc.train_compact_clip(paths, captions, cfg, out, seed=0, threads=1,
-                                  log=lambda msg: None)
+    cfg = ClipConfig(epochs=30, batch_size=64)
+    stats = cc.train_compact_clip(paths, captions, cfg, out, seed=0, log=lambda msg: None)
     return out, stats
 
 
@@ -67,7 +66,8 @@ def compact(trained):
 
 def test_training_lowers_loss_and_saves(trained) -> None:
     out, stats = trained
-    assert stats["steps"] >= cc.MIN_STEPS
+    assert stats["steps"] == stats["steps_requested"] >= cc.MIN_STEPS
+    assert not stats["capped"] and stats["epochs"] == 30
     assert stats["final_loss"] < stats["initial_loss"]
     assert (out / cc.WEIGHTS_FILE).is_file()
     meta = json.loads((out / cc.META_FILE).read_text())

@@ -42,7 +42,6 @@ def build_clip(ctx: StepContext, out: Path) -> dict[str, Any]:
         ctx.cfg.clip,
         out,
         seed=ctx.cfg.seed,
-        threads=ctx.cfg.build_threads,
         progress=ctx.progress,
         log=ctx.log,
     )

