@@ -44,7 +44,7 @@ bench: build
 
 # Concurrent users: SESSIONS browser sessions for DURATION s (reports/load.json, benchmark.md).
 load: build
-	$(PY) -m bench.load_test --catalog $(PRESET) --sessions $(SESSIONS) --duration $(DURATION)
+	$(PY) -m e2e.load_test --catalog $(PRESET) --sessions $(SESSIONS) --duration $(DURATION)
 
 lint: $(STAMP)
 	$(PY) -m ruff check .

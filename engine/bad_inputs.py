@@ -4,7 +4,7 @@ One row per case. ``expect`` says what a correct system does: ``"answer"`` (a no
 possibly empty with a note saying why) or ``"refuse"`` (a clear message containing ``message``,
 never a crash or a traceback). The same rows drive the engine and CLI tests, the AppTest tests
 (``tests/test_bad_inputs.py``), the robustness figures of ``make bench``
-(:mod:`engine.robustness`) and the table in ``docs/bad-input.md``.
+(:mod:`engine.benchmark.robustness`) and the table in ``docs/bad-input.md``.
 
 Kinds: ``query`` (search text), ``top_k``, ``method`` (search method), ``user`` (recommendation
 user id), ``recommender`` (recommender name) and ``image`` (query image bytes, generated here:

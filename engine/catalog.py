@@ -1,8 +1,9 @@
-"""A built catalog, opened for serving: tables, images and lazily loaded indexes and models.
+"""A built catalog: its tables, images and lazily loaded shared components.
 
-``Catalog.open(name)`` refuses artifacts that are missing, partial, corrupt, stale or from another
-version, with a message that says how to rebuild (one command). Heavy components (indexes, the
-text encoder) load on first use and are shared by every retriever of the catalog.
+Serving opens a catalog with :func:`engine.serving.open_catalog`, which first verifies the
+artifacts against the current code (missing, partial, corrupt, stale or from another version:
+refused with the one command that rebuilds them). Heavy components (indexes, encoders) load on
+first use through :meth:`Catalog.cached` and are shared by every method of the catalog.
 """
 
 from __future__ import annotations
@@ -31,14 +32,9 @@ class Catalog:
         self._cache: dict[str, Any] = {}
 
     @classmethod
-    def open(cls, name: str = "demo", *, root: Path | None = None) -> Catalog:
-        """Open a built catalog; :class:`ArtifactError` says what is wrong and how to fix it."""
-        from engine.build import check
-
-        status = check(name, root=root)
-        if not status.ok:
-            raise ArtifactError(" ".join(status.problems), fix=status.fix)
-        return cls(name, ArtifactStore(root or artifacts_dir(name)), status.manifest)
+    def load(cls, name: str, manifest: dict[str, Any], *, root: Path | None = None) -> Catalog:
+        """The catalog ``name`` described by ``manifest`` (already verified by the caller)."""
+        return cls(name, ArtifactStore(root or artifacts_dir(name)), manifest)
 
     # -- folders and tables ----------------------------------------------------------------
     def step_dir(self, step: str) -> Path:

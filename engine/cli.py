@@ -14,6 +14,7 @@ from pathlib import Path
 
 from engine.artifacts import ArtifactError, atomic_write_bytes
 from engine.config import DEFAULT_PRESET, list_presets, load_preset
+from engine.serving import open_catalog
 
 
 def _progress(it: Iterable, total: int, desc: str) -> Iterable:
@@ -36,7 +37,7 @@ def _log(msg: str) -> None:
 
 
 def cmd_build(args: argparse.Namespace) -> int:
-    from engine.build import run_build
+    from engine.pipeline import run_build
 
     source, name = None, args.name
     if args.catalog:
@@ -92,7 +93,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from engine.build import check
+    from engine.pipeline import check
 
     status = check(args.catalog)
     if status.ok:
@@ -120,7 +121,6 @@ def _read_batch(path: Path) -> list[dict]:
 
 
 def cmd_search(args: argparse.Namespace) -> int:
-    from engine.catalog import Catalog
     from engine.search import QueryError, check_top_k, get_retriever, search
 
     check_top_k(args.top_k)
@@ -131,7 +131,7 @@ def cmd_search(args: argparse.Namespace) -> int:
         image, args.query = load_image(Path(args.image)), args.query or ""
     if (args.query is None) == (args.queries is None):
         raise QueryError("Give either --query TEXT or --queries FILE.jsonl.")
-    catalog = Catalog.open(args.catalog)
+    catalog = open_catalog(args.catalog)
     get_retriever(catalog, args.method)
     if args.query is not None:
         result = search(catalog, args.method, text=args.query, image=image, k=args.top_k)
@@ -170,15 +170,14 @@ def cmd_search(args: argparse.Namespace) -> int:
 
 def cmd_bench(args: argparse.Namespace) -> int:
     if getattr(args, "judgments", None):  # human judgments as ground truth
-        from engine.judgments.bench import run_from_cli
+        from engine.benchmark.judgments import run_from_cli
 
         return run_from_cli(args, progress=_progress, log=_log)
-    from engine.catalog import Catalog
-    from engine.evaluation.benchmark import run_benchmark
-    from engine.evaluation.report import headline, write_reports
+    from engine.benchmark.harness import run_benchmark
+    from engine.benchmark.report import headline, write_reports
     from engine.paths import REPO_ROOT, reports_dir
 
-    catalog = Catalog.open(args.catalog or args.preset)
+    catalog = open_catalog(args.catalog or args.preset)
     report = run_benchmark(catalog, limit=args.limit, progress=_progress)
     # The demo's report is the one the README quotes; any other catalog gets its own folder.
     own = args.out is None and catalog.name != DEFAULT_PRESET
@@ -187,7 +186,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         else reports_dir()
     )
     folder.mkdir(parents=True, exist_ok=True)
-    from engine.robustness import run_robustness, write_robustness
+    from engine.benchmark.robustness import run_robustness, write_robustness
 
     _log("robustness: bad inputs and injected artifact faults")
     report["robustness"] = write_robustness(run_robustness(catalog), folder)
@@ -199,14 +198,13 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 def cmd_recommend(args: argparse.Namespace) -> int:
-    from engine.catalog import Catalog
     from engine.recommend.service import RecommendationService
     from engine.search import check_top_k
 
     k = check_top_k(args.top_k)
     if (args.user is None) == (args.users is None):
         raise ValueError("Give either --user ID or --users FILE (one user id per line).")
-    catalog = Catalog.open(args.catalog)
+    catalog = open_catalog(args.catalog)
     if "recommend" not in catalog.built_steps:
         raise ValueError(
             f"the '{catalog.name}' catalog has no recommenders: {catalog.unavailable('recommend')}"

@@ -40,3 +40,13 @@ def map_sample(n_items: int, size: int, *, always: np.ndarray | None = None, see
     if always is not None and len(always):
         base = np.union1d(base, always)
     return base
+
+
+def project_embeddings(catalog, space: str) -> tuple[np.ndarray, tuple[float, float]]:
+    """2-D PCA coordinates (float32) of every item's embedding in ``space``, and the share of
+    variance each axis explains."""
+    from engine.components import embeddings
+
+    vectors = embeddings(catalog, space)
+    proj = fit_pca(vectors)
+    return proj.transform(vectors).astype(np.float32), proj.explained

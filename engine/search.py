@@ -13,11 +13,7 @@ import unicodedata
 from typing import TYPE_CHECKING
 
 from engine.retrieval.base import Query, SearchResult
-from engine.retrieval.registry import (
-    available_retrievers,
-    create_retriever,
-    retriever_class,
-)
+from engine.retrieval.registry import available_retrievers, retriever_class, shared_retriever
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -73,7 +69,7 @@ def get_retriever(catalog: Catalog, method: str):
         raise QueryError(
             f"Method '{method}' is not built for the '{catalog.name}' catalog; available: {valid}."
         )
-    return catalog.cached(f"retriever:{method}", lambda: create_retriever(method, catalog))
+    return shared_retriever(catalog, method)
 
 
 def search(

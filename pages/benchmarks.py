@@ -6,8 +6,15 @@ import pandas as pd
 import plotly.express as px
 import streamlit as st
 
-from engine.evaluation.benchmark import methods_table, recommend_table, slices_table
-from engine.evaluation.report import headline
+from engine.benchmark.report import headline
+from engine.benchmark.tables import (
+    ann_points,
+    latency_table,
+    live_vs_benchmark,
+    methods_table,
+    recommend_table,
+    slices_table,
+)
 from engine.paths import reports_dir
 from pages.shared import benchmark_job, benchmark_report, current_catalog, esc, latency_monitor
 
@@ -58,12 +65,7 @@ def _quality(r: dict) -> None:
 
 
 def _latency(r: dict) -> None:
-    rows = []
-    for section in ("text", "image"):
-        for method, m in r[section]["methods"].items():
-            for stage, p in m["latency_ms"].items():
-                rows.append({"queries": section, "method": method, "stage": stage, **p})
-    df = pd.DataFrame(rows)
+    df = latency_table(r)
     total = df[df["stage"] == "total"].melt(
         id_vars=["queries", "method"],
         value_vars=["p50", "p95", "p99"],
@@ -96,34 +98,8 @@ def _latency(r: dict) -> None:
 
 def _ann(r: dict) -> None:
     for space, sweep in r.get("ann", {}).items():
-        pts = [
-            {
-                "index": "HNSW",
-                "setting": f"ef={x['ef_search']}",
-                "recall@10": x["recall_at_k"],
-                "ms/query": x["ms_per_query"],
-            }
-            for x in sweep["hnsw"]
-        ]
-        pts += [
-            {
-                "index": "IVF",
-                "setting": f"nprobe={x['nprobe']}",
-                "recall@10": x["recall_at_k"],
-                "ms/query": x["ms_per_query"],
-            }
-            for x in sweep["ivf"]
-        ]
-        pts.append(
-            {
-                "index": "Flat (exact)",
-                "setting": "exact",
-                "recall@10": 1.0,
-                "ms/query": sweep["flat_ms_per_query"],
-            }
-        )
         fig = px.line(
-            pd.DataFrame(pts),
+            ann_points(sweep),
             x="ms/query",
             y="recall@10",
             color="index",
@@ -192,17 +168,7 @@ def _live(r: dict | None) -> None:
     if not rows:
         st.info("Run some searches on the search pages; their latencies appear here.")
         return
-    df = pd.DataFrame(rows)
-    if r is not None:
-        bench = {
-            (m, s): p
-            for sec in ("text", "image")
-            for m, v in r[sec]["methods"].items()
-            for s, p in v["latency_ms"].items()
-        }
-        df["bench p50"] = [bench.get((m, s), {}).get("p50") for m, s in zip(df.method, df.stage)]
-        df["bench p95"] = [bench.get((m, s), {}).get("p95") for m, s in zip(df.method, df.stage)]
-    st.dataframe(df, hide_index=True)
+    st.dataframe(live_vs_benchmark(rows, r), hide_index=True)
 
 
 @st.fragment(run_every=1)

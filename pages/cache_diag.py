@@ -2,7 +2,7 @@
 
 Off by default. With ``PIXELMATCH_DIAG_FILE`` set, every cache factory of ``pages/shared.py``
 appends ``{"key": ..., "args": [...], "pid": ..., "t": ...}`` to that file when Streamlit runs it
-(a cache miss). The load test (``bench/load_test.py``) reads the file.
+(a cache miss). The load test (``e2e/load_test.py``) reads the file.
 """
 
 from __future__ import annotations

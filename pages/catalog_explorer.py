@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import numpy as np
 import streamlit as st
 
+from engine.serving.explore import filter_rows
 from pages.embedding_map import embedding_map
 from pages.shared import catalog_key, current_catalog, esc, facet_values, item_details, result_grid
 
@@ -25,15 +25,13 @@ with st.sidebar:
     age = st.radio("Launch", ["all", "existing", "new"], horizontal=True, key="ex_age")
     title_filter = st.text_input("Title contains", key="ex_title")
 
-mask = items["price"].between(*price)
-for column, chosen in (("category", cats), ("colour", colours), ("pattern", patterns)):
-    if chosen:
-        mask &= items[column].isin(chosen)
-if age != "all":
-    mask &= items["is_new"] == (age == "new")
-if title_filter.strip():
-    mask &= items["title"].str.contains(title_filter.strip(), case=False, regex=False)
-rows = np.flatnonzero(mask.to_numpy())
+rows = filter_rows(
+    items,
+    facets={"category": cats, "colour": colours, "pattern": patterns},
+    price=price,
+    launch=age,
+    title_contains=title_filter,
+)
 
 
 def _close() -> None:

@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import json
 
-import pandas as pd
 import streamlit as st
 
-from engine.evaluation.metrics import jaccard_at_k, ndcg_at_k, rank_biased_overlap, recall_at_k
 from engine.retrieval.registry import available_retrievers
-from engine.search import QueryError, get_retriever
-from engine.world.queries import RELEVANT_GRADE
+from engine.serving.compare import (
+    explanation,
+    overlap_table,
+    quality_table,
+    rank_moves,
+    why_ranks,
+)
 from pages.image_query import image_query_picker
 from pages.shared import (
     catalog_key,
@@ -22,9 +25,7 @@ from pages.shared import (
     disagreement_table,
     esc,
     item_caption,
-    method_unavailable,
-    run_search,
-    warm_retriever,
+    try_search,
 )
 
 GRADE_BADGE = {
@@ -81,47 +82,33 @@ if mode == "Labelled test query" and st.button("Sort test queries by biggest dis
 
 results = {}
 for m in methods:
-    try:
-        warm_retriever(*catalog_key(), m)
-        results[m] = run_search(catalog, m, text=text, image=decoded, k=k)
-    except QueryError as exc:
-        st.warning(f"{m}: {exc}")
-    except Exception as exc:  # a broken index or model: the other methods are still compared
-        method_unavailable(m, exc)
+    result = try_search(catalog, m, name_method=True, text=text, image=decoded, k=k)
+    if result is not None:
+        results[m] = result
 if len(results) < 2:
     st.stop()
 ids = {m: [catalog.item_ids[r] for r in res.rows] for m, res in results.items()}
 
 # -- overlap ------------------------------------------------------------------------------------
 names = list(results)
-pairs = [
-    {
-        "pair": f"{a} vs {b}",
-        f"Jaccard@{k}": jaccard_at_k(ids[a], ids[b], k=k),
-        "RBO (p=0.9)": rank_biased_overlap(ids[a], ids[b], p=0.9),
-    }
-    for i, a in enumerate(names)
-    for b in names[i + 1 :]
-]
-st.dataframe(pd.DataFrame(pairs), hide_index=True)
+st.dataframe(overlap_table(ids, k), hide_index=True)
 if qrels:
-    scores = [
-        {
-            "method": m,
-            f"NDCG@{k}": ndcg_at_k(ids[m], qrels, k=k),
-            f"recall@{k}": recall_at_k(ids[m], qrels, k=k, threshold=RELEVANT_GRADE),
-        }
-        for m in names
-    ]
-    df = pd.DataFrame(scores)
-    df[f"Δ NDCG vs {names[0]}"] = df[f"NDCG@{k}"] - df[f"NDCG@{k}"].iloc[0]
-    st.dataframe(df, hide_index=True)
+    st.dataframe(quality_table(ids, qrels, k), hide_index=True)
+
+
+def move_badge(moved: int | None) -> str:
+    if moved is None:
+        return ":violet-badge[new]"
+    if moved > 0:
+        return f":orange-badge[▲{moved}]"
+    return f":gray-badge[▼{-moved}]" if moved < 0 else ""
+
 
 # -- side-by-side results -----------------------------------------------------------------------
-base_rank = {item: i for i, item in enumerate(ids[names[0]])}
 cols = st.columns(len(names))
 for col, m in zip(cols, names):
     res = results[m]
+    moves = rank_moves(ids[names[0]], ids[m]) if m != names[0] else [0] * len(ids[m])
     with col:
         st.markdown(f"#### {esc(m)}")
         st.caption(f"{res.total_ms:.1f} ms")
@@ -129,18 +116,7 @@ for col, m in zip(cols, names):
             item_id = catalog.item_ids[row]
             with st.container(border=True):
                 st.image(str(catalog.image_path(int(row))), width=110)
-                moved = ""
-                if m != names[0]:
-                    before = base_rank.get(item_id)
-                    moved = (
-                        ":violet-badge[new]"
-                        if before is None
-                        else f":orange-badge[▲{before - i}]"
-                        if before > i
-                        else f":gray-badge[▼{i - before}]"
-                        if before < i
-                        else ""
-                    )
+                moved = move_badge(moves[i])
                 grade = GRADE_BADGE[qrels.get(item_id, 0)] if qrels else ""
                 st.markdown(
                     f"**{i + 1}.** {esc(catalog.items['title'].iat[int(row)])} {moved} {grade}"
@@ -154,28 +130,9 @@ wm = c1.selectbox("Method", names, key="why_method")
 rank = c2.number_input("Rank", 1, max(1, len(results[wm])), 1, key="why_rank")
 if len(results[wm]):
     row = int(results[wm].rows[rank - 1])
-    rows = []
-    for other in available_retrievers(catalog, modality):
-        if other in ("rrf", "hybrid"):
-            continue
-        try:
-            r = run_search(catalog, other, text=text, image=decoded, k=100)
-        except QueryError:
-            continue
-        except Exception:  # a broken method (shown as unavailable above or on its own page)
-            rows.append({"retriever": other, "rank": "unavailable", "score": None})
-            continue
-        hit = [i for i, x in enumerate(r.rows) if int(x) == row]
-        rows.append(
-            {
-                "retriever": other,
-                "rank": str(hit[0] + 1) if hit else "> 100",
-                "score": round(float(r.scores[hit[0]]), 4) if hit else None,
-            }
-        )
     st.markdown(f"**{esc(catalog.items['title'].iat[row])}** — each retriever's rank and score:")
-    st.dataframe(pd.DataFrame(rows), hide_index=True)
-    if wm == "hybrid" and text.strip():
-        why = get_retriever(catalog, "hybrid").explain(text, row)
+    st.dataframe(why_ranks(catalog, row, text=text, image=decoded), hide_index=True)
+    contributions = explanation(catalog, wm, text, row)
+    if contributions is not None:
         st.markdown("Re-ranker's largest feature contributions (LightGBM per-row contributions):")
-        st.dataframe(pd.DataFrame(why["contributions"]), hide_index=True)
+        st.dataframe(contributions, hide_index=True)

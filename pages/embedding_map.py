@@ -10,27 +10,34 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from engine.catalog import Catalog
+from engine.components import embedding_spaces
 from engine.projection import map_sample
 from engine.search import QueryError, search
-from engine.world import vocab
 from pages.shared import catalog_key, embedding_projection, esc
 
+# Embedding space -> (label, the method whose results are highlighted).
 SPACES = {
-    "CLIP image embeddings": ("visual", "clip_items.npy", "clip"),
-    "Sentence-BERT text embeddings": ("sbert", "sbert_items.npy", "sbert"),
+    "clip": ("CLIP image embeddings", "clip"),
+    "sbert": ("Sentence-BERT text embeddings", "sbert"),
 }
-COLOUR_RGB = {t.name: "rgb({},{},{})".format(*t.rgb) for t in vocab.COLOURS}
+def colour_swatch(name: str) -> str | None:
+    """The CSS colour of a colour name (the catalog's colour names are CSS names), or None."""
+    from matplotlib.colors import CSS4_COLORS
+
+    return CSS4_COLORS.get(str(name).lower())
 
 
 def embedding_map(catalog: Catalog) -> None:
     """Draw the map with its controls."""
-    spaces = [s for s, (step, _, _) in SPACES.items() if step in catalog.built_steps]
+    spaces = [s for s in SPACES if s in embedding_spaces(catalog)]
     c1, c2, c3 = st.columns([2, 1, 2], vertical_alignment="bottom")
-    space = c1.selectbox("Embeddings", spaces, key="map_space")
+    space = c1.selectbox(
+        "Embeddings", spaces, key="map_space", format_func=lambda s: SPACES[s][0]
+    )
     colour_by = c2.selectbox("Colour by", ["category", "colour", "pattern", "is_new"], key="map_by")
     query = c3.text_input("Highlight a query", key="map_query", placeholder="e.g. red sneakers")
-    step, filename, method = SPACES[space]
-    xy, explained = embedding_projection(*catalog_key(), step, filename)
+    label, method = SPACES[space]
+    xy, explained = embedding_projection(*catalog_key(), space)
     hits = np.empty(0, dtype=int)
     if query.strip():
         try:
@@ -54,7 +61,7 @@ def embedding_map(catalog: Catalog) -> None:
                 marker={
                     "size": 5,
                     "opacity": 0.55,
-                    "color": COLOUR_RGB.get(value) if colour_by == "colour" else None,
+                    "color": colour_swatch(value) if colour_by == "colour" else None,
                     "line": {"width": 0.3, "color": "#555"} if colour_by == "colour" else None,
                 },
             )
@@ -83,7 +90,7 @@ def embedding_map(catalog: Catalog) -> None:
         legend={"itemsizing": "constant"},
         dragmode="pan",
         title={
-            "text": f"PCA of {space.lower()} ({explained[0]:.0%} + {explained[1]:.0%} of variance)",
+            "text": f"PCA of {label.lower()} ({explained[0]:.0%} + {explained[1]:.0%} of variance)",
             "font": {"size": 13},
         },
     )

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import streamlit as st
 
-from engine.recommend.evaluate import personalized_rerank
+from engine.serving.personalize import BASE_METHOD, personalized_search
 from pages.shared import (
     catalog_key,
     current_catalog,
     esc,
+    guarded,
     item_caption,
     method_unavailable,
     persona_users,
     recommendation_service,
-    search_or_stop,
 )
 
 catalog = current_catalog()
@@ -99,17 +99,23 @@ model = c2.selectbox(
 )
 weight = c3.slider("Personalization", 0.0, 2.0, 0.7, 0.1, key="fy_weight")
 if query.strip():
-    base = search_or_stop(catalog, "bm25", text=query, k=50)
-    if not len(base):
+    found = guarded(
+        BASE_METHOD,
+        lambda: personalized_search(
+            catalog, service, user_id, query, model=model, weight=weight
+        ),
+    )
+    if found is None:
+        st.stop()
+    if not len(found.rows):
         st.warning("No results for this query.")
         st.stop()
-    order = personalized_rerank(base.rows, base.scores, user_id, service.model(model), weight)
     left, right = st.columns(2)
     with left:
-        st.markdown("**Not personalized** (BM25)")
-        for row, score in zip(base.rows[:k], base.scores[:k]):
+        st.markdown(f"**Not personalized** ({esc(found.method.upper())})")
+        for row, score in zip(found.rows[:k], found.scores[:k]):
             card(str(catalog.item_ids[row]), float(score))
     with right:
         st.markdown(f"**Personalized for {esc(user_id)}** ({esc(model)}, weight {weight:.1f})")
-        for i in order[:k]:
-            card(str(catalog.item_ids[base.rows[i]]))
+        for row in found.personalized_rows[:k]:
+            card(str(catalog.item_ids[row]))

@@ -22,11 +22,7 @@ st.title("Multimodal search", anchor=False)
 st.caption("Describe what you want and show a picture: e.g. this bag, but in red.")
 clip_notice(catalog)
 
-strategies = [
-    m
-    for m in available_retrievers(catalog, "image")
-    if m in ("clip", "fusion-early", "fusion-late", "fusion-mlp")
-]
+strategies = available_retrievers(catalog, "image", mixing=True)
 require_methods(catalog, strategies)
 left, right = st.columns([1, 3])
 with left:

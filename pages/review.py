@@ -17,15 +17,14 @@ import pandas as pd
 import streamlit as st
 
 from engine.judgments.agreement import mean_agreement, pairwise_agreement
-from engine.judgments.bench import catalog_qrels_by_text, run_queries
 from engine.judgments.csvio import import_csv, to_csv_text
-from engine.judgments.metrics import generated_metrics, judged_metrics, query_metrics
 from engine.judgments.qrels import AGGREGATION, build_qrels
 from engine.judgments.store import GRADE_LABELS, GRADES, JudgmentStore, check_reviewer
 from engine.retrieval.registry import available_retrievers, retriever_class
+from engine.schema import RELEVANT_GRADE
 from engine.search import QueryError, clean_query_text
-from engine.world.queries import RELEVANT_GRADE
-from pages.shared import catalog_key, current_catalog, esc, item_caption, run_search, warm_retriever
+from engine.serving.review import catalog_qrels_by_text, query_set_summary, query_summary
+from pages.shared import current_catalog, esc, item_caption, try_search
 
 SCALE = " · ".join(f"**{g}** {label}" for g, label in GRADE_LABELS.items())
 KEYBOARD = (
@@ -158,34 +157,16 @@ st.caption(f"Scale: {SCALE}")
 # -- results and grades --------------------------------------------------------------------------
 results = {}
 for m in methods:
-    warm_retriever(*catalog_key(), m)
-    try:
-        results[m] = run_search(catalog, m, text=query, k=k)
-    except QueryError as exc:
-        st.warning(f"{esc(m)}: {esc(str(exc))}")
+    result = try_search(catalog, m, name_method=True, text=query, k=k)
+    if result is not None:
+        results[m] = result
 ids = {m: [str(catalog.item_ids[r]) for r in res.rows] for m, res in results.items()}
 mine = {j.item_id: j.grade for j in mine_all if j.query == query}
 digest = hashlib.sha1(f"{catalog.name}\n{query}\n{reviewer}".encode()).hexdigest()[:12]
 
 everyone = build_qrels(store.judgments(catalog.name, query=query)).get(query, {})
 generated = catalog_qrels_by_text(catalog).get(query)
-summary = []
-for m in results:
-    q = query_metrics(ids[m], everyone, k, RELEVANT_GRADE)
-    row = {
-        "method": m,
-        f"NDCG@{k} (human)": q[f"ndcg@{k}"],
-        f"P@{k} (human)": q[f"precision@{k}"],
-        "MRR (human)": q["mrr"],
-        "judged": q["judged"],
-        "unjudged": q["unjudged"],
-    }
-    if generated:
-        g = query_metrics(ids[m], generated, k, RELEVANT_GRADE)
-        row[f"NDCG@{k} (generated)"] = g[f"ndcg@{k}"]
-        row[f"P@{k} (generated)"] = g[f"precision@{k}"]
-    summary.append(row)
-st.dataframe(pd.DataFrame(summary), hide_index=True)
+st.dataframe(query_summary(ids, everyone, generated, k), hide_index=True)
 st.caption(
     f"Human metrics use every reviewer's grades for this query, combined by the {AGGREGATION}; "
     f"unjudged results count as not relevant (see the unjudged column). Relevant = grade ≥ "
@@ -222,26 +203,9 @@ judged_set = {q: judged_here[q] for q in query_set if q in judged_here}
 if not judged_set:
     st.caption("No query of this set has been graded yet.")
 elif st.toggle(f"Score the {len(judged_set)} graded queries of this set", key="rv_all"):
-    all_generated = catalog_qrels_by_text(catalog)
-    gen_set = {q: all_generated[q] for q in judged_set if all_generated.get(q)}
-    rows = []
     with st.spinner("Running the graded queries…"):
-        for m in methods:
-            run, _ = run_queries(catalog, m, list(judged_set), k)
-            h = judged_metrics(run, judged_set, k)
-            rec = {
-                "method": m,
-                "queries": h["queries"],
-                f"NDCG@{k} (human)": h[f"ndcg@{k}"],
-                f"P@{k} (human)": h[f"precision@{k}"],
-                "MRR (human)": h["mrr"],
-                "coverage": h["coverage"],
-                "unjudged": h["unjudged"],
-            }
-            if gen := generated_metrics(run, gen_set, k):
-                rec[f"NDCG@{k} (generated, {gen['queries']} q)"] = gen[f"ndcg@{k}"]
-            rows.append(rec)
-    st.dataframe(pd.DataFrame(rows), hide_index=True)
+        table = query_set_summary(catalog, methods, judged_set, catalog_qrels_by_text(catalog), k)
+    st.dataframe(table, hide_index=True)
 
 with st.expander("Reviewer agreement (Cohen's kappa)"):
     pairs = pairwise_agreement(store.judgments(catalog.name))

@@ -9,16 +9,19 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import streamlit as st
 
 from engine.artifacts import ArtifactError
 from engine.catalog import Catalog
-from engine.paths import data_dir
 from engine.retrieval.base import SearchResult
+from engine.search import QueryError
+from engine.serving import built_catalogs, manifest_mtime, open_catalog
 from pages.cache_diag import note_build
 
+T = TypeVar("T")
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:])")
 
 
@@ -28,18 +31,10 @@ def esc(text: object) -> str:
 
 
 # -- caches (the only st.cache_* calls in the app) -----------------------------------------------
-def built_catalogs() -> list[str]:
-    """Names of catalogs with a manifest under ``data/artifacts``."""
-    root = data_dir() / "artifacts"
-    if not root.is_dir():
-        return []
-    return sorted(p.parent.name for p in root.glob("*/manifest.json"))
-
-
 @st.cache_resource(show_spinner="Opening the catalog…", max_entries=4)
 def _open_catalog(name: str, manifest_mtime: float) -> Catalog:
     note_build("_open_catalog", name, manifest_mtime)
-    return Catalog.open(name)
+    return open_catalog(name)
 
 
 @st.cache_resource(show_spinner="Loading models and indexes…", max_entries=32)
@@ -61,16 +56,13 @@ def facet_values(name: str, manifest_mtime: float, column: str) -> list:
 
 @st.cache_data(show_spinner="Projecting the embeddings…", max_entries=8)
 def embedding_projection(
-    name: str, manifest_mtime: float, step: str, filename: str
+    name: str, manifest_mtime: float, space: str
 ) -> tuple[np.ndarray, tuple[float, float]]:
-    """2-D PCA coordinates of every item's embeddings from one build step."""
-    note_build("embedding_projection", name, manifest_mtime, step, filename)
-    from engine.projection import fit_pca
+    """2-D PCA coordinates of every item's embedding in one space (``sbert``, ``clip``)."""
+    note_build("embedding_projection", name, manifest_mtime, space)
+    from engine.projection import project_embeddings
 
-    catalog = _open_catalog(name, manifest_mtime)
-    vectors = np.load(catalog.step_dir(step) / filename)
-    proj = fit_pca(vectors)
-    return proj.transform(vectors).astype(np.float32), proj.explained
+    return project_embeddings(_open_catalog(name, manifest_mtime), space)
 
 
 @st.cache_resource(show_spinner="Loading the recommenders…", max_entries=4)
@@ -105,7 +97,7 @@ def latency_monitor():
 def benchmark_job():
     """The process-wide quick-benchmark job (runs in a thread; pages poll it)."""
     note_build("benchmark_job")
-    from engine.evaluation.jobs import BenchmarkJob
+    from engine.benchmark.jobs import BenchmarkJob
 
     return BenchmarkJob()
 
@@ -123,7 +115,7 @@ def benchmark_report(path: str, mtime: float) -> dict | None:
 def disagreement_table(name: str, manifest_mtime: float, methods: tuple[str, ...]):
     """Per-test-query NDCG@10 of each method, sorted by disagreement (computed once)."""
     note_build("disagreement_table", name, manifest_mtime, methods)
-    from engine.evaluation.benchmark import disagreement
+    from engine.benchmark.harness import disagreement
 
     return disagreement(_open_catalog(name, manifest_mtime), methods)
 
@@ -149,19 +141,34 @@ def method_select(label: str, methods: list[str], key: str, container=st) -> str
     )
 
 
-def search_or_stop(catalog: Catalog, method: str, **kwargs) -> SearchResult:
-    """Warm the method up, run the search, and stop the page with a clear message on bad input."""
-    from engine.search import QueryError
-
+def guarded(method: str, work: Callable[[], T], *, name_method: bool = False) -> T | None:
+    """Warm ``method`` up and run ``work``. Bad input shows a warning, a broken method (an index
+    or model that will not load) an error with the rebuild command; both return None, so a page
+    comparing several methods keeps the others. The one search error handler of the app.
+    """
     try:
         warm_retriever(*catalog_key(), method)
-        return run_search(catalog, method, **kwargs)
+        return work()
     except QueryError as exc:
-        st.warning(str(exc))
-        st.stop()
+        st.warning((f"{esc(method)}: " if name_method else "") + esc(str(exc)))
     except Exception as exc:  # a broken index or model: say so; other methods still work
         method_unavailable(method, exc)
+    return None
+
+
+def try_search(
+    catalog: Catalog, method: str, *, name_method: bool = False, **kwargs
+) -> SearchResult | None:
+    """One search through :func:`guarded` (its latency goes to the live monitor)."""
+    return guarded(method, lambda: run_search(catalog, method, **kwargs), name_method=name_method)
+
+
+def search_or_stop(catalog: Catalog, method: str, **kwargs) -> SearchResult:
+    """:func:`try_search`, stopping the page when there is nothing to show."""
+    result = try_search(catalog, method, **kwargs)
+    if result is None:
         st.stop()
+    return result
 
 
 def method_unavailable(method: str, exc: Exception) -> None:
@@ -184,15 +191,10 @@ def require_methods(catalog: Catalog, methods: list[str]) -> None:
 
 
 # -- catalog choice ----------------------------------------------------------------------------
-def _manifest_mtime(name: str) -> float:
-    path = data_dir() / "artifacts" / name / "manifest.json"
-    return path.stat().st_mtime if path.exists() else 0.0
-
-
 def catalog_key() -> tuple[str, float]:
     """(name, manifest mtime) of the catalog chosen in the sidebar: the key of every cache."""
     name = st.session_state.get("catalog_name", "demo")
-    return name, _manifest_mtime(name)
+    return name, manifest_mtime(name)
 
 
 def current_catalog() -> Catalog:

@@ -10,10 +10,14 @@ from pathlib import Path
 
 import pytest
 
+from engine.serving import open_catalog
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 TINY = "tiny"
+
+pytest_plugins = ["tests.recommender_fixtures"]
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -40,8 +44,8 @@ def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_manifest(data_dir: Path) -> dict:
     """Build the tiny preset once per session (real MiniLM, real indexes)."""
-    from engine.build import run_build
     from engine.config import load_preset
+    from engine.pipeline import run_build
 
     return run_build(load_preset(TINY), log=lambda msg: None)
 
@@ -49,6 +53,5 @@ def tiny_manifest(data_dir: Path) -> dict:
 @pytest.fixture(scope="session")
 def tiny_catalog(tiny_manifest: dict):
     """The tiny catalog, opened for serving."""
-    from engine.catalog import Catalog
 
-    return Catalog.open(TINY)
+    return open_catalog(TINY)

@@ -17,11 +17,11 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from engine.bad_inputs import BAD_INPUTS, BadInput, case, cases
+from engine.benchmark.robustness import FAULTS, try_bad_input
 from engine.cli import main
 from engine.imageio import load_image
 from engine.recommend.service import RecommendationService
 from engine.retrieval.registry import available_retrievers
-from engine.robustness import FAULTS, try_bad_input
 from engine.search import MAX_TOP_K, search
 from pages.shared import esc
 

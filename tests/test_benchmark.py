@@ -16,10 +16,11 @@ import time
 import numpy as np
 import pytest
 
-from engine.evaluation.benchmark import best_of, disagreement, methods_table, slices_table
-from engine.evaluation.jobs import BenchmarkJob
+from engine.benchmark.harness import disagreement
+from engine.benchmark.jobs import BenchmarkJob
+from engine.benchmark.report import END, START, headline, load_report, to_markdown, write_reports
+from engine.benchmark.tables import best_of, methods_table, slices_table
 from engine.evaluation.metrics import ndcg_at_k
-from engine.evaluation.report import END, START, headline, load_report, to_markdown, write_reports
 from engine.monitoring import LatencyMonitor
 from engine.retrieval.base import SearchResult
 from engine.retrieval.registry import available_retrievers
@@ -30,7 +31,7 @@ METRICS = ("ndcg@10", "mrr", "recall@10", "precision@10", "map@10")
 
 @pytest.fixture(scope="module")
 def report(tiny_catalog) -> dict:
-    from engine.evaluation.benchmark import run_benchmark
+    from engine.benchmark.harness import run_benchmark
 
     return run_benchmark(tiny_catalog, limit=10)
 
@@ -51,7 +52,7 @@ def test_report_json_has_the_expected_sections(written, report):
     assert data["k"] == 10 and data["split"] == "test"
     assert load_report(written) == data
     assert data["text"]["n_queries"] == 10 and data["image"]["n_queries"] == 10
-    from engine.build import STEPS
+    from engine.pipeline import STEPS
 
     assert set(data["build"]) == {step.name for step in STEPS} == {
         "world", "lexical", "sbert", "clip", "visual", "fusion", "ranker", "recommend"
@@ -314,8 +315,8 @@ def test_benchmark_job_reports_errors_instead_of_raising():
 
 
 def test_concurrent_starts_start_one_job(monkeypatch):
-    import engine.evaluation.benchmark as benchmark
-    import engine.evaluation.jobs as jobs
+    import engine.benchmark.harness as benchmark
+    import engine.benchmark.jobs as jobs
 
     class SlowThread(threading.Thread):
         """A thread that takes a moment to create (widens the window deterministically)."""

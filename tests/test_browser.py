@@ -20,8 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from bench.browser import EXCEPTION, launch_options, problems, unavailable_reason
-from bench.server import REPO, AppServer
+from e2e.browser import EXCEPTION, launch_options, problems, unavailable_reason
+from e2e.server import REPO, AppServer
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 

@@ -1,7 +1,7 @@
-"""Tests for the build pipeline (engine.build) and the artifact store (engine.artifacts).
+"""Tests for the build pipeline (engine.pipeline) and the artifact store (engine.artifacts).
 
-Pipeline mechanics use fast fake steps (``engine.build.STEPS`` monkeypatched) in temporary
-roots; the last tests look at the session's real tiny build.
+Pipeline mechanics use fast fake steps (``engine.pipeline.planner.ordered_steps`` monkeypatched) in
+temporary roots; the last tests look at the session's real tiny build.
 """
 
 from __future__ import annotations
@@ -15,10 +15,9 @@ from pathlib import Path
 
 import pytest
 
-import engine.build as build
+import engine.pipeline as build
+import engine.pipeline.planner as plan_module
 from engine.artifacts import FORMAT_VERSION, ArtifactError, ArtifactStore, atomic_write_bytes
-from engine.build import Step, check, plan, run_build
-from engine.catalog import Catalog
 from engine.config import (
     BuildConfig,
     config_from_dict,
@@ -26,6 +25,8 @@ from engine.config import (
     load_preset,
     stable_hash,
 )
+from engine.pipeline import Step, check, plan, run_build
+from engine.serving import open_catalog
 
 NAME = "fakecat"
 
@@ -91,8 +92,13 @@ def cfg() -> BuildConfig:
 @pytest.fixture
 def pipe(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FakePipeline:
     p = FakePipeline(tmp_path / "artifacts" / NAME)
-    monkeypatch.setattr(build, "STEPS", p.steps())
+    use_steps(monkeypatch, p.steps())
     return p
+
+
+def use_steps(monkeypatch: pytest.MonkeyPatch, fake: tuple) -> None:
+    """Run the pipeline on ``fake`` steps instead of the registered ones."""
+    monkeypatch.setattr(plan_module, "ordered_steps", lambda: tuple(fake))
 
 
 def manifest_bytes(p: FakePipeline) -> bytes:
@@ -172,7 +178,7 @@ def test_interrupted_build_keeps_previous_artifacts_and_rerun_resumes(pipe, cfg,
     # The manifest is untouched and still points at complete, servable folders.
     assert manifest_bytes(pipe) == before
     assert_servable(pipe)
-    assert Catalog.open(NAME, root=pipe.root).manifest["config"]["seed"] == cfg.seed
+    assert open_catalog(NAME, root=pipe.root).manifest["config"]["seed"] == cfg.seed
     # The failed step left nothing behind; the finished step 1 stays for the re-run.
     assert not (pipe.root / "steps" / f"b-{new_hashes['b']}").exists()
     assert not list(pipe.root.glob("steps/.tmp-*"))
@@ -210,7 +216,7 @@ def test_leftover_temp_folder_of_a_killed_build_is_removed(pipe, cfg):
 def test_code_change_makes_old_manifest_stale(pipe, cfg, monkeypatch):
     pipe.build(cfg)
     assert pipe.check().ok
-    monkeypatch.setattr(build, "STEPS", pipe.steps({"b": 2}))
+    use_steps(monkeypatch, pipe.steps({"b": 2}))
     status = pipe.check()
     assert not status.ok
     assert status.problems == [
@@ -219,7 +225,7 @@ def test_code_change_makes_old_manifest_stale(pipe, cfg, monkeypatch):
     ]
     assert status.fix == "python -m engine build --preset tiny --name fakecat"
     with pytest.raises(ArtifactError, match="stale") as info:
-        Catalog.open(NAME, root=pipe.root)
+        open_catalog(NAME, root=pipe.root)
     assert "python -m engine build --preset tiny" in str(info.value)
     pipe.build(cfg)
     assert pipe.calls == ["b", "c"]
@@ -229,7 +235,7 @@ def test_code_change_makes_old_manifest_stale(pipe, cfg, monkeypatch):
 def test_a_new_step_in_the_code_is_reported_as_not_built(pipe, cfg, monkeypatch):
     pipe.build(cfg)
     extra = Step("d", 1, ("a",), ("world",), pipe._run("d"), "fake extra")
-    monkeypatch.setattr(build, "STEPS", (*pipe.steps(), extra))
+    use_steps(monkeypatch, (*pipe.steps(), extra))
     status = pipe.check()
     assert status.problems == ["Step 'd' has not been built."]
 
@@ -249,7 +255,7 @@ def test_damaged_artifact_file_is_detected(pipe, cfg, damage):
     assert len(status.problems) == 1 and "b.bin" in status.problems[0]
     assert "missing or has the wrong size" in status.problems[0]
     with pytest.raises(ArtifactError, match="python -m engine build"):
-        Catalog.open(NAME, root=pipe.root)
+        open_catalog(NAME, root=pipe.root)
 
 
 def test_deleted_step_folder_is_detected_and_rebuilt(pipe, cfg):
@@ -296,7 +302,7 @@ def test_corrupt_or_foreign_manifest_is_refused_with_the_rebuild_command(
     assert status.fix.startswith("python -m engine build --preset ")
     assert f"--name {NAME}" in status.fix
     with pytest.raises(ArtifactError) as info:
-        Catalog.open(NAME, root=pipe.root)
+        open_catalog(NAME, root=pipe.root)
     assert reason in str(info.value) and "python -m engine build" in str(info.value)
     with pytest.raises(ArtifactError, match=reason):
         ArtifactStore(pipe.root).read_manifest()
@@ -451,7 +457,7 @@ def test_real_tiny_manifest_records_config_versions_counts_and_timings(tiny_mani
     for pkg in ("python", "numpy", "faiss-cpu", "rank-bm25", "sentence-transformers"):
         assert m["versions"][pkg] and m["versions"][pkg] != "not installed", pkg
     assert set(m["steps"]) >= {"world", "lexical", "sbert"}
-    assert set(m["steps"]) == {s.name for s in build.STEPS}
+    assert set(m["steps"]) == {s.name for s in build.ordered_steps()}
     for step, rec in m["steps"].items():
         assert rec["seconds"] > 0, step
         assert rec["n_files"] > 0 and rec["bytes"] > 0, step

@@ -25,6 +25,7 @@ from engine.encoders.clip import (
     list_clip_models,
 )
 from engine.world import vocab
+from engine.world.captions import attribute_captions
 from engine.world.render import render_product
 
 UNCACHED = "ViT-B-32/laion2b_s34b_b79k"
@@ -51,7 +52,7 @@ def tiny_world(tmp_path_factory: pytest.TempPathFactory) -> tuple[pd.DataFrame, 
 @pytest.fixture(scope="module")
 def trained(tiny_world, tmp_path_factory) -> tuple[Path, dict]:
     items, paths = tiny_world
-    captions = cc.make_captions(items, np.random.default_rng(0), synthetic=True)
+    captions = attribute_captions(items, np.random.default_rng(0))
     out = tmp_path_factory.mktemp("clip-artifacts")
     cfg = ClipConfig(epochs=30, batch_size=64)
     stats = cc.train_compact_clip(paths, captions, cfg, out, seed=0, log=lambda msg: None)
@@ -110,7 +111,7 @@ def test_captions_never_use_held_out_words() -> None:
              "material": vocab.MATERIALS[i % len(vocab.MATERIALS)].name,
              "brand": vocab.BRANDS[i % len(vocab.BRANDS)]} for i, (c, o, p) in enumerate(combos)]
     items = pd.DataFrame(rows)
-    captions = cc.make_captions(items, np.random.default_rng(1), synthetic=True)
+    captions = attribute_captions(items, np.random.default_rng(1))
     assert len(captions) == len(items) and min(len(c) for c in captions) >= 8
     text = "\n".join(c for caps in captions for c in caps).lower()
     for field, terms in vocab.FIELDS.items():
@@ -118,13 +119,13 @@ def test_captions_never_use_held_out_words() -> None:
             for word in t.held_out:
                 hit = re.search(rf"(?<![\w-]){re.escape(word.lower())}(?![\w-])", text)
                 assert hit is None, f"held-out {field} word {word!r} in a training caption"
-    again = cc.make_captions(items, np.random.default_rng(1), synthetic=True)
+    again = attribute_captions(items, np.random.default_rng(1))
     assert again == captions
 
 
 def test_user_catalog_captions_are_title_and_description() -> None:
     items = pd.DataFrame({"title": ["Red mug", "Lamp"], "description": ["Ceramic.", None]})
-    caps = cc.make_captions(items, np.random.default_rng(0), synthetic=False)
+    caps = cc.text_captions(items)
     assert caps == [["Red mug", "Red mug. Ceramic."], ["Lamp"]]
 
 

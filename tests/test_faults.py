@@ -24,10 +24,10 @@ from catalog_fixtures import copy_catalog
 from streamlit.testing.v1 import AppTest
 
 from engine.artifacts import ArtifactError
-from engine.catalog import Catalog
+from engine.benchmark.robustness import FAULTS, inject_faults
 from engine.cli import main
-from engine.robustness import FAULTS, inject_faults
 from engine.search import search
+from engine.serving import open_catalog
 
 REPO = Path(__file__).resolve().parents[1]
 APP = str(REPO / "app.py")
@@ -98,7 +98,7 @@ def test_first_build_killed_mid_step_refuses_with_the_rebuild_command(tmp_path):
     assert not (root / "manifest.json").exists()
     assert temp_folders(root), "the killed step's temporary folder is what a kill leaves"
     with pytest.raises(ArtifactError) as info:
-        Catalog.open("tiny", root=root)
+        open_catalog("tiny", root=root)
     assert "No built artifacts for 'tiny'" in str(info.value)
     assert info.value.fix == "python -m engine build --preset tiny"
     proc = run_cli(data, "search", "--catalog", "tiny", "--query", "boots")
@@ -117,7 +117,7 @@ def test_build_killed_mid_step_keeps_serving_the_previous_build(tiny_catalog, da
     assert any(line.startswith("[world] done") for line in log)  # it had got somewhere
     assert (root / "manifest.json").read_bytes() == before
     assert temp_folders(root)
-    catalog = Catalog.open("tiny", root=root)  # the previous, complete build
+    catalog = open_catalog("tiny", root=root)  # the previous, complete build
     assert len(catalog.items) == 600
     assert search(catalog, "bm25", text="leather boots", k=10).rows.tolist() == expected
     assert len(search(catalog, "sbert", text="leather boots", k=10)) == 10
@@ -127,7 +127,7 @@ def test_build_killed_mid_step_keeps_serving_the_previous_build(tiny_catalog, da
     assert "8 up to date" in proc.stderr or "0 step(s) built" in proc.stderr
     assert temp_folders(root) == []
     hashes = {s: r["hash"] for s, r in json.loads(before)["steps"].items()}
-    after = Catalog.open("tiny", root=root).manifest["steps"]
+    after = open_catalog("tiny", root=root).manifest["steps"]
     assert {s: r["hash"] for s, r in after.items()} == hashes
     assert all(r["skipped"] for r in after.values())
 
@@ -141,14 +141,14 @@ def test_build_killed_in_any_step_then_rerun_completes(data_dir, tmp_path, step)
     log = kill_during(data, step, SMALL)
     finished = [line.split("]")[0][1:] for line in log if line.endswith(" s") and "done in" in line]
     assert (root / "manifest.json").read_bytes() == before
-    assert len(Catalog.open("tiny", root=root).items) == 600  # still the previous build
+    assert len(open_catalog("tiny", root=root).items) == 600  # still the previous build
     proc = run_cli(data, "build", *SMALL, "--quiet")
     assert proc.returncode == 0, proc.stderr[-2000:]
     for done in finished:  # steps finished before the kill are reused, not rebuilt
         assert f"[{done}] up to date" in proc.stderr, done
     assert f"[{step}] building" in proc.stderr
     assert temp_folders(root) == []
-    catalog = Catalog.open("tiny", root=root)
+    catalog = open_catalog("tiny", root=root)
     assert len(catalog.items) == 100
     assert len(search(catalog, "hybrid", text="leather boots", k=5)) == 5
 
@@ -174,7 +174,7 @@ def _assert_untouched(root: Path, before: bytes) -> None:
     assert (root / "manifest.json").read_bytes() == before
     assert temp_folders(root) == []
     assert not list(root.glob(".manifest.json.*"))
-    assert len(search(Catalog.open("tiny", root=root), "bm25", text="boots", k=5)) == 5
+    assert len(search(open_catalog("tiny", root=root), "bm25", text="boots", k=5)) == 5
 
 
 def test_disk_full_mid_step_is_one_line_and_leaves_nothing(private_tiny, capsys, monkeypatch):
@@ -344,16 +344,16 @@ def test_each_fault_is_survived(tiny_catalog, data_dir):
             assert "Fix: python -m engine build --preset tiny" in o.message, o
     # The faults were injected into a copy: the session's catalog is intact.
     assert (data_dir / "artifacts" / "tiny" / "manifest.json").read_bytes() == manifest
-    fresh = Catalog.open("tiny")
+    fresh = open_catalog("tiny")
     for method in ("clip", "tfidf", "sbert"):
         assert len(search(fresh, method, text="leather boots", k=5)) == 5
 
 
 def test_an_undetected_fault_would_be_reported(tiny_catalog, monkeypatch):
     """Control: if the engine served a damaged manifest, the fault would count as not survived."""
-    import engine.build
+    import engine.serving.catalogs
 
-    monkeypatch.setattr(engine.build, "check", lambda name, root=None: type(
+    monkeypatch.setattr(engine.serving.catalogs, "check", lambda name, root=None: type(
         "S", (), {"ok": True, "problems": [], "fix": "", "manifest": {"steps": {}}})())
     outcomes = {o.case: o for o in inject_faults(tiny_catalog)}
     assert not outcomes["manifest-truncated"].ok
@@ -397,7 +397,7 @@ def _search_text(at: AppTest, text: str, method: str) -> None:
 
 
 def test_a_broken_method_shows_an_error_and_the_rest_of_the_app_works(broken_clip):
-    assert Catalog.open("brokenclip", root=broken_clip)  # the damage is not visible at open
+    assert open_catalog("brokenclip", root=broken_clip)  # the damage is not visible at open
     at = _app()
     _search_text(at, "leather boots", "clip")
     errors = [e.value for e in at.error]
@@ -434,15 +434,15 @@ def test_compare_page_compares_what_still_works(broken_clip):
 def test_a_failing_text_encoder_is_one_methods_error(tiny_catalog, data_dir, tmp_path,
                                                      monkeypatch):
     """The Sentence-BERT model raising at load time: sbert says so, bm25 still answers."""
-    import engine.retrieval.semantic as semantic
+    import engine.encoders.text as text
 
     def no_model(name: str):
         raise OSError(f"We couldn't connect to 'https://huggingface.co' to load {name}")
 
-    monkeypatch.setattr(semantic, "create_text_encoder", no_model)
+    monkeypatch.setattr(text, "create_text_encoder", no_model)
     data = tmp_path / "data"
     root = copy_catalog(data_dir, data, "noencoder")
-    catalog = Catalog.open("noencoder", root=root)
+    catalog = open_catalog("noencoder", root=root)
     with pytest.raises(ArtifactError, match="Could not load the text_encoder"):
         search(catalog, "sbert", text="boots")
     assert len(search(catalog, "bm25", text="boots", k=5)) == 5

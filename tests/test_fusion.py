@@ -16,7 +16,7 @@ import pytest
 import torch
 from PIL import Image
 
-from engine.build.fusion import GRID
+from engine.components import clip_encoder, text_encoder
 from engine.encoders.fusion_mlp import (
     META,
     WEIGHTS,
@@ -26,9 +26,8 @@ from engine.encoders.fusion_mlp import (
     train_fusion_mlp,
 )
 from engine.evaluation.metrics import ndcg_at_k
+from engine.pipeline.steps.fusion import GRID
 from engine.retrieval.fusion import QueryFeatures, early_vector, late_fuse, mlp_input
-from engine.retrieval.semantic import text_encoder
-from engine.retrieval.visual import clip_encoder
 from engine.search import search
 
 FUSION_METHODS = ("fusion-early", "fusion-late", "fusion-mlp")
@@ -272,7 +271,7 @@ def test_early_text_curve_recomputed_from_the_item_vectors(fusion_params, tiny_c
     val = val[val["split"] == "val"]
     texts, qids = val["query"].tolist(), val["query_id"].tolist()
     qrels = c.qrels("text")
-    ss = text_encoder(c).encode(texts) @ np.load(c.step_dir("sbert") / "sbert_items.npy").T
+    ss = text_encoder(c).encode_texts(texts) @ np.load(c.step_dir("sbert") / "sbert_items.npy").T
     sc = clip_encoder(c).encode_texts(texts) @ np.load(c.step_dir("visual") / "clip_items.npy").T
     curve = fusion_params["tuning"]["early_text"]
     for x in (0.0, 0.5):
@@ -320,7 +319,7 @@ def test_fusion_early_scores_are_the_weighted_cosines(tiny_catalog, fusion_param
     c, text = tiny_catalog, "navy polka dot backpack"
     result = search(c, "fusion-early", text=text, k=10)
     a = fusion_params["early"]["text"]["sbert"]
-    sb = np.load(c.step_dir("sbert") / "sbert_items.npy") @ text_encoder(c).encode([text])[0]
+    sb = np.load(c.step_dir("sbert") / "sbert_items.npy") @ text_encoder(c).encode_texts([text])[0]
     cl = np.load(c.step_dir("visual") / "clip_items.npy") @ clip_encoder(c).encode_texts([text])[0]
     expected = a * sb + cl
     np.testing.assert_allclose(result.scores, expected[result.rows], rtol=1e-4, atol=1e-4)
@@ -332,7 +331,7 @@ def test_fusion_early_scores_are_the_weighted_cosines(tiny_catalog, fusion_param
 def test_fusion_late_agrees_with_late_fuse_of_the_member_scores(tiny_catalog, fusion_params):
     c, text = tiny_catalog, "green checked mug"
     result = search(c, "fusion-late", text=text, k=10)
-    sb = np.load(c.step_dir("sbert") / "sbert_items.npy") @ text_encoder(c).encode([text])[0]
+    sb = np.load(c.step_dir("sbert") / "sbert_items.npy") @ text_encoder(c).encode_texts([text])[0]
     cl = np.load(c.step_dir("visual") / "clip_items.npy") @ clip_encoder(c).encode_texts([text])[0]
     w = fusion_params["late"]["text"]
     # exact top-200 lists of each signal, fused independently here (a candidate missing from

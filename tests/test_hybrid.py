@@ -13,10 +13,10 @@ import json
 import numpy as np
 import pytest
 
+from engine.components import text_encoder
 from engine.evaluation.metrics import ndcg_at_k
 from engine.ranking.features import FEATURES, POOL
 from engine.ranking.ltr import META_FILE, MODEL_FILE, LambdaMartRanker
-from engine.retrieval.semantic import text_encoder
 from engine.search import get_retriever, search
 
 NAMES = ("noise_a", "noise_b", "signal", "noise_c", "noise_d")
@@ -166,7 +166,7 @@ def test_explain_generator_ranks_match_the_generators(tiny_catalog):
     hybrid = get_retriever(c, "hybrid")
     bm25 = search(c, "bm25", text=text, k=POOL).rows.tolist()
     keyword = search(c, "keyword", text=text, k=POOL).rows.tolist()
-    sbert_scores = np.load(c.step_dir("sbert") / "sbert_items.npy") @ text_encoder(c).encode(
+    sbert_scores = np.load(c.step_dir("sbert") / "sbert_items.npy") @ text_encoder(c).encode_texts(
         [text]
     )[0]
     sbert = np.argsort(-sbert_scores, kind="stable")[:POOL].tolist()

@@ -294,9 +294,9 @@ def test_interrupted_ingest_leaves_no_partial_folder(clean, monkeypatch):
 
 def test_steps_a_catalog_cannot_support_record_why(clean):
     """Without events there are no recommenders; without enough queries, no re-ranker."""
-    from engine.build import STEPS
-    from engine.build.steps import StepContext
     from engine.config import load_preset
+    from engine.pipeline import STEPS
+    from engine.pipeline.step import StepContext
 
     ingest_catalog("shop", clean["catalog"], clean["images"])  # no events
     folder = source_dir("shop")

@@ -1,6 +1,6 @@
 """The concurrent-users load test: its verdicts (fast) and a short real run (slow, browser).
 
-The real run starts ``python -m bench.load_test`` against the tiny catalog: 8 browser sessions
+The real run starts ``python -m e2e.load_test`` against the tiny catalog: 8 browser sessions
 for 20 s; it must see every action kind complete, no error, no cross-session leak and every
 cache built once.
 """
@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from bench.load_test import cache_builds, failures
-from bench.server import REPO
+from e2e.load_test import cache_builds, failures
+from e2e.server import REPO
 
 
 def _report(**over) -> dict:
@@ -82,13 +82,13 @@ def test_the_cache_diagnostic_is_off_by_default(tmp_path: Path, monkeypatch):
 @pytest.mark.slow
 @pytest.mark.browser
 def test_eight_sessions_at_once_on_the_tiny_catalog(tiny_catalog, data_dir, tmp_path):
-    from bench.browser import unavailable_reason
+    from e2e.browser import unavailable_reason
 
     reason = unavailable_reason()
     if reason:
         pytest.skip(reason)
     out = tmp_path / "load.json"
-    cmd = [sys.executable, "-m", "bench.load_test", "--data", str(data_dir), "--catalog", "tiny"]
+    cmd = [sys.executable, "-m", "e2e.load_test", "--data", str(data_dir), "--catalog", "tiny"]
     cmd += ["--sessions", "8", "--duration", "20", "--out", str(out)]
     done = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=600)
     assert out.exists(), done.stdout + done.stderr

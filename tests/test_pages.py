@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from matplotlib.colors import CSS4_COLORS
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
@@ -474,8 +475,8 @@ def test_compare_image_query_defaults_to_at_least_two_methods(compare_page):
 # -- benchmarks --------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def small_report(tiny_catalog, tmp_path_factory) -> tuple[Path, dict]:
-    from engine.evaluation.benchmark import run_benchmark
-    from engine.evaluation.report import write_reports
+    from engine.benchmark.harness import run_benchmark
+    from engine.benchmark.report import write_reports
 
     folder = tmp_path_factory.mktemp("bench-reports")
     report = run_benchmark(tiny_catalog, limit=5)
@@ -583,6 +584,6 @@ def test_embedding_map_colour_by(explorer, tiny_catalog):
     fig = _map_figure(at)
     assert {t["name"] for t in fig["data"]} == set(tiny_catalog.items["colour"])
     red = next(t for t in fig["data"] if t["name"] == "red")
-    assert red["marker"]["color"] == "rgb(210,30,35)"
+    assert red["marker"]["color"] == CSS4_COLORS["red"]  # the colour name's CSS colour
     rows = trace_array(red["customdata"]).astype(int)
     assert (tiny_catalog.items["colour"].iloc[rows] == "red").all()

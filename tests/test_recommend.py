@@ -1,8 +1,7 @@
-"""Recommenders on a tiny world with planted preferences: contract, quality, cold start, losses.
-
-The world comes straight from the generator functions (no images): 400 items, 150 users, 6,000
-interactions, plus one extra user without any interaction ("u_cold"). Models are fitted once
-per module with small-world training settings.
+"""What is special about each recommender, on the session's small world with planted tastes
+(``tests/recommender_fixtures.py``): quality against popularity, cold start, training losses, the
+hybrid's fallback, personalised search and the build step. The contract every recommender meets
+is in ``test_recommender_contract.py``.
 """
 
 from __future__ import annotations
@@ -11,19 +10,12 @@ import dataclasses
 from types import SimpleNamespace
 
 import numpy as np
-import pandas as pd
 import pytest
 
 import engine  # noqa: F401  (offline env)
-from engine.config import WorldConfig
 from engine.recommend import (
     InteractionData,
-    NotFittedError,
-    UnknownItemError,
-    UnknownUserError,
     content_features,
-    create_recommender,
-    list_recommenders,
     load_recommender,
 )
 from engine.recommend.evaluate import (
@@ -31,52 +23,27 @@ from engine.recommend.evaluate import (
     evaluate_recommenders,
     personalized_rerank,
 )
-from engine.world import catalog, users, vocab
+from engine.recommend.registry import fit_order, recommender_class
+from engine.world import vocab
+from tests.recommender_fixtures import COLD_USER
 
-WORLD = WorldConfig(n_items=400, n_users=150, n_interactions=6000, n_sessions=300)
-COLD_USER = "u_cold"
-ALL = ("popularity", "als", "content", "two_tower", "fm", "deepfm", "hybrid")
-SCORES_NEW = ("content", "two_tower", "fm", "deepfm", "hybrid")
-TT = {"epochs": 15, "batch_size": 256, "hidden": 64, "input_dim": 32}  # 45 -> 32: PCA path
-ALS = {"factors": 16, "alpha": 5.0}
-SMALL = {  # small-world training settings (fewer factors, more and smaller steps than defaults)
-    "als": ALS,
-    "two_tower": TT,
-    "fm": {"epochs": 30, "batch_size": 256},
-    "deepfm": {"epochs": 30, "batch_size": 256},
-    "hybrid": {"params": {"als": ALS, "two_tower": TT}, "val_users": 150},
-}
+ALL = tuple(fit_order())
+SCORES_NEW = tuple(n for n in ALL if recommender_class(n).scores_new_items and n != "popularity")
 
 
 @pytest.fixture(scope="module")
-def world() -> dict[str, pd.DataFrame]:
-    rng_items, rng_users, rng_inter, rng_sess = (
-        np.random.default_rng(s) for s in np.random.SeedSequence(7).spawn(4)
-    )
-    items = catalog.generate_products(WORLD, rng_items)
-    people = users.generate_users(WORLD, rng_users)
-    inter = users.generate_interactions(WORLD, items, people, rng_inter)
-    sessions = users.generate_sessions(WORLD, items, inter, rng_sess)
-    return {"items": items, "users": people, "interactions": inter, "sessions": sessions}
+def world(rec_world):
+    return rec_world
 
 
 @pytest.fixture(scope="module")
-def data(world) -> InteractionData:
-    people = pd.concat([world["users"][["user_id"]], pd.DataFrame({"user_id": [COLD_USER]})])
-    return InteractionData.from_tables(world["items"], world["interactions"], users=people)
+def data(rec_data):
+    return rec_data
 
 
 @pytest.fixture(scope="module")
-def fitted(data) -> dict:
-    models, returned = {}, {}
-    for name in ALL:
-        model = create_recommender(name, **SMALL.get(name, {}))
-        if name == "hybrid":
-            returned[name] = model.fit(data, fitted=models) is model
-        else:
-            returned[name] = model.fit(data) is model
-        models[name] = model
-    return {"models": models, "fit_returned_self": returned}
+def fitted(rec_fitted):
+    return rec_fitted
 
 
 @pytest.fixture(scope="module")
@@ -94,12 +61,6 @@ def metrics(fitted, data, world) -> dict:
 
 def _train_items(data: InteractionData, user_id: str) -> set[str]:
     return set(data.item_ids[data.history(data.user_index[user_id])[0]])
-
-
-def test_registry() -> None:
-    assert set(list_recommenders()) == set(ALL)
-    with pytest.raises(ValueError, match="valid: .*als"):
-        create_recommender("nope")
 
 
 def test_data_weights_new_items_and_validation_split(world, data) -> None:
@@ -126,42 +87,6 @@ def test_content_features_blocks(world) -> None:
         content_features(items, clip_items=np.zeros((3, 4)))
 
 
-@pytest.mark.parametrize("name", ALL)
-def test_contract(name, fitted, data, tmp_path) -> None:
-    model = fitted["models"][name]
-    assert fitted["fit_returned_self"][name]
-    for user in ("u000001", "u000042", COLD_USER):
-        ids, scores = model.recommend(user, k=10)
-        assert 0 < len(ids) <= 10 and len(set(ids)) == len(ids)
-        assert set(ids) <= set(data.item_ids)
-        assert np.all(np.diff(scores) <= 1e-6), "scores must be sorted best first"
-        assert not set(ids) & _train_items(data, user)
-    ids, _ = model.recommend("u000001", k=400, exclude_seen=True)
-    assert not set(ids) & _train_items(data, "u000001")
-    warm_item = data.item_ids[np.argmax(data.popularity)]
-    sim_ids, sim_scores = model.similar_items(warm_item, k=5)
-    assert 0 < len(sim_ids) <= 5 and warm_item not in sim_ids
-    assert np.all(np.diff(sim_scores) <= 1e-6)
-    with pytest.raises(UnknownUserError, match="unknown user 'nobody'") as err:
-        model.recommend("nobody")
-    assert isinstance(err.value, ValueError)
-    with pytest.raises(UnknownItemError, match="unknown item 'p999999'"):
-        model.similar_items("p999999")
-    rows = np.arange(50)
-    assert np.all(np.isfinite(model.score_items("u000001", rows)))
-
-    model.save(tmp_path / name)
-    assert not list(tmp_path.rglob("*.pkl")) and not list(tmp_path.rglob("*.pickle"))
-    loaded = load_recommender(tmp_path / name)
-    assert type(loaded) is type(model)
-    for user in ("u000001", "u000077", COLD_USER):
-        a, b = model.recommend(user, 10), loaded.recommend(user, 10)
-        np.testing.assert_array_equal(a[0], b[0])
-        np.testing.assert_allclose(a[1], b[1], rtol=1e-6)
-    sim_a, sim_b = model.similar_items(warm_item), loaded.similar_items(warm_item)
-    np.testing.assert_array_equal(sim_a[0], sim_b[0])
-
-
 def test_models_can_share_saved_data(fitted, data, tmp_path) -> None:
     data.save(tmp_path / "data")
     for name in ("content", "als"):
@@ -170,22 +95,6 @@ def test_models_can_share_saved_data(fitted, data, tmp_path) -> None:
         loaded = load_recommender(tmp_path / name)
         a, b = fitted["models"][name].recommend("u000003"), loaded.recommend("u000003")
         np.testing.assert_array_equal(a[0], b[0])
-
-
-@pytest.mark.parametrize("name", ALL)
-def test_refuses_before_fit(name, tmp_path) -> None:
-    model = create_recommender(name)
-    with pytest.raises(NotFittedError, match="not fitted"):
-        model.recommend("u000001")
-    with pytest.raises(NotFittedError):
-        model.similar_items("p000001")
-    with pytest.raises(NotFittedError):
-        model.save(tmp_path)
-
-
-def test_invalid_k(fitted) -> None:
-    with pytest.raises(ValueError, match="k must be"):
-        fitted["models"]["content"].recommend("u000001", k=0)
 
 
 @pytest.mark.parametrize("name", [n for n in ALL if n != "popularity"])
@@ -295,8 +204,9 @@ class _SmallSettings:  # the build step's config section, scaled down for this t
 
 
 def test_build_step(world, tmp_path) -> None:
-    from engine.build.recommend import MODELS, build_recommenders
-    from engine.build.steps import StepContext
+    from engine.pipeline.step import StepContext
+    from engine.pipeline.steps.recommend import run as build_recommenders
+    from engine.recommend.registry import list_recommenders
 
     folder = tmp_path / "world"
     folder.mkdir()
@@ -309,7 +219,7 @@ def test_build_step(world, tmp_path) -> None:
         log=lambda msg: None,
     )
     info = build_recommenders(ctx, tmp_path / "out")
-    assert set(info["evaluation"]["models"]) == set(MODELS) == set(ALL)
+    assert set(info["evaluation"]["models"]) == set(list_recommenders()) == set(ALL)
     assert info["features"] == {"blocks": ["attributes"], "dim": 45}
     assert info["hybrid"]["weights"]["cold"]["als"] == 0.0
     assert "personalized_search" not in info  # no lexical step given

@@ -11,17 +11,18 @@ import pytest
 from PIL import Image
 from rank_bm25 import BM25Okapi
 
-from engine.build.steps import item_texts
+from engine.components import text_encoder
 from engine.indexes.bm25 import BM25Index
 from engine.indexes.tfidf import TfidfIndex
 from engine.indexes.tokenize import tokenize
 from engine.indexes.vector import VectorIndex
 from engine.retrieval import registry
-from engine.retrieval.base import Query, Retriever, top_k
+from engine.retrieval.base import RETRIEVERS, Query, Retriever
 from engine.retrieval.lexical import NO_MATCH
 from engine.retrieval.registry import create_retriever, list_retrievers, retriever_class
-from engine.retrieval.semantic import text_encoder
+from engine.schema import item_texts
 from engine.search import MAX_QUERY_CHARS, MAX_TOP_K, QueryError, search
+from engine.vectors import top_k
 
 CORE = ("bm25", "tfidf", "sbert")
 STAGES = {
@@ -170,12 +171,12 @@ def test_tfidf_top_hits_on_a_hand_made_catalog(tmp_path):
 
 def test_sbert_top_hits_on_a_hand_made_catalog(tiny_catalog):
     encoder = text_encoder(tiny_catalog)  # the catalog's MiniLM, loaded once per session
-    vectors = encoder.encode(PRODUCTS)
+    vectors = encoder.encode_texts(PRODUCTS)
     assert vectors.shape == (8, encoder.dim)
     np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, rtol=1e-5)
     index = VectorIndex.build(vectors, "flat")
     for q, want in {**KEYWORD_QUERIES, **SEMANTIC_QUERIES}.items():
-        ids, scores = index.search(encoder.encode([q]), 3)
+        ids, scores = index.search(encoder.encode_texts([q]), 3)
         assert ids[0][0] == want, (q, ids[0].tolist())
         assert scores[0][0] >= scores[0][1] >= scores[0][2]
 
@@ -199,7 +200,8 @@ def test_built_hnsw_and_ivf_agree_with_exact_search(tiny_catalog):
     rng = np.random.default_rng(0)
     queries = _unit(vectors[rng.choice(len(vectors), 100)] + rng.normal(0, 0.05, (100, 384)))
     encoder = text_encoder(tiny_catalog)
-    queries = np.concatenate([queries, encoder.encode(["leather boots", "red mug", "a purse"])])
+    extra = encoder.encode_texts(["leather boots", "red mug", "a purse"])
+    queries = np.concatenate([queries, extra])
     exact = _exact_top(vectors, queries, 10)
     minimum = {"flat": 0.999, "hnsw": 0.95, "ivf": 0.9}
     for kind, floor in minimum.items():
@@ -365,7 +367,7 @@ def test_create_unknown_retriever_lists_the_choices(tiny_catalog):
 
 def test_register_retriever_refuses_a_second_class_under_a_taken_name(monkeypatch):
     list_retrievers()  # load the built-in methods
-    monkeypatch.setattr(registry, "_REGISTRY", dict(registry._REGISTRY))
+    monkeypatch.setattr(RETRIEVERS, "_members", dict(RETRIEVERS._members))
 
     class Impostor(retriever_class("bm25")):
         name = "bm25"

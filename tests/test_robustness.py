@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-import engine.evaluation.benchmark as benchmark
-import engine.robustness as robustness
+import engine.benchmark.harness as benchmark
+import engine.benchmark.robustness as robustness
 from engine.bad_inputs import BAD_INPUTS
+from engine.benchmark.report import headline, to_markdown
 from engine.cli import main
-from engine.evaluation.report import headline, to_markdown
 
 REPO = Path(__file__).resolve().parents[1]
 

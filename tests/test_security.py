@@ -22,10 +22,10 @@ from streamlit.testing.v1 import AppTest
 
 from engine.artifacts import STEP_RECORD, ArtifactError
 from engine.bad_inputs import case
-from engine.catalog import Catalog
 from engine.imageio import load_image
 from engine.retrieval.registry import available_retrievers, retriever_class
 from engine.search import search
+from engine.serving import open_catalog
 from pages.shared import esc
 
 REPO = Path(__file__).resolve().parents[1]
@@ -248,7 +248,7 @@ def test_pickles_planted_in_place_of_arrays_are_refused(tiny_catalog, data_dir, 
         _fix_record(path)
         planted.append(path)
     assert len(planted) > 10
-    catalog = Catalog.open("planted", root=root)  # sizes agree: the open check passes
+    catalog = open_catalog("planted", root=root)  # sizes agree: the open check passes
     refused = 0
     for method in available_retrievers(catalog):
         if "text" in retriever_class(method).modalities:
@@ -381,7 +381,7 @@ def test_the_write_watch_sees_writes(tmp_path):
 # -- image paths stay inside the catalog -------------------------------------------------------
 def test_catalog_image_paths_cannot_escape(tiny_catalog, data_dir, tmp_path):
     root = copy_catalog(data_dir, tmp_path, "escape")
-    catalog = Catalog.open("escape", root=root)
+    catalog = open_catalog("escape", root=root)
     world = catalog.world_dir
     outside = tmp_path / "secret.jpg"
     outside.write_bytes(b"secret")

@@ -10,12 +10,13 @@ import pytest
 from catalog_fixtures import write_unsplash
 from streamlit.testing.v1 import AppTest
 
-from engine.build import check, run_build
 from engine.catalog import Catalog
 from engine.config import SourceConfig, load_preset
 from engine.ingest import read_source, source_dir
 from engine.ingest.unsplash import ingest_unsplash, read_parts, unsplash_frames
+from engine.pipeline import check, run_build
 from engine.search import search
+from engine.serving import open_catalog
 
 NAME = "unsplash-fixture"
 APP = str(Path(__file__).parents[1] / "app.py")
@@ -32,7 +33,7 @@ def unsplash_catalog(unsplash_files, data_dir, tiny_catalog) -> Catalog:
     result = ingest_unsplash(NAME, unsplash_files["folder"], unsplash_files["images"])
     cfg = load_preset("tiny", source=SourceConfig(NAME, result.record["fingerprint"]))
     run_build(cfg, name=NAME, log=lambda m: None)
-    return Catalog.open(NAME)
+    return open_catalog(NAME)
 
 
 def test_the_loader_reads_the_dataset_columns(unsplash_files):
@@ -98,7 +99,7 @@ def test_search_image_search_and_keyword_matching_work(unsplash_catalog):
 
 
 def test_recommendations_and_benchmark_run_on_the_catalog(unsplash_catalog):
-    from engine.evaluation.benchmark import run_benchmark
+    from engine.benchmark.harness import run_benchmark
     from engine.recommend.service import RecommendationService
 
     service = RecommendationService.for_catalog(unsplash_catalog)
@@ -117,7 +118,7 @@ def test_the_app_switches_between_catalogs(unsplash_catalog, tiny_catalog):
         at.run()
         assert not at.exception
         assert at.sidebar.selectbox[0].value == name
-        assert f"{len(Catalog.open(name).items):,} products" in at.sidebar.caption[0].value
+        assert f"{len(open_catalog(name).items):,} products" in at.sidebar.caption[0].value
         at.switch_page("pages/for_you.py").run()
         assert not at.exception and not at.error
 

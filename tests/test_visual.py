@@ -15,11 +15,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from engine.components import clip_encoder, vector_index
 from engine.imageio import load_image
 from engine.projection import fit_pca, map_sample
 from engine.retrieval.registry import available_retrievers, list_retrievers, retriever_class
-from engine.retrieval.semantic import vector_index
-from engine.retrieval.visual import clip_encoder
 from engine.search import QueryError, search
 from engine.world import vocab
 

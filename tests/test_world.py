@@ -20,9 +20,10 @@ import pytest
 from PIL import Image
 
 from engine.config import load_preset
+from engine.schema import TABLES
 from engine.world import catalog as world_catalog
 from engine.world import vocab
-from engine.world.generate import TABLES, generate_world, item_render_seed
+from engine.world.generate import generate_world, item_render_seed
 from engine.world.render import measured_colour, render_product
 from engine.world.users import EPOCH
 

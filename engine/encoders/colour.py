@@ -15,6 +15,8 @@ import functools
 import numpy as np
 from PIL import Image
 
+from engine.encoders.base import register_encoder
+
 DEFAULT_BINS = (12, 4, 4)  # hue, saturation, value
 DEFAULT_SIZE = 64
 
@@ -138,3 +140,16 @@ def colour_histograms(images: list[Image.Image], **kw) -> np.ndarray:
     if not images:
         return np.zeros((0, histogram_dim(kw.get("bins", DEFAULT_BINS))), np.float32)
     return np.stack([colour_histogram(image, **kw) for image in images])
+
+
+@register_encoder("colour", ("image",), "HSV colour histogram of the product, not the backdrop")
+class ColourEncoder:
+    """:func:`colour_histograms` behind the image-encoder interface."""
+
+    def __init__(self, *, bins: tuple[int, int, int] = DEFAULT_BINS, size: int = DEFAULT_SIZE):
+        self.name = "colour"
+        self.bins, self.size = _check(bins, size), int(size)
+        self.dim = histogram_dim(self.bins)
+
+    def encode_images(self, images: list[Image.Image], *, batch_size: int = 64) -> np.ndarray:
+        return colour_histograms(images, bins=self.bins, size=self.size)

@@ -16,7 +16,6 @@ import dataclasses
 import json
 import math
 import os
-import re
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -29,7 +28,7 @@ import torch
 import torch.nn.functional as F
 
 from engine.config import ClipConfig
-from engine.encoders.clip import (
+from engine.encoders.clip_base import (
     COMPACT,
     ClipEncoder,
     ClipUnavailable,
@@ -39,7 +38,6 @@ from engine.encoders.clip import (
     square_preprocess,
 )
 from engine.encoders.text import minilm_path
-from engine.world import vocab
 
 ProgressFn = Callable[[Iterable, int, str], Iterable]
 WEIGHTS_FILE = "compact_clip.safetensors"
@@ -50,85 +48,14 @@ MIN_STEPS = 10  # even for a very small catalog or budget
 _REGISTERED: dict[str, str] = {}
 
 # ---------------------------------------------------------------- captions
-_PATTERN_PHRASES = {
-    "solid": ("in a solid colour", "in a plain colour"),
-    "striped": ("with stripes", "with a striped pattern"),
-    "dotted": ("with polka dots", "with dots", "with a dotted pattern"),
-    "checked": ("with checks", "with a plaid pattern", "with a checked pattern"),
-    "zigzag": ("with a zigzag pattern", "with chevrons", "with a chevron pattern"),
-}
-# {c} colour, {p} pattern adjective, {w} pattern phrase, {k} category, {m} material, {b} brand
-_FULL = (
-    "a {c} {p} {k}", "{c} {p} {k}", "{p} {c} {k}", "{k} in {c}, {p}", "{k} {w} in {c}",
-    "{c} {k} {w}", "a {p} {k} in {c}", "photo of a {c} {p} {k}", "{k}: {c}, {p}",
-    "product shot of a {c} {k} {w}", "{c} coloured {k} {w}", "the {k} is {c} and {p}",
-)
-_PARTIAL = ("{c} {k}", "a {c} {k}", "{k} in {c}", "{p} {k}", "a {k} {w}", "{c} {p}", "{k}")
-_MATERIAL = ("{c} {m} {k}", "{m} {k} in {c}", "a {c} {m} {k}", "{k} made of {c} {m}")
-_BRAND = ("{b} {k}", "{k} by {b}", "a {k} from {b}")
-N_VISUAL, N_PARTIAL = 5, 2  # phrasings per (category, colour, pattern)
-
-
-_WORDS = {(f, t.name): t.words for f, terms in vocab.FIELDS.items() for t in terms}
-
-
-def _pick(rng: np.random.Generator, options: tuple[str, ...]) -> str:
-    return options[int(rng.integers(len(options)))]
-
-
-def _fill(template: str, rng: np.random.Generator, attrs: dict[str, str]) -> str:
-    """One caption: ``template`` with a random vocab word for each attribute."""
-    r = rng.random(5)
-    c, p, k, m = (_WORDS[f, attrs[f]] for f in ("colour", "pattern", "category", "material"))
-    w = _PATTERN_PHRASES[attrs["pattern"]]
-    text = template.format(c=c[int(r[0] * len(c))], p=p[int(r[1] * len(p))],
-                           k=k[int(r[2] * len(k))], m=m[int(r[3] * len(m))],
-                           w=w[int(r[4] * len(w))], b=attrs["brand"])
-    return re.sub(r"\ba ([aeiou])", r"an \1", text)
-
-
-def _pool(rng: np.random.Generator, attrs: dict[str, str], templates: tuple[str, ...],
-          n: int) -> list[str]:
-    out: list[str] = []
-    for _ in range(8 * n):
-        text = _fill(_pick(rng, templates), rng, attrs)
-        if text not in out:
-            out.append(text)
-        if len(out) == n:
-            break
+def text_captions(items: pd.DataFrame) -> list[list[str]]:
+    """Training captions per item from what the catalog says: the title, and title + description."""
+    out = []
+    for title, desc in zip(items["title"].fillna(""), items["description"].fillna("")):
+        title, desc = str(title).strip(), str(desc).strip()
+        caps = [title, f"{title.rstrip('.')}. {desc}" if desc else ""]
+        out.append(list(dict.fromkeys(c for c in caps if c)) or ["product"])
     return out
-
-
-def make_captions(items: pd.DataFrame, rng: np.random.Generator, *,
-                  synthetic: bool) -> list[list[str]]:
-    """Training captions per item: vocab phrasings of its attributes, or title + description.
-
-    Synthetic captions come from small pools keyed by attribute combinations (so the caption bank
-    stays a few thousand strings): ``N_VISUAL`` full and ``N_PARTIAL`` partial phrasings per
-    (category, colour, pattern), one per (category, colour, material) and one per (category,
-    brand): about 6,000 strings for the default world (a few ms each through MiniLM). Only
-    ``vocab`` ``words`` are used, never ``held_out`` ones.
-    """
-    if not synthetic:
-        out = []
-        for title, desc in zip(items["title"].fillna(""), items["description"].fillna("")):
-            title, desc = str(title).strip(), str(desc).strip()
-            caps = [title, f"{title.rstrip('.')}. {desc}" if desc else ""]
-            out.append(list(dict.fromkeys(c for c in caps if c)) or ["product"])
-        return out
-    cols = ["category", "colour", "pattern", "material", "brand"]
-    rows = list(items[cols].itertuples(index=False, name=None))
-    visual, material, brand = {}, {}, {}
-    for cat, col, pat, mat, br in sorted(set(rows)):
-        attrs = {"category": cat, "colour": col, "pattern": pat, "material": mat, "brand": br}
-        if (cat, col, pat) not in visual:
-            visual[cat, col, pat] = _pool(rng, attrs, _FULL, N_VISUAL) + _pool(
-                rng, attrs, _PARTIAL, N_PARTIAL)
-        if (cat, col, mat) not in material:
-            material[cat, col, mat] = _fill(_pick(rng, _MATERIAL), rng, attrs)
-        if (cat, br) not in brand:
-            brand[cat, br] = _fill(_pick(rng, _BRAND), rng, attrs)
-    return [[*visual[c, o, p], material[c, o, m], brand[c, b]] for c, o, p, m, b in rows]
 
 
 # ---------------------------------------------------------------- model

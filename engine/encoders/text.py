@@ -1,7 +1,7 @@
 """Text encoders: Sentence-BERT all-MiniLM-L6-v2 (offline) and a deterministic hashing encoder.
 
-``create_text_encoder(name)`` is the one factory; ``list_text_encoders()`` names the choices.
-Every encoder returns L2-normalised float32 rows.
+Both implement :class:`engine.encoders.base.TextEncoder` and are registered encoders;
+``create_text_encoder(name)`` creates one. Every encoder returns L2-normalised float32 rows.
 """
 
 from __future__ import annotations
@@ -10,23 +10,15 @@ import hashlib
 import importlib.util
 import re
 from pathlib import Path
-from typing import Protocol
 
 import numpy as np
 
 from engine import runtime  # noqa: F401  (offline env before transformers is imported)
+from engine.encoders.base import TextEncoder, create_encoder, list_encoders, register_encoder
+from engine.vectors import l2_normalise
 
 MINILM = "all-MiniLM-L6-v2"
 HASHING = "hashing"
-
-
-class TextEncoder(Protocol):
-    """Anything that turns texts into L2-normalised vectors."""
-
-    name: str
-    dim: int
-
-    def encode(self, texts: list[str], *, batch_size: int = 64) -> np.ndarray: ...
 
 
 def minilm_path() -> Path:
@@ -43,11 +35,7 @@ def minilm_path() -> Path:
     return path
 
 
-def _normalise(x: np.ndarray) -> np.ndarray:
-    x = np.asarray(x, dtype=np.float32)
-    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
-
-
+@register_encoder(MINILM, ("text",), "Sentence-BERT all-MiniLM-L6-v2, offline")
 class SbertEncoder:
     """Sentence-BERT, loaded from a local folder (never from a model hub)."""
 
@@ -58,7 +46,7 @@ class SbertEncoder:
         self.model = SentenceTransformer(str(path or minilm_path()), device="cpu")
         self.dim = int(self.model.get_embedding_dimension())
 
-    def encode(self, texts: list[str], *, batch_size: int = 64) -> np.ndarray:
+    def encode_texts(self, texts: list[str], *, batch_size: int = 64) -> np.ndarray:
         vecs = self.model.encode(
             list(texts),
             batch_size=batch_size,
@@ -66,9 +54,10 @@ class SbertEncoder:
             show_progress_bar=False,
             normalize_embeddings=True,
         )
-        return _normalise(vecs).reshape(len(texts), self.dim)
+        return l2_normalise(vecs).reshape(len(texts), self.dim)
 
 
+@register_encoder(HASHING, ("text",), "hashed word unigrams and bigrams (a fast fake for tests)")
 class HashingEncoder:
     """A deterministic fake encoder for fast tests: hashed word unigrams and bigrams.
 
@@ -79,7 +68,7 @@ class HashingEncoder:
         self.name = HASHING
         self.dim = dim
 
-    def encode(self, texts: list[str], *, batch_size: int = 64) -> np.ndarray:
+    def encode_texts(self, texts: list[str], *, batch_size: int = 64) -> np.ndarray:
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         for row, text in enumerate(texts):
             words = re.findall(r"\w+", text.lower())
@@ -87,18 +76,14 @@ class HashingEncoder:
                 h = int.from_bytes(hashlib.blake2b(feat.encode(), digest_size=8).digest(), "little")
                 out[row, h % self.dim] += 1.0 if (h >> 32) & 1 else -1.0
         out[np.all(out == 0, axis=1), 0] = 1.0
-        return _normalise(out)
+        return l2_normalise(out)
 
 
 def list_text_encoders() -> list[str]:
-    """Names accepted by :func:`create_text_encoder`."""
-    return [MINILM, HASHING]
+    """Names of the registered text encoders."""
+    return list_encoders("text")
 
 
 def create_text_encoder(name: str = MINILM) -> TextEncoder:
     """Create a text encoder by name; unknown names list the valid choices."""
-    if name == MINILM:
-        return SbertEncoder()
-    if name == HASHING:
-        return HashingEncoder()
-    raise ValueError(f"unknown text encoder {name!r}; valid: {', '.join(list_text_encoders())}")
+    return create_encoder(name, modality="text")

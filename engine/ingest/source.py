@@ -18,7 +18,7 @@ import pandas as pd
 
 from engine.artifacts import ArtifactError
 from engine.paths import artifacts_dir, data_dir
-from engine.world.generate import TABLES  # the tables every build step reads
+from engine.schema import TABLES  # the tables every build step reads
 
 SOURCE_FILE = "source.json"
 REPORT_FILE = "validation.json"

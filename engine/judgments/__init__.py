@@ -10,7 +10,7 @@
 * :mod:`engine.judgments.metrics` — NDCG@k, precision@k, recall@k and MRR from human judgments,
   with judged coverage and the count of unjudged results.
 * :mod:`engine.judgments.csvio` — CSV import (every bad row reported) and export.
-* :mod:`engine.judgments.bench` — the benchmark with a judgments file as its ground truth
+* :mod:`engine.benchmark.judgments` — the benchmark with a judgments file as its ground truth
   (``python -m engine bench --judgments FILE``).
 """
 

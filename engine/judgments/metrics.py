@@ -26,7 +26,7 @@ from engine.evaluation.metrics import (
     recall_at_k,
     reciprocal_rank,
 )
-from engine.world.queries import RELEVANT_GRADE
+from engine.schema import RELEVANT_GRADE
 
 Run = Mapping[str, Sequence[str]]
 Qrels = Mapping[str, Mapping[str, int]]

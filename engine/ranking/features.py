@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 
@@ -82,6 +83,27 @@ class FeatureBuilder:
         self.keyword_index = keyword_index
         self.categories = categories
         self.static = np.stack([np.log1p(popularity), np.log(price), is_new.astype(float)], 1)
+
+    @classmethod
+    def from_folders(cls, world: Path, lexical: Path, sbert: Path, visual: Path) -> FeatureBuilder:
+        """The feature builder over a build's arrays (shared by the build and the retriever)."""
+        import pandas as pd
+
+        from engine.indexes.keywords import KeywordIndex
+
+        items = pd.read_parquet(world / "items.parquet")
+        inter = pd.read_parquet(world / "interactions.parquet", columns=["item_id", "split"])
+        pop = inter.loc[inter["split"] == "train", "item_id"].value_counts()
+        return cls(
+            sbert_items=np.load(sbert / "sbert_items.npy"),
+            clip_items=np.load(visual / "clip_items.npy"),
+            colour_items=np.load(visual / "colour_items.npy"),
+            keyword_index=KeywordIndex.load(lexical),
+            categories=items["category"].to_numpy(),
+            popularity=pop.reindex(items["item_id"], fill_value=0).to_numpy(),
+            price=items["price"].to_numpy(),
+            is_new=items["is_new"].to_numpy(),
+        )
 
     def _tag(self, rows: np.ndarray, field_name: str, value: str | None) -> np.ndarray:
         if value is None:

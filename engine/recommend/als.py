@@ -12,9 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.recommend.base import Recommender
+from engine.recommend.base import Recommender, _check_k, register_recommender
 from engine.recommend.data import InteractionData
-from engine.recommend.registry import register_recommender
 
 
 def _blas_one_thread():
@@ -29,6 +28,7 @@ class ALSRecommender(Recommender):
     """Weighted ALS over the user × item confidence matrix."""
 
     name = "als"
+    parallel_fit = True
     description = "implicit ALS matrix factorisation (collaborative; cannot score NEW items)"
     scores_new_items = False
 
@@ -89,9 +89,10 @@ class ALSRecommender(Recommender):
         self, user_id: str, k: int = 10, exclude_seen: bool = True
     ) -> tuple[np.ndarray, np.ndarray]:
         """implicit's own top-k (single thread); NEW / never-seen items are filtered out."""
+        k = _check_k(k)
         user = self.user_row(user_id)
         data = self.data
-        if data.history_lengths[user] == 0 or not isinstance(k, int) or k < 1:
+        if data.history_lengths[user] == 0:
             return super().recommend(user_id, k, exclude_seen)
         n = min(k, int(self.warm_.sum()) - (data.history_lengths[user] if exclude_seen else 0))
         if n <= 0:

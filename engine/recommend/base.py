@@ -19,6 +19,8 @@ from typing import Any, ClassVar
 import numpy as np
 
 from engine.recommend.data import InteractionData
+from engine.registry import Registry
+from engine.vectors import check_k, top_k
 
 FORMAT_VERSION = 1
 META_FILE = "meta.json"
@@ -38,14 +40,7 @@ class UnknownItemError(ValueError):
 
 def top_rows(scores: np.ndarray, k: int) -> np.ndarray:
     """Indices of the ``k`` largest finite scores, best first (ties: lower index first)."""
-    cand = np.flatnonzero(np.isfinite(scores))
-    if len(cand) == 0:
-        return np.empty(0, dtype=np.int64)
-    s = scores[cand]
-    if k < len(cand):
-        part = np.argpartition(-s, k - 1)[:k]
-        cand, s = cand[part], s[part]
-    return cand[np.lexsort((cand, -s))][:k].astype(np.int64)
+    return top_k(scores, k, finite_only=True)[0]
 
 
 def zscore(scores: np.ndarray) -> np.ndarray:
@@ -67,6 +62,8 @@ class Recommender(ABC):
     name: ClassVar[str]
     description: ClassVar[str] = ""
     scores_new_items: ClassVar[bool] = True  # False: NEW items are never recommended
+    fuses: ClassVar[tuple[str, ...]] = ()  # recommenders it blends (fitted before it)
+    parallel_fit: ClassVar[bool] = False  # fits on every build thread (else one: torch models)
 
     def __init__(self) -> None:
         self.data_: InteractionData | None = None
@@ -80,6 +77,21 @@ class Recommender(ABC):
             for p in sig.parameters.values()
             if p.kind is inspect.Parameter.KEYWORD_ONLY
         }
+
+    @classmethod
+    def build_params(cls, *, seed: int, threads: int) -> dict[str, Any]:
+        """The constructor arguments the build sets: the seed and a thread count, where taken.
+
+        Every other hyper-parameter is the constructor's default, so a recommender's parameters
+        live in one place: its signature.
+        """
+        taken = inspect.signature(cls.__init__).parameters
+        out: dict[str, Any] = {}
+        if "seed" in taken:
+            out["seed"] = seed
+        if "threads" in taken:
+            out["threads"] = threads if cls.parallel_fit else 1
+        return out
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
@@ -200,11 +212,9 @@ class Recommender(ABC):
     @classmethod
     def load(cls, folder: Path, data: InteractionData | None = None) -> Recommender:
         """Load a saved model; on the base class the right subclass is chosen from meta.json."""
-        from engine.recommend.registry import recommender_class
-
         folder = Path(folder)
         meta = json.loads((folder / META_FILE).read_text())
-        klass = recommender_class(meta["name"]) if cls is Recommender else cls
+        klass = RECOMMENDERS.get(meta["name"]) if cls is Recommender else cls
         if klass.name != meta["name"]:
             raise ValueError(f"{folder} holds a {meta['name']!r} model, not {klass.name!r}")
         model = klass(**meta["params"])
@@ -215,10 +225,11 @@ class Recommender(ABC):
         return model
 
 
-def _check_k(k: int) -> int:
-    if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 1:
-        raise ValueError(f"k must be an integer >= 1, got {k!r}")
-    return int(k)
+def _check_k(k: object) -> int:
+    try:
+        return check_k(k)
+    except (TypeError, ValueError):
+        raise ValueError(f"k must be an integer >= 1, got {k!r}") from None
 
 
 def _jsonable(obj: Any) -> Any:
@@ -227,3 +238,7 @@ def _jsonable(obj: Any) -> Any:
     if isinstance(obj, np.generic):
         return obj.item()
     raise TypeError(f"cannot store {obj!r} in meta.json")
+
+
+RECOMMENDERS: Registry[type[Recommender]] = Registry("recommender", "engine.recommend")
+register_recommender = RECOMMENDERS.register

@@ -13,15 +13,11 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 
-from engine.recommend.base import Recommender
+from engine.recommend.base import Recommender, register_recommender
 from engine.recommend.data import InteractionData
-from engine.recommend.registry import register_recommender
+from engine.vectors import l2_normalise
 
 DAY = 86_400.0
-
-
-def _l2(x: np.ndarray) -> np.ndarray:
-    return (x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)).astype(np.float32)
 
 
 def recency_weights(data: InteractionData, half_life_days: float) -> sp.csr_matrix:
@@ -52,13 +48,13 @@ class ContentRecommender(Recommender):
         self.profiles_: np.ndarray | None = None
 
     def _fit(self, data: InteractionData) -> None:
-        self.item_vectors_ = _l2(data.features)
+        self.item_vectors_ = l2_normalise(data.features)
         weights = recency_weights(data, self.half_life_days)
         profiles = np.asarray(weights @ self.item_vectors_, dtype=np.float32)
         empty = data.history_lengths == 0
         if (~empty).any():
-            profiles[empty] = _l2(profiles[~empty]).mean(axis=0)
-        self.profiles_ = _l2(profiles)
+            profiles[empty] = l2_normalise(profiles[~empty]).mean(axis=0)
+        self.profiles_ = l2_normalise(profiles)
 
     def _scores(self, user: int) -> np.ndarray:
         return self.item_vectors_ @ self.profiles_[user]
@@ -68,7 +64,7 @@ class ContentRecommender(Recommender):
     ) -> np.ndarray:
         """A profile for an ad-hoc history (e.g. a session), without recency decay."""
         w = np.ones(len(item_rows)) if confidences is None else np.asarray(confidences)
-        return _l2((w[:, None] * self.item_vectors_[np.asarray(item_rows)]).sum(axis=0))
+        return l2_normalise((w[:, None] * self.item_vectors_[np.asarray(item_rows)]).sum(axis=0))
 
     def _similar(self, item: int) -> np.ndarray:
         return self.item_vectors_ @ self.item_vectors_[item]
@@ -77,5 +73,5 @@ class ContentRecommender(Recommender):
         np.save(folder / "profiles.npy", self.profiles_)
 
     def _load_state(self, folder: Path) -> None:
-        self.item_vectors_ = _l2(self.data.features)
+        self.item_vectors_ = l2_normalise(self.data.features)
         self.profiles_ = np.load(folder / "profiles.npy", allow_pickle=False)

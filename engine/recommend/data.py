@@ -16,16 +16,13 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from engine.vectors import l2_normalise
+
 EVENT_WEIGHTS: dict[str, float] = {"view": 1.0, "click": 2.0, "add_to_cart": 4.0, "purchase": 8.0}
 ATTRIBUTE_FIELDS = ("category", "colour", "pattern", "material")
 SIDE_FIELDS = (*ATTRIBUTE_FIELDS, "price_bucket")
 PRICE_BUCKETS = 10
 _PRICE_BUMPS = 8
-
-
-def _l2(x: np.ndarray) -> np.ndarray:
-    x = np.asarray(x, dtype=np.float32)
-    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
 
 
 def _one_hot(values: pd.Series) -> np.ndarray:
@@ -56,14 +53,14 @@ def content_features(
         if emb is not None:
             if len(emb) != len(items):
                 raise ValueError(f"{name}_items has {len(emb)} rows for {len(items)} items")
-            blocks.append(w[name] * _l2(emb))
+            blocks.append(w[name] * l2_normalise(np.asarray(emb, np.float32)))
     blocks += [w[f] * _one_hot(items[f]) for f in ATTRIBUTE_FIELDS]
     lp = np.log(items["price"].to_numpy(dtype=np.float64))
     centres = np.linspace(lp.min(), lp.max(), _PRICE_BUMPS)
     width = (centres[1] - centres[0]) if _PRICE_BUMPS > 1 else 1.0
     width = width or 1.0  # every price equal (e.g. a catalog without prices): one flat bump
     bumps = np.exp(-0.5 * ((lp[:, None] - centres[None, :]) / width) ** 2)
-    blocks.append(w["price"] * _l2(bumps))
+    blocks.append(w["price"] * l2_normalise(np.asarray(bumps, np.float32)))
     return np.concatenate(blocks, axis=1).astype(np.float32)
 
 

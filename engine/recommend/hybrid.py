@@ -21,9 +21,8 @@ from pathlib import Path
 import numpy as np
 
 from engine.evaluation.metrics import ndcg_at_k
-from engine.recommend.base import Recommender, top_rows, zscore
+from engine.recommend.base import RECOMMENDERS, Recommender, register_recommender, top_rows, zscore
 from engine.recommend.data import InteractionData
-from engine.recommend.registry import create_recommender, register_recommender
 
 COLLABORATIVE = ("als", "popularity")
 WEIGHTS_FILE = "hybrid.json"
@@ -72,11 +71,12 @@ class HybridRecommender(Recommender):
 
     name = "hybrid"
     description = "ALS + content + two-tower + popularity blend, tuned on a validation split"
+    fuses = ("als", "content", "two_tower", "popularity")
 
     def __init__(
         self,
         *,
-        components: tuple[str, ...] = ("als", "content", "two_tower", "popularity"),
+        components: tuple[str, ...] = fuses,
         params: dict[str, dict] | None = None,
         min_history: int = 5,
         cold_content_weight: float = 0.5,
@@ -96,7 +96,7 @@ class HybridRecommender(Recommender):
         self.validation_: dict = {}
 
     def _make(self, name: str) -> Recommender:
-        return create_recommender(name, **self.params.get(name, {}))
+        return RECOMMENDERS.get(name)(**self.params.get(name, {}))
 
     def fit(
         self, data: InteractionData, *, fitted: dict[str, Recommender] | None = None

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from engine.recommend.base import Recommender
+from engine.recommend.base import Recommender, register_recommender
 from engine.recommend.data import InteractionData
-from engine.recommend.registry import register_recommender
 
 
 @register_recommender

@@ -1,42 +1,46 @@
-"""The recommender registry: ``create_recommender(name, **params)`` and ``list_recommenders()``."""
+"""Finding recommenders: ``list_recommenders()``, ``recommender_class``, ``create_recommender``.
+
+Recommenders are discovered from ``engine/recommend/`` (see :class:`engine.registry.Registry`):
+a new recommender is one module there that registers its class.
+"""
 
 from __future__ import annotations
 
-import importlib
 from pathlib import Path
 
-from engine.recommend.base import Recommender
+from engine.recommend.base import RECOMMENDERS, Recommender, register_recommender
 
-_REGISTRY: dict[str, type[Recommender]] = {}
-_BUILTIN = ("popularity", "als", "content", "two_tower", "fm", "hybrid")
-
-
-def register_recommender(cls: type[Recommender]) -> type[Recommender]:
-    """Class decorator: make ``cls`` creatable by its ``name``."""
-    if cls.name in _REGISTRY and _REGISTRY[cls.name] is not cls:
-        raise ValueError(f"recommender {cls.name!r} registered twice")
-    _REGISTRY[cls.name] = cls
-    return cls
-
-
-def _load_builtin() -> None:
-    # Importing the modules registers their classes (in this order).
-    for module in _BUILTIN:
-        importlib.import_module(f"engine.recommend.{module}")
+__all__ = [
+    "create_recommender",
+    "fit_order",
+    "list_recommenders",
+    "load_recommender",
+    "recommender_class",
+    "register_recommender",
+]
 
 
 def list_recommenders() -> list[str]:
     """Registered recommender names."""
-    _load_builtin()
-    return list(_REGISTRY)
+    return RECOMMENDERS.names()
+
+
+def fit_order() -> list[str]:
+    """Every recommender, each after the recommenders it blends (``fuses``)."""
+    names, done = list_recommenders(), []
+    while len(done) < len(names):
+        ready = [
+            n for n in names if n not in done and all(d in done for d in RECOMMENDERS.get(n).fuses)
+        ]
+        if not ready:
+            raise ValueError(f"recommenders blend unknown or circular members: {names}")
+        done.append(ready[0])
+    return done
 
 
 def recommender_class(name: str) -> type[Recommender]:
     """The class registered as ``name``; unknown names list the valid choices."""
-    _load_builtin()
-    if name not in _REGISTRY:
-        raise ValueError(f"unknown recommender {name!r}; valid: {', '.join(list_recommenders())}")
-    return _REGISTRY[name]
+    return RECOMMENDERS.get(name)
 
 
 def create_recommender(name: str, **params) -> Recommender:

@@ -23,9 +23,8 @@ import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from engine.recommend.base import Recommender
+from engine.recommend.base import Recommender, register_recommender
 from engine.recommend.data import InteractionData
-from engine.recommend.registry import register_recommender
 
 
 class Towers(nn.Module):

@@ -1,7 +1,10 @@
 """The retriever contract: one query type, one result type, one registry.
 
 Every retriever returns a :class:`SearchResult` — catalog rows and scores, best first, plus the
-milliseconds spent in each stage of *this* query (timings are data, not log lines).
+milliseconds spent in each stage of *this* query (timings are data, not log lines). A retriever
+class declares what it is: the query parts it can use, the build steps it needs, the methods it
+fuses, whether it explains its results, and its parameters with their defaults. Pages, the
+benchmark and the contract tests read these declarations; nothing lists methods by hand.
 """
 
 from __future__ import annotations
@@ -14,6 +17,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
+
+from engine.registry import Registry
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -82,22 +87,6 @@ class StageTimer:
             self.ms[stage] = self.ms.get(stage, 0.0) + (time.perf_counter() - t0) * 1000
 
 
-def top_k(
-    scores: np.ndarray, k: int, *, positive_only: bool = False
-) -> tuple[np.ndarray, np.ndarray]:
-    """Rows and scores of the ``k`` best scores, best first (ties broken by row for stability)."""
-    scores = np.asarray(scores)
-    candidates = np.flatnonzero(scores > 0) if positive_only else np.arange(len(scores))
-    if len(candidates) == 0:
-        return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float32)
-    k = min(k, len(candidates))
-    s = scores[candidates]
-    part = np.argpartition(-s, k - 1)[:k] if k < len(s) else np.arange(len(s))
-    order = np.lexsort((candidates[part], -s[part]))
-    rows = candidates[part][order]
-    return rows.astype(np.int64), scores[rows].astype(np.float32)
-
-
 class Retriever(ABC):
     """Base class of every search method. Subclasses set ``name``/``modalities`` and ``_search``."""
 
@@ -106,9 +95,22 @@ class Retriever(ABC):
     modalities: ClassVar[frozenset[str]]  # the query parts this method can use
     requires_all: ClassVar[bool] = False  # True when every modality above must be present
     requires: ClassVar[tuple[str, ...]] = ()  # build steps whose artifacts this method reads
+    fuses: ClassVar[tuple[str, ...]] = ()  # methods whose results or scores it combines
+    mixes_modalities: ClassVar[bool] = False  # blends text and image of one query (image_weight)
+    explains: ClassVar[bool] = False  # has explain(text, row): why a result is where it is
+    params: ClassVar[dict[str, Any]] = {}  # parameters and their defaults
+    order: ClassVar[int] = 100  # where it is listed (lexical first, fusers last)
 
-    def __init__(self, catalog: Catalog):
+    def __init__(self, catalog: Catalog, **params: Any):
+        unknown = set(params) - set(self.params)
+        if unknown:
+            raise ValueError(
+                f"unknown parameter(s) {sorted(unknown)} for method {self.name!r}; "
+                f"valid: {', '.join(self.params) or 'none'}"
+            )
         self.catalog = catalog
+        for key, default in self.params.items():
+            setattr(self, key, params.get(key, default))
 
     @classmethod
     def built_modalities(cls, built_steps: set[str]) -> frozenset[str]:
@@ -133,3 +135,11 @@ class Retriever(ABC):
 
     def warm_up(self) -> None:
         """Load whatever the first query would otherwise pay for."""
+
+    def explain(self, text: str, row: int) -> dict[str, Any]:
+        """Why ``row`` ranks where it does for ``text`` (only when the class ``explains``)."""
+        raise NotImplementedError(f"method {self.name!r} does not explain its results")
+
+
+RETRIEVERS: Registry[type[Retriever]] = Registry("method", "engine.retrieval")
+register_retriever = RETRIEVERS.register

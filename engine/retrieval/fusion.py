@@ -10,22 +10,29 @@ their mix — vs item image) and ``colour`` (query image's colour histogram vs i
 * ``fusion-mlp`` — a learned MLP projection of query and item features into one space
   (``engine/encoders/fusion_mlp.py``), trained and saved by the build.
 
-Weights are tuned on the *validation* query sets by the build (``engine/build/fusion.py``) and
+Weights are tuned on the *validation* query sets by the build (``engine.pipeline.steps.fusion``) and
 stored in ``fusion.json``; nothing here is hand-set.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import ClassVar
 
 import numpy as np
 
-from engine.retrieval.base import Query, Retriever, StageTimer, top_k
-from engine.retrieval.registry import register_retriever
-from engine.retrieval.semantic import dense_search, text_encoder, vector_index
-from engine.retrieval.visual import clip_encoder, clip_query_vector
+from engine.components import (
+    clip_encoder,
+    colour_encoder,
+    fusion_mlp,
+    fusion_params,
+    text_encoder,
+    vector_index,
+)
+from engine.retrieval.base import Query, Retriever, StageTimer, register_retriever
+from engine.retrieval.dense import DenseRetriever, dense_search
+from engine.retrieval.visual import clip_query_vector
+from engine.vectors import top_k
 
 LATE_POOL = 200  # candidates per signal for late fusion
 
@@ -41,11 +48,11 @@ class QueryFeatures:
 
 def query_features(catalog, query: Query) -> QueryFeatures:
     """Encode a query for every signal it has."""
-    from engine.encoders.colour import colour_histogram
-
-    sbert = text_encoder(catalog).encode([query.text])[0] if query.text else None
+    sbert = text_encoder(catalog).encode_texts([query.text])[0] if query.text else None
     clip = clip_query_vector(clip_encoder(catalog), query)
-    colour = colour_histogram(query.image) if query.image is not None else None
+    colour = (
+        colour_encoder(catalog).encode_images([query.image])[0] if query.image is not None else None
+    )
     return QueryFeatures(sbert, clip, colour)
 
 
@@ -90,44 +97,49 @@ def late_fuse(
     return pool, fused
 
 
-class _FusionRetriever(Retriever):
+class _Fusion:
+    """What the fusion methods share: their tuned weights and their encoders."""
+
     modalities: ClassVar[frozenset[str]] = frozenset({"text", "image"})
     requires: ClassVar[tuple[str, ...]] = ("sbert", "clip", "visual", "fusion")
+    mixes_modalities = True
+    catalog: object
 
-    def params(self) -> dict:
-        path = self.catalog.step_dir("fusion") / "fusion.json"
-        return self.catalog.cached("fusion_params", lambda: json.loads(path.read_text()))
+    def fusion_params(self) -> dict:
+        return fusion_params(self.catalog)
 
     def weights(self, query: Query, strategy: str) -> dict[str, float]:
-        p = self.params()[strategy]
+        p = self.fusion_params()[strategy]
         return p["text"] if query.image is None else p["image"]
 
-    def warm_up(self) -> None:
+    def load(self) -> None:
         text_encoder(self.catalog)
         clip_encoder(self.catalog)
-        self.params()
+        self.fusion_params()
 
 
 @register_retriever
-class EarlyFusionRetriever(_FusionRetriever):
+class EarlyFusionRetriever(_Fusion, DenseRetriever):
     name = "fusion-early"
     description = "Early fusion: one index over concatenated SBERT, CLIP and colour vectors"
+    index_step, index_prefix = "fusion", "early"
+    order = 40
 
-    def _search(self, query: Query, k: int, timer: StageTimer):
-        with timer("encode"):
-            f = query_features(self.catalog, query)
-            w = self.weights(query, "early")
-            vec = early_vector(f, w["sbert"], w["colour"], tuple(self.params()["dims"]))
-        with timer("search"):
-            index = vector_index(self.catalog, "fusion", "early", "hnsw")
-            rows, scores = dense_search(index, vec, k)
-        return rows, scores, []
+    def query_vector(self, query: Query) -> np.ndarray:
+        f = query_features(self.catalog, query)
+        w = self.weights(query, "early")
+        return early_vector(f, w["sbert"], w["colour"], tuple(self.fusion_params()["dims"]))
 
 
 @register_retriever
-class LateFusionRetriever(_FusionRetriever):
+class LateFusionRetriever(_Fusion, Retriever):
     name = "fusion-late"
     description = "Late fusion: weighted average of z-normalised SBERT, CLIP and colour scores"
+    params: ClassVar[dict] = {"pool": LATE_POOL}
+    order = 41
+
+    def warm_up(self) -> None:
+        self.load()
 
     def _search(self, query: Query, k: int, timer: StageTimer):
         with timer("encode"):
@@ -135,16 +147,16 @@ class LateFusionRetriever(_FusionRetriever):
         with timer("search"):
             signals = {
                 "clip": dense_search(
-                    vector_index(self.catalog, "visual", "clip", "hnsw"), f.clip, LATE_POOL
+                    vector_index(self.catalog, "visual", "clip", "hnsw"), f.clip, self.pool
                 )
             }
             if f.sbert is not None:
                 signals["sbert"] = dense_search(
-                    vector_index(self.catalog, "sbert", "sbert", "hnsw"), f.sbert, LATE_POOL
+                    vector_index(self.catalog, "sbert", "sbert", "hnsw"), f.sbert, self.pool
                 )
             if f.colour is not None:
                 signals["colour"] = dense_search(
-                    vector_index(self.catalog, "visual", "colour", "flat"), f.colour, LATE_POOL
+                    vector_index(self.catalog, "visual", "colour", "flat"), f.colour, self.pool
                 )
         with timer("fuse"):
             pool, fused = late_fuse(signals, self.weights(query, "late"))
@@ -153,28 +165,19 @@ class LateFusionRetriever(_FusionRetriever):
 
 
 @register_retriever
-class MlpFusionRetriever(_FusionRetriever):
+class MlpFusionRetriever(_Fusion, DenseRetriever):
     name = "fusion-mlp"
     description = "Learned fusion: trained MLP towers project query and item features together"
+    index_step, index_prefix = "fusion", "mlp"
+    order = 42
 
-    def _model(self):
-        from engine.encoders.fusion_mlp import load_fusion_mlp
+    def load(self) -> None:
+        super().load()
+        fusion_mlp(self.catalog)
 
-        folder = self.catalog.step_dir("fusion")
-        return self.catalog.cached("fusion_mlp", lambda: load_fusion_mlp(folder))
-
-    def warm_up(self) -> None:
-        super().warm_up()
-        self._model()
-
-    def _search(self, query: Query, k: int, timer: StageTimer):
+    def query_vector(self, query: Query) -> np.ndarray:
         from engine.encoders.fusion_mlp import project
 
-        with timer("encode"):
-            f = query_features(self.catalog, query)
-            vec = project(self._model(), mlp_input(f, tuple(self.params()["dims"])), side="query")
-        with timer("search"):
-            rows, scores = dense_search(
-                vector_index(self.catalog, "fusion", "mlp", "hnsw"), vec[0], k
-            )
-        return rows, scores, []
+        f = query_features(self.catalog, query)
+        x = mlp_input(f, tuple(self.fusion_params()["dims"]))
+        return project(fusion_mlp(self.catalog), x, side="query")[0]

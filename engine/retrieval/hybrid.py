@@ -10,11 +10,10 @@ from typing import ClassVar
 
 import numpy as np
 
-from engine.ranking.features import FEATURES, POOL, QuerySignals
-from engine.retrieval.base import Query, Retriever, StageTimer, top_k
-from engine.retrieval.registry import register_retriever
-from engine.retrieval.semantic import text_encoder
-from engine.retrieval.visual import clip_encoder
+from engine.components import bm25_index, clip_encoder, text_encoder
+from engine.ranking.features import FEATURES, GENERATORS, POOL, FeatureBuilder, QuerySignals
+from engine.retrieval.base import Query, Retriever, StageTimer, register_retriever
+from engine.vectors import top_k
 
 
 @register_retriever
@@ -23,20 +22,21 @@ class HybridRetriever(Retriever):
     description = "Hybrid: BM25 + keyword + SBERT + CLIP candidates re-ranked by LambdaMART"
     modalities: ClassVar[frozenset[str]] = frozenset({"text"})
     requires: ClassVar[tuple[str, ...]] = ("lexical", "sbert", "clip", "visual", "ranker")
+    fuses: ClassVar[tuple[str, ...]] = GENERATORS
+    explains = True
+    order = 60
 
     def _parts(self):
-        from engine.build.ranker import feature_builder
-        from engine.indexes.bm25 import BM25Index
         from engine.ranking.ltr import LambdaMartRanker
 
         c = self.catalog
         return c.cached(
             "hybrid",
             lambda: (
-                feature_builder(
+                FeatureBuilder.from_folders(
                     c.world_dir, c.step_dir("lexical"), c.step_dir("sbert"), c.step_dir("visual")
                 ),
-                c.cached("bm25", lambda: BM25Index.load(c.step_dir("lexical"))),
+                bm25_index(c),
                 LambdaMartRanker.load(c.step_dir("ranker")),
             ),
         )
@@ -49,7 +49,7 @@ class HybridRetriever(Retriever):
     def signals(self, text: str, timer: StageTimer) -> QuerySignals:
         builder, bm25, _ = self._parts()
         with timer("encode"):
-            s_vec = text_encoder(self.catalog).encode([text])[0]
+            s_vec = text_encoder(self.catalog).encode_texts([text])[0]
             c_vec = clip_encoder(self.catalog).encode_texts([text])[0]
         with timer("lexical"):
             return QuerySignals(

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from engine.indexes.bm25 import BM25Index
-from engine.indexes.keywords import KeywordIndex
-from engine.indexes.tfidf import TfidfIndex
-from engine.retrieval.base import Query, Retriever, StageTimer, top_k
-from engine.retrieval.registry import register_retriever
+from engine.components import bm25_index, keyword_index, tfidf_index
+from engine.retrieval.base import Query, Retriever, StageTimer, register_retriever
+from engine.vectors import top_k
 
 NO_MATCH = "No product text contains any of the query's words."
 
@@ -38,8 +36,10 @@ class BM25Retriever(_LexicalRetriever):
     name = "bm25"
     description = "BM25 keyword relevance over title, description, brand and category"
 
-    def _index(self) -> BM25Index:
-        return self.catalog.cached("bm25", lambda: BM25Index.load(self.catalog.step_dir("lexical")))
+    order = 10
+
+    def _index(self):
+        return bm25_index(self.catalog)
 
 
 @register_retriever
@@ -47,10 +47,10 @@ class TfidfRetriever(_LexicalRetriever):
     name = "tfidf"
     description = "TF-IDF cosine similarity (word unigrams and bigrams)"
 
-    def _index(self) -> TfidfIndex:
-        return self.catalog.cached(
-            "tfidf", lambda: TfidfIndex.load(self.catalog.step_dir("lexical"))
-        )
+    order = 11
+
+    def _index(self):
+        return tfidf_index(self.catalog)
 
 
 @register_retriever
@@ -58,6 +58,7 @@ class KeywordRetriever(_LexicalRetriever):
     name = "keyword"
     description = "Keyword matching: sum of the confidences of the item tags the query names"
 
-    def _index(self) -> KeywordIndex:
-        folder = self.catalog.step_dir("lexical")
-        return self.catalog.cached("keywords", lambda: KeywordIndex.load(folder))
+    order = 12
+
+    def _index(self):
+        return keyword_index(self.catalog)

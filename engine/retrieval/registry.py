@@ -1,54 +1,66 @@
-"""The retriever registry: ``create_retriever(name, catalog)`` and ``list_retrievers()``."""
+"""Finding methods: ``list_retrievers()``, ``available_retrievers(catalog)``, ``retriever_class``,
+``create_retriever`` and ``shared_retriever`` (the one instance per catalog that serving uses).
+
+Methods are discovered from ``engine/retrieval/`` (see :class:`engine.registry.Registry`); the
+order is each class's ``order`` then its name.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from engine.retrieval.base import Retriever
+from engine.retrieval.base import RETRIEVERS, Retriever, register_retriever
 
 if TYPE_CHECKING:
     from engine.catalog import Catalog
 
-_REGISTRY: dict[str, type[Retriever]] = {}
+__all__ = [
+    "available_retrievers",
+    "create_retriever",
+    "list_retrievers",
+    "register_retriever",
+    "retriever_class",
+    "shared_retriever",
+]
 
 
-def register_retriever(cls: type[Retriever]) -> type[Retriever]:
-    """Class decorator: make ``cls`` creatable by its ``name``."""
-    if cls.name in _REGISTRY and _REGISTRY[cls.name] is not cls:
-        raise ValueError(f"retriever {cls.name!r} registered twice")
-    _REGISTRY[cls.name] = cls
-    return cls
-
-
-def _load_builtin() -> None:
-    # Importing the modules registers their classes.
-    from engine.retrieval import fusion, hybrid, lexical, rrf, semantic, visual  # noqa: F401
+def _ordered() -> list[type[Retriever]]:
+    return sorted(RETRIEVERS, key=lambda c: (c.order, c.name))
 
 
 def list_retrievers(modality: str | None = None) -> list[str]:
     """Registered method names, optionally only those that can use ``modality``."""
-    _load_builtin()
-    return [n for n, c in _REGISTRY.items() if modality is None or modality in c.modalities]
+    return [c.name for c in _ordered() if modality is None or modality in c.modalities]
 
 
-def available_retrievers(catalog: Catalog, modality: str | None = None) -> list[str]:
-    """Methods whose build steps ``catalog`` has (optionally only those using ``modality``)."""
+def available_retrievers(
+    catalog: Catalog, modality: str | None = None, *, mixing: bool = False
+) -> list[str]:
+    """Methods whose build steps ``catalog`` has (optionally only those using ``modality``, or
+    with ``mixing`` only those that blend a text and an image in one query)."""
     built = catalog.built_steps
     return [
-        n
-        for n in list_retrievers(modality)
-        if (mods := _REGISTRY[n].built_modalities(built)) and (modality is None or modality in mods)
+        c.name
+        for c in _ordered()
+        if (mods := c.built_modalities(built))
+        and (modality is None or modality in mods)
+        and (not mixing or c.mixes_modalities)
     ]
 
 
 def retriever_class(name: str) -> type[Retriever]:
     """The class registered as ``name``; unknown names list the valid choices."""
-    _load_builtin()
-    if name not in _REGISTRY:
+    if name not in RETRIEVERS:
         raise ValueError(f"unknown method {name!r}; valid: {', '.join(list_retrievers())}")
-    return _REGISTRY[name]
+    return RETRIEVERS.get(name)
 
 
-def create_retriever(name: str, catalog: Catalog) -> Retriever:
-    """Create the retriever ``name`` over ``catalog``."""
-    return retriever_class(name)(catalog)
+def create_retriever(name: str, catalog: Catalog, **params: Any) -> Retriever:
+    """A new retriever ``name`` over ``catalog`` (``params`` override its declared defaults)."""
+    return retriever_class(name)(catalog, **params)
+
+
+def shared_retriever(catalog: Catalog, name: str) -> Retriever:
+    """The catalog's one shared instance of ``name`` with default parameters (created once)."""
+    cls = retriever_class(name)
+    return catalog.cached(f"retriever:{name}", lambda: cls(catalog))

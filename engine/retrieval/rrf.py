@@ -11,8 +11,9 @@ from typing import ClassVar
 
 import numpy as np
 
-from engine.retrieval.base import Query, Retriever, StageTimer, top_k
-from engine.retrieval.registry import register_retriever, retriever_class
+from engine.retrieval.base import Query, Retriever, StageTimer, register_retriever
+from engine.retrieval.registry import retriever_class, shared_retriever
+from engine.vectors import top_k
 
 RRF_K = 60
 POOL = 100  # results taken from each member method
@@ -41,46 +42,39 @@ class RRFRetriever(Retriever):
     description = "Reciprocal-rank fusion of BM25, SBERT, CLIP and colour (those that apply)"
     modalities: ClassVar[frozenset[str]] = frozenset({"text", "image"})
     requires: ClassVar[tuple[str, ...]] = ("lexical", "sbert")
-
-    def __init__(self, catalog, members: Sequence[str] = DEFAULT_MEMBERS, *, k: int = RRF_K):
-        super().__init__(catalog)
-        self.members = tuple(members)
-        self.k = k
+    fuses: ClassVar[tuple[str, ...]] = DEFAULT_MEMBERS
+    params: ClassVar[dict] = {"members": DEFAULT_MEMBERS, "k": RRF_K, "pool": POOL}
+    order = 50
 
     @classmethod
     def built_modalities(cls, built_steps: set[str]) -> frozenset[str]:
         mods: set[str] = set()
-        for name in DEFAULT_MEMBERS:
+        for name in cls.fuses:
             mods |= retriever_class(name).built_modalities(built_steps)
         return frozenset(mods)
 
     def supports(self, query: Query) -> bool:
         return bool(self._usable(query))
 
-    def _usable(self, query: Query) -> list[Retriever]:
-        from engine.search import get_retriever
-
+    def _built_members(self) -> list[Retriever]:
         built = self.catalog.built_steps
-        out = []
-        for name in self.members:
-            cls = retriever_class(name)
-            if set(cls.requires) <= built:
-                member = get_retriever(self.catalog, name)
-                if member.supports(query):
-                    out.append(member)
-        return out
+        return [
+            shared_retriever(self.catalog, name)
+            for name in self.members
+            if set(retriever_class(name).requires) <= built
+        ]
+
+    def _usable(self, query: Query) -> list[Retriever]:
+        return [m for m in self._built_members() if m.supports(query)]
 
     def warm_up(self) -> None:
-        for name in self.members:
-            if set(retriever_class(name).requires) <= self.catalog.built_steps:
-                from engine.search import get_retriever
-
-                get_retriever(self.catalog, name).warm_up()
+        for member in self._built_members():
+            member.warm_up()
 
     def _search(self, query: Query, k: int, timer: StageTimer):
         rankings = []
         for member in self._usable(query):
-            result = member.search(query, max(POOL, k))
+            result = member.search(query, max(self.pool, k))
             for stage, ms in result.timings_ms.items():
                 timer.ms[f"{member.name}.{stage}"] = ms
             rankings.append(result.rows)

@@ -6,16 +6,10 @@ from typing import ClassVar
 
 import numpy as np
 
-from engine.retrieval.base import Query, Retriever, StageTimer
-from engine.retrieval.registry import register_retriever
-from engine.retrieval.semantic import dense_search, vector_index
-
-
-def clip_encoder(catalog):
-    """The catalog's CLIP encoder (the one its build chose), loaded once."""
-    from engine.build.visual import load_built_clip
-
-    return catalog.cached("clip_encoder", lambda: load_built_clip(catalog.step_dir("clip")))
+from engine.components import clip_encoder, colour_encoder
+from engine.retrieval.base import Query, register_retriever
+from engine.retrieval.dense import DenseRetriever
+from engine.vectors import l2_normalise
 
 
 def clip_query_vector(encoder, query: Query) -> np.ndarray:
@@ -31,49 +25,35 @@ def clip_query_vector(encoder, query: Query) -> np.ndarray:
         parts.append(encoder.encode_images([query.image])[0])
         weights.append(query.image_weight if query.text else 1.0)
     vec = np.average(np.stack(parts), axis=0, weights=np.asarray(weights) + 1e-9)
-    return (vec / max(np.linalg.norm(vec), 1e-12)).astype(np.float32)
+    return l2_normalise(vec)
 
 
 @register_retriever
-class ClipRetriever(Retriever):
+class ClipRetriever(DenseRetriever):
     name = "clip"
     description = "CLIP: text→image, image→image, or both mixed in CLIP space (FAISS HNSW)"
     modalities: ClassVar[frozenset[str]] = frozenset({"text", "image"})
     requires: ClassVar[tuple[str, ...]] = ("clip", "visual")
-    index_kind: ClassVar[str] = "hnsw"
+    mixes_modalities = True
+    index_step, index_prefix = "visual", "clip"
+    order = 30
 
-    def warm_up(self) -> None:
+    def load(self) -> None:
         clip_encoder(self.catalog)
-        vector_index(self.catalog, "visual", "clip", self.index_kind)
 
-    def _search(self, query: Query, k: int, timer: StageTimer):
-        with timer("load"):
-            encoder = clip_encoder(self.catalog)
-            index = vector_index(self.catalog, "visual", "clip", self.index_kind)
-        with timer("encode"):
-            vec = clip_query_vector(encoder, query)
-        with timer("search"):
-            rows, scores = dense_search(index, vec, k)
-        return rows, scores, []
+    def query_vector(self, query: Query) -> np.ndarray:
+        return clip_query_vector(clip_encoder(self.catalog), query)
 
 
 @register_retriever
-class ColourRetriever(Retriever):
+class ColourRetriever(DenseRetriever):
     name = "colour"
     description = "HSV colour-histogram similarity of the images (exact search)"
     modalities: ClassVar[frozenset[str]] = frozenset({"image"})
     requires: ClassVar[tuple[str, ...]] = ("visual",)
+    params: ClassVar[dict] = {"index_kind": "flat"}
+    index_step, index_prefix = "visual", "colour"
+    order = 31
 
-    def warm_up(self) -> None:
-        vector_index(self.catalog, "visual", "colour", "flat")
-
-    def _search(self, query: Query, k: int, timer: StageTimer):
-        from engine.encoders.colour import colour_histogram
-
-        with timer("load"):
-            index = vector_index(self.catalog, "visual", "colour", "flat")
-        with timer("encode"):
-            vec = colour_histogram(query.image)
-        with timer("search"):
-            rows, scores = dense_search(index, vec, k)
-        return rows, scores, []
+    def query_vector(self, query: Query) -> np.ndarray:
+        return colour_encoder(self.catalog).encode_images([query.image])[0]

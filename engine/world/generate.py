@@ -12,32 +12,14 @@ from __future__ import annotations
 import json
 import multiprocessing as mp
 import time
-from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import numpy as np
 
 from engine.config import BuildConfig
+from engine.progress import ProgressFn, no_progress
 from engine.world import catalog, keywords, queries, users
 from engine.world.render import render_product
-
-ProgressFn = Callable[[Iterable, int, str], Iterable]
-
-TABLES = (
-    "items",
-    "users",
-    "interactions",
-    "sessions",
-    "queries",
-    "qrels",
-    "image_queries",
-    "image_qrels",
-    "keywords",
-)
-
-
-def _no_progress(it: Iterable, total: int, desc: str) -> Iterable:
-    return it
 
 
 def item_render_seed(seed: int, index: int) -> int:
@@ -74,7 +56,7 @@ def _render_all(jobs: list[tuple], processes: int, progress: ProgressFn, desc: s
             pass
 
 
-def generate_world(cfg: BuildConfig, out: Path, progress: ProgressFn = _no_progress) -> dict:
+def generate_world(cfg: BuildConfig, out: Path, progress: ProgressFn = no_progress) -> dict:
     """Generate every table and image of the world described by ``cfg`` into ``out``."""
     w = cfg.world
     timings: dict[str, float] = {}

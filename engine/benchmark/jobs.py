@@ -35,7 +35,7 @@ class BenchmarkJob:
 
     def start(self, catalog, *, limit: int = 25) -> bool:
         """Start a quick benchmark of ``catalog``; False if one is already running."""
-        from engine.evaluation.benchmark import run_benchmark
+        from engine.benchmark.harness import run_benchmark
 
         def work() -> None:
             try:

@@ -11,32 +11,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from engine.build.steps import StepContext
+from engine.pipeline.step import Step, StepContext, needs_queries, register_step
 from engine.ranking.features import FEATURES, FeatureBuilder, QuerySignals
-
-
-def feature_builder(world: Path, lexical: Path, sbert: Path, visual: Path) -> FeatureBuilder:
-    """The feature builder over a build's arrays (shared by the build and the retriever)."""
-    from engine.indexes.keywords import KeywordIndex
-
-    items = pd.read_parquet(world / "items.parquet")
-    inter = pd.read_parquet(world / "interactions.parquet", columns=["item_id", "split"])
-    pop = inter.loc[inter["split"] == "train", "item_id"].value_counts()
-    return FeatureBuilder(
-        sbert_items=np.load(sbert / "sbert_items.npy"),
-        clip_items=np.load(visual / "clip_items.npy"),
-        colour_items=np.load(visual / "colour_items.npy"),
-        keyword_index=KeywordIndex.load(lexical),
-        categories=items["category"].to_numpy(),
-        popularity=pop.reindex(items["item_id"], fill_value=0).to_numpy(),
-        price=items["price"].to_numpy(),
-        is_new=items["is_new"].to_numpy(),
-    )
 
 
 def _dataset(builder, bm25, text_enc, clip, queries: pd.DataFrame, qrels: dict, item_ids):
     texts = queries["query"].tolist()
-    s_vecs = text_enc.encode(texts)
+    s_vecs = text_enc.encode_texts(texts)
     c_vecs = clip.encode_texts(texts)
     X, y, groups = [], [], []
     for j, (qid, text) in enumerate(zip(queries["query_id"], texts)):
@@ -51,8 +32,8 @@ def _dataset(builder, bm25, text_enc, clip, queries: pd.DataFrame, qrels: dict, 
     return np.concatenate(X), np.concatenate(y), np.array(groups)
 
 
-def build_ranker(ctx: StepContext, out: Path) -> dict[str, Any]:
-    from engine.build.visual import load_built_clip
+def run(ctx: StepContext, out: Path) -> dict[str, Any]:
+    from engine.encoders.clip import load_clip_step
     from engine.encoders.text import create_text_encoder
     from engine.indexes.bm25 import BM25Index
     from engine.ranking.ltr import LambdaMartRanker
@@ -60,12 +41,12 @@ def build_ranker(ctx: StepContext, out: Path) -> dict[str, Any]:
 
     world = ctx.inputs["world"]
     set_threads(ctx.cfg.build_threads)
-    builder = feature_builder(
+    builder = FeatureBuilder.from_folders(
         world, ctx.inputs["lexical"], ctx.inputs["sbert"], ctx.inputs["visual"]
     )
     bm25 = BM25Index.load(ctx.inputs["lexical"])
     text_enc = create_text_encoder(ctx.cfg.text.sbert_model)
-    clip = load_built_clip(ctx.inputs["clip"])
+    clip = load_clip_step(ctx.inputs["clip"])
     queries = pd.read_parquet(world / "queries.parquet")
     q = pd.read_parquet(world / "qrels.parquet")
     qrels: dict[str, dict[str, int]] = {}
@@ -93,3 +74,19 @@ def build_ranker(ctx: StepContext, out: Path) -> dict[str, Any]:
         "val_ndcg@10": round(ranker.val_ndcg_, 4),
         "importances": ranker.importances(),
     }
+
+
+MIN_TRAIN_QUERIES = 10  # fewer judged training queries cannot train a re-ranker
+
+STEP = register_step(
+    Step(
+        "ranker",
+        1,
+        ("world", "lexical", "sbert", "clip", "visual"),
+        (),
+        run,
+        "Hybrid LambdaMART re-ranker (train queries; early-stopped on validation)",
+        ("ranking/*.py",),
+        needs_queries(train=MIN_TRAIN_QUERIES, val=1),
+    )
+)

@@ -31,6 +31,7 @@ import numpy as np
 
 from engine.artifacts import MANIFEST, STEP_RECORD, ArtifactError
 from engine.bad_inputs import BAD_INPUTS, BadInput
+from engine.serving import open_catalog
 
 _TEXT_OK = "leather boots"  # a valid query, for rows that vary something else
 _MSG_CHARS = 240
@@ -173,10 +174,9 @@ class _Planted:
 
 
 def _refused_open(name: str, root: Path, needle: str) -> tuple[str, str]:
-    from engine.catalog import Catalog
 
     try:
-        Catalog.open(name, root=root)
+        open_catalog(name, root=root)
     except ArtifactError as exc:
         text = str(exc)
         fine = needle in text and "python -m engine build" in text
@@ -230,9 +230,8 @@ def _serve_rest(catalog, broken: str, probe: str) -> tuple[str, str]:
 
 
 def _fault_after_open(name: str, root: Path, kind: str) -> tuple[str, str]:
-    from engine.catalog import Catalog
 
-    catalog = Catalog.open(name, root=root)
+    catalog = open_catalog(name, root=root)
     if kind == "corrupt":
         path = _step_folder(root, "visual") / "clip_hnsw.faiss"
         _replace(path, os.urandom(path.stat().st_size))  # same size: passes the size check
@@ -243,7 +242,6 @@ def _fault_after_open(name: str, root: Path, kind: str) -> tuple[str, str]:
 
 
 def _fault_planted_pickle(name: str, root: Path) -> tuple[str, str]:
-    from engine.catalog import Catalog
 
     folder = _step_folder(root, "lexical")
     marker = root.parent / "pickle-was-executed"
@@ -252,19 +250,18 @@ def _fault_planted_pickle(name: str, root: Path) -> tuple[str, str]:
     with open(path, "wb") as fh:
         np.save(fh, np.array([_Planted(marker)], dtype=object), allow_pickle=True)
     _record_size(folder, "tfidf_idf.npy")
-    got, text = _serve_rest(Catalog.open(name, root=root), "tfidf", "bm25")
+    got, text = _serve_rest(open_catalog(name, root=root), "tfidf", "bm25")
     if marker.exists():
         return "crash", "the planted pickle was executed"
     return got, text
 
 
 def _fault_killed_build(name: str, root: Path) -> tuple[str, str]:
-    from engine.catalog import Catalog
 
     leftover = root / "steps" / ".tmp-world-killed"
     leftover.mkdir(parents=True)
     (leftover / "items.parquet").write_bytes(b"PAR1 half-written")
-    catalog = Catalog.open(name, root=root)
+    catalog = open_catalog(name, root=root)
     from engine.search import search
 
     return ("serve", "previous build served") if len(

@@ -28,49 +28,15 @@ from engine.judgments.csvio import LISTED_BAD_ROWS, read_csv
 from engine.judgments.metrics import generated_metrics, judged_metrics
 from engine.judgments.qrels import AGGREGATION, build_qrels, latest
 from engine.judgments.store import Judgment
-from engine.world.queries import RELEVANT_GRADE
+from engine.progress import ProgressFn, no_progress
+from engine.schema import RELEVANT_GRADE
+from engine.serving import open_catalog
+from engine.serving.review import catalog_qrels_by_text, run_queries
 
 K = 10
 JSON_NAME = "benchmark_judgments.json"
 MD_NAME = "benchmark_judgments.md"
 TITLE = "Benchmark against human relevance judgments"
-ProgressFn = Callable[[Iterable, int, str], Iterable]
-
-
-def catalog_qrels_by_text(catalog: Catalog) -> dict[str, dict[str, int]]:
-    """The catalog's generated grades of its text queries, keyed by query text (built once)."""
-
-    def build() -> dict[str, dict[str, int]]:
-        qrels = catalog.qrels("text")
-        queries = catalog.table("queries")
-        out: dict[str, dict[str, int]] = {}
-        for qid, text in zip(queries["query_id"], queries["query"]):
-            out.setdefault(" ".join(str(text).split()), qrels.get(qid, {}))
-        return out
-
-    return catalog.cached("qrels:text-by-query", build)
-
-
-def run_queries(
-    catalog: Catalog,
-    method: str,
-    queries: Sequence[str],
-    k: int = K,
-    progress: ProgressFn = lambda it, n, d: it,
-) -> tuple[dict[str, list[str]], dict[str, str]]:
-    """Search each query with one method: ``({query: item ids}, {query: refusal message})``."""
-    from engine.search import QueryError, search
-
-    run: dict[str, list[str]] = {}
-    refused: dict[str, str] = {}
-    for q in progress(queries, len(queries), method):
-        try:
-            result = search(catalog, method, text=q, k=k)
-        except QueryError as exc:
-            refused[q] = str(exc)
-            continue
-        run[q] = [str(catalog.item_ids[r]) for r in result.rows]
-    return run, refused
 
 
 def _finite(value: Any) -> Any:
@@ -93,10 +59,10 @@ def judgment_benchmark(
     k: int = K,
     limit: int | None = None,
     methods: Sequence[str] | None = None,
-    progress: ProgressFn = lambda it, n, d: it,
+    progress: ProgressFn = no_progress,
 ) -> dict[str, Any]:
     """Evaluate the catalog's text methods against ``judgments`` (see module); a JSON-ready dict."""
-    from engine.evaluation.benchmark import _git_commit
+    from engine.benchmark.harness import _git_commit
     from engine.retrieval.registry import available_retrievers
 
     t0 = time.perf_counter()
@@ -272,7 +238,7 @@ def run_from_cli(
         raise ValueError(f"{args.judgments} has no valid judgments ({read.summary()})")
     names = sorted({j.catalog for j in read.judgments})
     name = args.catalog or (names[0] if len(names) == 1 else args.preset)
-    catalog = Catalog.open(name)
+    catalog = open_catalog(name)
     report = judgment_benchmark(
         catalog,
         read.judgments,

@@ -13,8 +13,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from engine.build.steps import StepContext, build_vector_indexes
 from engine.evaluation.metrics import ndcg_at_k
+from engine.pipeline.indexing import build_vector_indexes
+from engine.pipeline.step import Step, StepContext, needs_queries, register_step
+from engine.pipeline.steps.clip import training_captions
 
 GRID = tuple(round(x, 2) for x in np.linspace(0.0, 0.9, 10))
 MLP_TEXT_PAIRS = 8000
@@ -35,8 +37,8 @@ def _mean_ndcg(scores: np.ndarray, qids: list[str], qrels: dict, item_ids: np.nd
 
 
 def _late_ndcg(sims: dict[str, np.ndarray], w: dict[str, float], qids, qrels, item_ids) -> float:
-    from engine.retrieval.base import top_k
     from engine.retrieval.fusion import LATE_POOL, late_fuse
+    from engine.vectors import top_k
 
     vals = []
     for j, q in enumerate(qids):
@@ -54,9 +56,8 @@ def _tune(name: str, fn, log) -> tuple[float, dict[str, float]]:
     return best, curve
 
 
-def build_fusion(ctx: StepContext, out: Path) -> dict[str, Any]:
-    from engine.build.visual import load_built_clip
-    from engine.encoders.compact_clip import make_captions
+def run(ctx: StepContext, out: Path) -> dict[str, Any]:
+    from engine.encoders.clip import load_clip_step
     from engine.encoders.fusion_mlp import project, save_fusion_mlp, train_fusion_mlp
     from engine.encoders.text import create_text_encoder
     from engine.runtime import set_threads
@@ -72,13 +73,13 @@ def build_fusion(ctx: StepContext, out: Path) -> dict[str, Any]:
     dims = (sbert_items.shape[1], clip_items.shape[1], colour_items.shape[1])
     set_threads(ctx.cfg.build_threads)
     text_enc = create_text_encoder(ctx.cfg.text.sbert_model)
-    clip = load_built_clip(ctx.inputs["clip"])
+    clip = load_clip_step(ctx.inputs["clip"])
 
     val = queries[queries["split"] == "val"]
     qids, texts = val["query_id"].tolist(), val["query"].tolist()
     qrels = _qrels(pd.read_parquet(world / "qrels.parquet"))
     # Each validation query is encoded once per encoder and reused below.
-    s_val, c_val = text_enc.encode(texts), clip.encode_texts(texts)
+    s_val, c_val = text_enc.encode_texts(texts), clip.encode_texts(texts)
     ss = s_val @ sbert_items.T
     sc = c_val @ clip_items.T
     ival = (image_q["split"] == "val").to_numpy()
@@ -135,11 +136,13 @@ def build_fusion(ctx: StepContext, out: Path) -> dict[str, Any]:
     rng = np.random.default_rng(np.random.SeedSequence([ctx.cfg.seed, 21]))
     pick = np.sort(rng.choice(len(items), size=min(MLP_TEXT_PAIRS, len(items)), replace=False))
     synthetic = ctx.cfg.source is None
-    captions = make_captions(items.iloc[pick].reset_index(drop=True), rng, synthetic=synthetic)
+    captions = training_captions(
+        items.iloc[pick].reset_index(drop=True), rng, synthetic=synthetic
+    )
     cap_text = [c[int(rng.integers(len(c)))] for c in captions]
     q_text = np.concatenate(
         [
-            text_enc.encode(cap_text),
+            text_enc.encode_texts(cap_text),
             clip.encode_texts(cap_text),
             np.zeros((len(pick), dims[2]), np.float32),
         ],
@@ -213,3 +216,17 @@ def _same_look_partners(look: np.ndarray, rng: np.random.Generator) -> np.ndarra
             shuffled = rng.permutation(g)
             partner[shuffled] = np.roll(shuffled, 1)
     return partner
+
+
+STEP = register_step(
+    Step(
+        "fusion",
+        1,
+        ("world", "sbert", "clip", "visual"),
+        ("text",),
+        run,
+        "fusion weights (tuned on validation) and the fusion MLP",
+        ("encoders/fusion_mlp.py", "retrieval/fusion.py", "pipeline/indexing.py"),
+        needs_queries(val=1, image_val=1),
+    )
+)

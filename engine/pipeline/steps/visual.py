@@ -1,8 +1,8 @@
-"""Visual build steps: the CLIP model (trained or pretrained) and the image embeddings + indexes."""
+"""Visual step: CLIP and colour-histogram embeddings of every catalog and query image, and their
+FAISS indexes."""
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import Any
@@ -11,50 +11,8 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from engine.build.steps import StepContext, build_vector_indexes
-
-CLIP_SPEC_FILE = "clip_spec.json"
-
-
-def build_clip(ctx: StepContext, out: Path) -> dict[str, Any]:
-    """Use the configured CLIP if its weights are available; otherwise train the compact one."""
-    from engine.encoders.clip import ClipUnavailable, create_clip
-    from engine.encoders.compact_clip import make_captions, train_compact_clip
-
-    spec, fallback = ctx.cfg.clip.model, None
-    if spec != "compact":
-        try:
-            create_clip(spec)
-            (out / CLIP_SPEC_FILE).write_text(json.dumps({"spec": spec}))
-            return {"spec": spec, "trained": False}
-        except ClipUnavailable as exc:
-            fallback = str(exc)
-            ctx.log(f"  {fallback}")
-    world = ctx.inputs["world"]
-    items = pd.read_parquet(world / "items.parquet")
-    rng = np.random.default_rng(np.random.SeedSequence([ctx.cfg.seed, 11]))
-    # The synthetic world captions from its attributes; an ingested catalog from its own text.
-    captions = make_captions(items, rng, synthetic=ctx.cfg.source is None)
-    paths = [world / p for p in items["image_path"]]
-    stats = train_compact_clip(
-        paths,
-        captions,
-        ctx.cfg.clip,
-        out,
-        seed=ctx.cfg.seed,
-        progress=ctx.progress,
-        log=ctx.log,
-    )
-    (out / CLIP_SPEC_FILE).write_text(json.dumps({"spec": "compact", "fallback": fallback}))
-    return {"spec": "compact", "trained": True, "requested": spec, "fallback": fallback, **stats}
-
-
-def load_built_clip(clip_dir: Path):
-    """The CLIP encoder a build step chose (the spec is recorded next to its weights)."""
-    from engine.encoders.clip import create_clip
-
-    spec = json.loads((clip_dir / CLIP_SPEC_FILE).read_text())["spec"]
-    return create_clip(spec, artifacts_dir=clip_dir)
+from engine.pipeline.indexing import build_vector_indexes
+from engine.pipeline.step import Step, StepContext, register_step
 
 
 def _load_images(paths: list[Path]) -> list[Image.Image]:
@@ -81,8 +39,9 @@ def encode_image_files(encoder, paths: list[Path], progress, desc: str, batch: i
     )
 
 
-def build_visual(ctx: StepContext, out: Path) -> dict[str, Any]:
+def run(ctx: StepContext, out: Path) -> dict[str, Any]:
     """Embed every catalog and query image; build the CLIP and colour indexes."""
+    from engine.encoders.clip import load_clip_step
     from engine.runtime import set_threads
 
     world = ctx.inputs["world"]
@@ -90,7 +49,7 @@ def build_visual(ctx: StepContext, out: Path) -> dict[str, Any]:
     image_q = pd.read_parquet(world / "image_queries.parquet")
     queries = pd.read_parquet(world / "queries.parquet")
     set_threads(ctx.cfg.build_threads)
-    encoder = load_built_clip(ctx.inputs["clip"])
+    encoder = load_clip_step(ctx.inputs["clip"])
     t0 = time.perf_counter()
     clip_items, colour_items = encode_image_files(
         encoder, [world / p for p in items["image_path"]], ctx.progress, "embed catalog images"
@@ -115,3 +74,16 @@ def build_visual(ctx: StepContext, out: Path) -> dict[str, Any]:
         images_per_second=round(len(items) / max(encode_s, 1e-9), 1),
     )
     return info
+
+
+STEP = register_step(
+    Step(
+        "visual",
+        1,
+        ("world", "clip"),
+        (),
+        run,
+        "CLIP + colour image embeddings",
+        ("encoders/colour.py", "pipeline/indexing.py"),
+    )
+)

@@ -9,7 +9,6 @@ weights on a chronological validation split of the train period only.
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from pathlib import Path
 from typing import Any
@@ -17,19 +16,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from engine.build.steps import StepContext
+from engine.pipeline.step import Step, StepContext, needs_interactions, register_step
+from engine.recommend.base import RECOMMENDERS
 
-MODELS = ("popularity", "als", "content", "two_tower", "fm", "deepfm", "hybrid")
-#: Settings used when the config has no ``recommend`` section (same names as RecommendConfig).
-DEFAULTS: dict[str, Any] = {
-    "als_factors": 64,
-    "als_iterations": 15,
-    "als_regularization": 1.0,
-    "als_alpha": 20.0,
-    "two_tower_epochs": 6,
-    "fm_epochs": 10,
-    "hybrid_min_history": 5,
-    "hybrid_val_fraction": 0.15,
+#: The step's evaluation settings. Each recommender's hyper-parameters are its constructor's
+#: defaults; the build only sets the seed and thread counts (``Recommender.build_params``).
+SETTINGS: dict[str, Any] = {
     "eval_k": 10,
     "short_history_max": 5,
     "latency_users": 300,
@@ -39,40 +31,22 @@ DEFAULTS: dict[str, Any] = {
 }
 
 
-def settings(cfg) -> dict[str, Any]:
-    """The step's settings: DEFAULTS overridden by ``cfg.recommend`` when the config has one."""
-    section = getattr(cfg, "recommend", None)
-    return {**DEFAULTS, **(dataclasses.asdict(section) if section is not None else {})}
+def model_params(seed: int, threads: int) -> dict[str, dict[str, Any]]:
+    """Constructor arguments of every registered recommender, in fit order.
 
+    torch models train on one thread: on the shared 2-core box two OpenMP threads were 4-7x
+    slower per step under load (measured), and results do not depend on it. A recommender that
+    blends others gets their arguments too, so its components match the ones fitted alone.
+    """
+    from engine.recommend.registry import fit_order, recommender_class
 
-def model_params(s: dict[str, Any], seed: int, threads: int) -> dict[str, dict[str, Any]]:
-    """Constructor arguments of every recommender from the step settings."""
-    als = {
-        "factors": s["als_factors"],
-        "iterations": s["als_iterations"],
-        "regularization": s["als_regularization"],
-        "alpha": s["als_alpha"],
-        "seed": seed,
-        "threads": threads,
-    }
-    # torch training stays on one thread: on the shared 2-core box two OpenMP threads were
-    # 4-7x slower per step under load (measured), and results do not depend on it.
-    two_tower = {"epochs": s["two_tower_epochs"], "seed": seed, "threads": 1}
-    fm = {"epochs": s["fm_epochs"], "seed": seed, "threads": 1}
-    return {
-        "popularity": {},
-        "als": als,
-        "content": {},
-        "two_tower": two_tower,
-        "fm": fm,
-        "deepfm": fm,
-        "hybrid": {
-            "params": {"als": als, "two_tower": two_tower},
-            "min_history": s["hybrid_min_history"],
-            "val_fraction": s["hybrid_val_fraction"],
-            "seed": seed,
-        },
-    }
+    params: dict[str, dict[str, Any]] = {}
+    for name in fit_order():
+        cls = recommender_class(name)
+        params[name] = cls.build_params(seed=seed, threads=threads)
+        if cls.fuses:
+            params[name]["params"] = {c: params[c] for c in cls.fuses}
+    return params
 
 
 def _optional(folder: Path | None, name: str) -> np.ndarray | None:
@@ -95,11 +69,11 @@ def bm25_search(lexical: Path, item_ids: np.ndarray, top_n: int):
     return search
 
 
-def build_recommenders(ctx: StepContext, out: Path) -> dict[str, Any]:
+def run(ctx: StepContext, out: Path) -> dict[str, Any]:
     from engine.recommend import InteractionData, content_features, create_recommender
     from engine.recommend.evaluate import evaluate_personalized_search, evaluate_recommenders
 
-    s = settings(ctx.cfg)
+    s = SETTINGS
     world = ctx.inputs["world"]
     items = pd.read_parquet(world / "items.parquet")
     users = pd.read_parquet(world / "users.parquet", columns=["user_id"])
@@ -112,12 +86,12 @@ def build_recommenders(ctx: StepContext, out: Path) -> dict[str, Any]:
     ctx.log(f"  features: {' + '.join([*blocks, 'attributes'])} ({features.shape[1]} dims)")
 
     data.save(out / "data")  # shared by every model folder (see Recommender.save)
-    params = model_params(s, ctx.cfg.seed, ctx.cfg.build_threads)
+    params = model_params(ctx.cfg.seed, ctx.cfg.build_threads)
     models, fit_seconds = {}, {}
-    for name in ctx.progress(MODELS, len(MODELS), "fit recommenders"):
+    for name in ctx.progress(list(params), len(params), "fit recommenders"):
         t0 = time.perf_counter()
         model = create_recommender(name, **params[name])
-        model.fit(data, fitted=models) if name == "hybrid" else model.fit(data)
+        model.fit(data, fitted=models) if model.fuses else model.fit(data)
         fit_seconds[name] = round(time.perf_counter() - t0, 2)
         model.save(out / name, data_folder=out / "data")
         models[name] = model
@@ -147,12 +121,12 @@ def build_recommenders(ctx: StepContext, out: Path) -> dict[str, Any]:
         "train_rows": int(data.matrix.nnz),
         "test_rows": int(len(test)),
         "hybrid": {
-            "weights": models["hybrid"].weights_,
-            "validation": models["hybrid"].validation_,
+            "weights": getattr(models.get("hybrid"), "weights_", None),
+            "validation": getattr(models.get("hybrid"), "validation_", None),
         },
         "evaluation": metrics,
     }
-    if "lexical" in ctx.inputs:
+    if "lexical" in ctx.inputs and "hybrid" in models:
         sessions = pd.read_parquet(world / "sessions.parquet")
         held_out = sessions[sessions["split"] == "test"]
         info["personalized_search"] = evaluate_personalized_search(
@@ -163,3 +137,17 @@ def build_recommenders(ctx: StepContext, out: Path) -> dict[str, Any]:
             k=s["eval_k"],
         )
     return info
+
+
+STEP = register_step(
+    Step(
+        "recommend",
+        1,
+        ("world", "lexical", "sbert", "visual"),
+        (),
+        run,
+        "every registered recommender, fitted on the train period and evaluated after it",
+        RECOMMENDERS.source_patterns(),
+        needs_interactions,
+    )
+)

@@ -1,6 +1,6 @@
 """Concurrent users: N simultaneous browser sessions against one app server, for a fixed time.
 
-``python -m bench.load_test [--catalog demo] [--sessions 8] [--duration 60]`` (``make load``)
+``python -m e2e.load_test [--catalog demo] [--sessions 8] [--duration 60]`` (``make load``)
 starts its own Streamlit server on a free loopback port against one built catalog, opens one
 Chromium with N browser contexts (one Streamlit session each, one asyncio task each) and has every
 session repeat three actions until the time is up:
@@ -45,8 +45,9 @@ from typing import Any
 
 import numpy as np
 
-from bench.browser import EXCEPTION, launch_options, problems, unavailable_reason
-from bench.server import REPO, AppServer
+from e2e.browser import EXCEPTION, launch_options, problems, unavailable_reason
+from e2e.server import REPO, AppServer
+from engine.serving import open_catalog
 
 KINDS = ("text_search", "image_search", "recommend")
 SAMPLES = REPO / "assets" / "samples"
@@ -88,24 +89,21 @@ def isolated_data_dir(data: Path, catalog: str, into: Path) -> Path:
 
 def plans(catalog_name: str, n: int, scratch: Path) -> tuple[list[Plan], dict[str, Any]]:
     """A distinct query, user and image file per session, and a description of the catalog."""
-    from engine.catalog import Catalog
     from engine.recommend.service import personas
-    from engine.world import vocab
 
-    catalog = Catalog.open(catalog_name)
-    colours, categories = vocab.names("colour"), vocab.names("category")
-    queries: list[str] = []
-    for i in range(len(colours) * len(categories)):
-        q = f"{colours[i % len(colours)]} {categories[(i * 5) % len(categories)]}"
-        if q not in queries:
-            queries.append(q)
+    catalog = open_catalog(catalog_name)
+    logged = catalog.table("queries")["query"].tolist()  # the catalog's own queries
+    queries = list(dict.fromkeys(" ".join(q.split()) for q in logged))
     users_t, inter = catalog.table("users"), catalog.table("interactions")
     skip = set(personas(users_t, inter).values())  # the page's default user is a persona
     counts = inter[inter["split"] == "train"]["user_id"].value_counts()
     users = [str(u) for u in counts.index if str(u) not in skip][:n]
     samples = sorted(SAMPLES.glob("*.jpg"))
-    if len(users) < n or not samples:
-        raise SystemExit(f"the catalog has {len(users)} users with history; {n} are needed")
+    if len(users) < n or len(queries) < n or not samples:
+        raise SystemExit(
+            f"the catalog has {len(users)} users with history and {len(queries)} distinct "
+            f"queries; {n} of each are needed"
+        )
     out = []
     for i in range(n):
         image = scratch / f"s{i:02d}-{samples[i % len(samples)].name}"
@@ -338,7 +336,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     return {
         "measured_at": started.strftime("%Y-%m-%d %H:%M:%S UTC"),
         "commit": git_commit(),
-        "command": "python -m bench.load_test " + " ".join(sys.argv[1:]),
+        "command": "python -m e2e.load_test " + " ".join(sys.argv[1:]),
         "machine": {
             "platform": platform.platform(),
             "cores": os.cpu_count(),
@@ -387,7 +385,7 @@ def failures(report: dict[str, Any]) -> list[str]:
 def write(report: dict[str, Any], out: Path) -> None:
     """Write the report; re-render ``benchmark.md`` beside it when ``benchmark.json`` exists."""
     from engine.artifacts import atomic_write_bytes, atomic_write_json
-    from engine.evaluation.report import load_report, to_markdown
+    from engine.benchmark.report import load_report, to_markdown
 
     out.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_json(out, report)
@@ -401,7 +399,7 @@ def main(argv: list[str] | None = None) -> int:
     from engine.paths import reports_dir
 
     ap = argparse.ArgumentParser(
-        prog="python -m bench.load_test", description=__doc__.split("\n")[0]
+        prog="python -m e2e.load_test", description=__doc__.split("\n")[0]
     )
     ap.add_argument("--catalog", default="demo", help="built catalog to serve (default demo)")
     ap.add_argument("--data", help="data folder holding it (default PIXELMATCH_DATA or data/)")

@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from engine.artifacts import atomic_write_bytes, atomic_write_json
-from engine.evaluation.benchmark import best_of, methods_table, recommend_table, slices_table
-from engine.evaluation.load_section import load_headline, load_md, read_load
+from engine.benchmark.load_section import load_headline, load_md, read_load
+from engine.benchmark.tables import best_of, methods_table, recommend_table, slices_table
 
 START, END = "<!-- bench:start -->", "<!-- bench:end -->"
 

@@ -20,8 +20,8 @@ import pandas as pd
 from engine.catalog import Catalog
 from engine.evaluation.metrics import evaluate_run, latency_percentiles
 from engine.retrieval.registry import available_retrievers
+from engine.schema import RELEVANT_GRADE
 from engine.search import search
-from engine.world.queries import RELEVANT_GRADE
 
 K = 10
 WARMUP = 5
@@ -153,36 +153,13 @@ def recommend_section(catalog: Catalog) -> dict[str, Any] | None:
     }
 
 
-def recommend_table(section: dict[str, Any]) -> pd.DataFrame:
-    """One row per recommender: overall, cold-start and short-history quality, coverage, latency."""
-    ev = section["evaluation"]
-    k = ev["k"]
-    rows = []
-    for name, m in ev["models"].items():
-        rows.append(
-            {
-                "model": name,
-                f"recall@{k}": m[f"recall@{k}"],
-                f"ndcg@{k}": m[f"ndcg@{k}"],
-                f"map@{k}": m[f"map@{k}"],
-                f"cold-start recall@{k}": m["cold_start"][f"recall@{k}"],
-                f"short-history recall@{k}": m["short_history"][f"recall@{k}"],
-                "coverage": m["coverage"],
-                "popularity pct": m["popularity_percentile"],
-                "p95 ms": m["latency_ms"]["p95"],
-            }
-        )
-    return pd.DataFrame(rows)
-
-
 def ann_sweep(catalog: Catalog, queries: list[dict], k: int = K) -> dict[str, Any]:
     """Recall@k against exact search and latency for HNSW efSearch and IVF nprobe settings."""
+    from engine.components import clip_encoder, text_encoder, vector_index
     from engine.indexes.vector import recall_vs_exact
-    from engine.retrieval.semantic import text_encoder, vector_index
-    from engine.retrieval.visual import clip_encoder
 
     texts = [q["text"] for q in queries if q.get("text")][:200]
-    spaces = {"sbert": ("sbert", "sbert", lambda: text_encoder(catalog).encode(texts))}
+    spaces = {"sbert": ("sbert", "sbert", lambda: text_encoder(catalog).encode_texts(texts))}
     if "visual" in catalog.built_steps:
         spaces["clip"] = ("visual", "clip", lambda: clip_encoder(catalog).encode_texts(texts))
     out: dict[str, Any] = {}
@@ -265,38 +242,6 @@ def run_benchmark(
     }
     report["bench_seconds"] = round(time.perf_counter() - t0, 1)
     return report
-
-
-def methods_table(
-    section: dict[str, Any], metrics=("ndcg@10", "mrr", "recall@10", "precision@10", "map@10")
-) -> pd.DataFrame:
-    """One row per method: overall metrics and p50/p95 total latency."""
-    rows = []
-    for method, r in section["methods"].items():
-        lat = r["latency_ms"]["total"]
-        rows.append(
-            {
-                "method": method,
-                **{m: r["overall"][m] for m in metrics},
-                "p50 ms": lat["p50"],
-                "p95 ms": lat["p95"],
-            }
-        )
-    return pd.DataFrame(rows)
-
-
-def slices_table(section: dict[str, Any], metric: str = "ndcg@10") -> pd.DataFrame:
-    """One row per method, one column per slice, of one metric."""
-    data = {
-        m: {s: v[metric] for s, v in r["slices"].items()} for m, r in section["methods"].items()
-    }
-    return pd.DataFrame(data).T.reset_index(names="method")
-
-
-def best_of(section: dict[str, Any], metric: str = "ndcg@10") -> tuple[str, float]:
-    """The method with the highest overall ``metric``."""
-    method = max(section["methods"], key=lambda m: section["methods"][m]["overall"][metric])
-    return method, section["methods"][method]["overall"][metric]
 
 
 def disagreement(

@@ -1,6 +1,6 @@
 """The "Concurrent users" section of benchmark.md, rendered from ``reports/load.json``.
 
-``reports/load.json`` is written by the load test (``make load``: ``python -m bench.load_test``);
+``reports/load.json`` is written by the load test (``make load``: ``python -m e2e.load_test``);
 this module only reads it, so the section exists exactly when a measurement does.
 """
 

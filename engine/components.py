@@ -1,0 +1,99 @@
+"""Shared components of a built catalog, loaded once per catalog and shared by every method.
+
+Each loader takes a :class:`~engine.catalog.Catalog` and returns a cached component (an encoder,
+an index, tuned parameters) read from the build step that wrote it. Retrievers, the query layer
+and the benchmark call these; nothing above them needs to know artifact file names.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from engine.catalog import Catalog
+    from engine.encoders.base import ImageEncoder, TextEncoder
+    from engine.indexes.vector import VectorIndex
+
+# Item embedding matrices, by space: (build step, file).
+EMBEDDINGS = {
+    "sbert": ("sbert", "sbert_items.npy"),
+    "clip": ("visual", "clip_items.npy"),
+    "colour": ("visual", "colour_items.npy"),
+}
+
+
+def text_encoder(catalog: Catalog) -> TextEncoder:
+    """The catalog's Sentence-BERT encoder (the model its build used)."""
+    from engine.encoders.text import create_text_encoder
+
+    name = catalog.config["text"]["sbert_model"]
+    return catalog.cached(f"text_encoder:{name}", lambda: create_text_encoder(name))
+
+
+def clip_encoder(catalog: Catalog):
+    """The catalog's CLIP encoder (the one its build chose: compact or pretrained)."""
+    from engine.encoders.clip import load_clip_step
+
+    return catalog.cached("clip_encoder", lambda: load_clip_step(catalog.step_dir("clip")))
+
+
+def colour_encoder(catalog: Catalog) -> ImageEncoder:
+    """The HSV colour-histogram encoder the visual step used."""
+    from engine.encoders.base import create_encoder
+
+    return catalog.cached("colour_encoder", lambda: create_encoder("colour"))
+
+
+def vector_index(catalog: Catalog, step: str, prefix: str, kind: str) -> VectorIndex:
+    """A FAISS index written by a build step (``<prefix>_<kind>.faiss``)."""
+    from engine.indexes.vector import VectorIndex
+
+    path = catalog.step_dir(step) / f"{prefix}_{kind}.faiss"
+    return catalog.cached(f"faiss:{prefix}:{kind}", lambda: VectorIndex.load(path, kind))
+
+
+def embeddings(catalog: Catalog, space: str) -> np.ndarray:
+    """Every item's embedding in ``space`` (``sbert``, ``clip`` or ``colour``), catalog order."""
+    if space not in EMBEDDINGS:
+        raise ValueError(f"unknown embedding space {space!r}; valid: {', '.join(EMBEDDINGS)}")
+    step, filename = EMBEDDINGS[space]
+    return catalog.cached(f"embeddings:{space}", lambda: np.load(catalog.step_dir(step) / filename))
+
+
+def embedding_spaces(catalog: Catalog) -> list[str]:
+    """The embedding spaces this catalog has built."""
+    return [s for s, (step, _) in EMBEDDINGS.items() if step in catalog.built_steps]
+
+
+def bm25_index(catalog: Catalog):
+    from engine.indexes.bm25 import BM25Index
+
+    return catalog.cached("bm25", lambda: BM25Index.load(catalog.step_dir("lexical")))
+
+
+def tfidf_index(catalog: Catalog):
+    from engine.indexes.tfidf import TfidfIndex
+
+    return catalog.cached("tfidf", lambda: TfidfIndex.load(catalog.step_dir("lexical")))
+
+
+def keyword_index(catalog: Catalog):
+    from engine.indexes.keywords import KeywordIndex
+
+    return catalog.cached("keywords", lambda: KeywordIndex.load(catalog.step_dir("lexical")))
+
+
+def fusion_params(catalog: Catalog) -> dict[str, Any]:
+    """Fusion weights tuned on validation queries by the fusion step (``fusion.json``)."""
+    path = catalog.step_dir("fusion") / "fusion.json"
+    return catalog.cached("fusion_params", lambda: json.loads(path.read_text()))
+
+
+def fusion_mlp(catalog: Catalog):
+    """The fusion step's trained MLP towers."""
+    from engine.encoders.fusion_mlp import load_fusion_mlp
+
+    return catalog.cached("fusion_mlp", lambda: load_fusion_mlp(catalog.step_dir("fusion")))

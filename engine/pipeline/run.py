@@ -1,0 +1,82 @@
+"""Run the build: every step of the plan, skipping those whose artifacts are up to date.
+
+The manifest is written last (see :mod:`engine.artifacts`), so an interrupted build leaves the
+previous artifacts usable.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from engine.artifacts import ArtifactStore
+from engine.config import BuildConfig, stable_hash
+from engine.paths import artifacts_dir
+from engine.pipeline import planner as planning
+from engine.pipeline.status import rebuild_command
+from engine.pipeline.step import StepContext
+from engine.progress import ProgressFn, no_progress
+
+
+def run_build(
+    cfg: BuildConfig,
+    *,
+    name: str | None = None,
+    root: Path | None = None,
+    progress: ProgressFn | None = None,
+    log: Callable[[str], None] = print,
+) -> dict[str, Any]:
+    """Build (or bring up to date) the artifacts of ``cfg``; returns the new manifest."""
+    name = name or cfg.preset
+    store = ArtifactStore(root or artifacts_dir(name))
+    progress = progress or no_progress
+    hashes = planning.plan(cfg)
+    records: dict[str, Any] = {}
+    t_start = time.perf_counter()
+    with store.lock():
+        for step in planning.ordered_steps():
+            step_hash = hashes[step.name]
+            done = store.finished_step(step.name, step_hash)
+            if done is not None:
+                log(f"[{step.name}] up to date ({step_hash}), skipped")
+                records[step.name] = {**done.__dict__, "skipped": True}
+                continue
+            log(f"[{step.name}] building: {step.description}")
+            ctx = StepContext(
+                cfg=cfg,
+                inputs={d: store.root / records[d]["dir"] for d in step.deps},
+                progress=progress,
+                log=log,
+            )
+            reason = step.unavailable(ctx) if step.unavailable else None
+            info: dict[str, Any] = {}
+            with store.write_step(step.name, step_hash, info) as out:
+                info.update({"unavailable": reason} if reason else step.run(ctx, out))
+            rec = store.finished_step(step.name, step_hash)
+            records[step.name] = {**rec.__dict__, "skipped": False}
+            if reason:
+                log(f"[{step.name}] not available for this catalog: {reason}")
+            else:
+                log(f"[{step.name}] done in {rec.seconds:.1f} s")
+        manifest = {
+            "name": name,
+            "preset": cfg.preset,
+            "config": cfg.to_dict(),
+            "config_hash": stable_hash(cfg.to_dict()),
+            "steps": records,
+            "versions": planning.package_versions(),
+            "machine": {"platform": platform.platform(), "cpus": _cpu_count()},
+            "built_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "build_seconds": round(time.perf_counter() - t_start, 2),
+            "rebuild_command": rebuild_command(cfg, name),
+        }
+        store.commit(manifest)
+    return manifest
+
+
+def _cpu_count() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1

@@ -1,0 +1,1 @@
+"""The build steps, one module each; every module registers its ``Step``."""

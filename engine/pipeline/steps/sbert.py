@@ -1,0 +1,59 @@
+"""SBERT step: Sentence-BERT embeddings of every item's text, and their FAISS indexes."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from engine.pipeline.indexing import build_vector_indexes
+from engine.pipeline.step import Step, StepContext, register_step
+from engine.schema import item_texts
+
+
+def run(ctx: StepContext, out: Path) -> dict[str, Any]:
+    from engine.encoders.text import create_text_encoder
+    from engine.runtime import set_threads
+
+    items = pd.read_parquet(ctx.inputs["world"] / "items.parquet")
+    queries = pd.read_parquet(ctx.inputs["world"] / "queries.parquet")
+    set_threads(ctx.cfg.build_threads)
+    t0 = time.perf_counter()
+    encoder = create_text_encoder(ctx.cfg.text.sbert_model)
+    texts = item_texts(items)
+    bs = ctx.cfg.text.encode_batch_size
+    chunks = [texts[i : i + bs * 8] for i in range(0, len(texts), bs * 8)]
+    vectors = np.concatenate(
+        [
+            encoder.encode_texts(c, batch_size=bs)
+            for c in ctx.progress(chunks, len(chunks), "encode items")
+        ]
+    ).astype(np.float32)
+    encode_s = time.perf_counter() - t0
+    np.save(out / "sbert_items.npy", vectors)
+    q_vecs = encoder.encode_texts(queries["query"].tolist()[:300], batch_size=bs)
+    info = build_vector_indexes(vectors, q_vecs, out, "sbert", ctx.log)
+    info.update(
+        model=encoder.name,
+        dim=int(vectors.shape[1]),
+        n=int(vectors.shape[0]),
+        encode_seconds=round(encode_s, 2),
+        items_per_second=round(len(texts) / max(encode_s, 1e-9), 1),
+    )
+    return info
+
+
+STEP = register_step(
+    Step(
+        "sbert",
+        1,
+        ("world",),
+        ("text",),
+        run,
+        "Sentence-BERT embeddings + FAISS",
+        ("encoders/text.py", "encoders/base.py", "indexes/vector.py", "pipeline/indexing.py"),
+    )
+)

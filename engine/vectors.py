@@ -1,0 +1,52 @@
+"""Vector and ranking helpers shared by encoders, indexes, retrievers and recommenders."""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+
+def l2_normalise(x: np.ndarray, axis: int = -1) -> np.ndarray:
+    """Rows (or vectors along ``axis``) scaled to unit L2 norm, as float32; zero rows stay zero.
+
+    The division runs in float64 when ``x`` is float64 (then rounds once), else in float32.
+    """
+    x = np.asarray(x)
+    if x.dtype != np.float64:
+        x = x.astype(np.float32)
+    return (x / np.maximum(np.linalg.norm(x, axis=axis, keepdims=True), 1e-12)).astype(np.float32)
+
+
+def check_k(k: object, name: str = "k") -> int:
+    """A cut-off: an integer >= 1 (``TypeError`` when not an integer, ``ValueError`` when < 1)."""
+    if isinstance(k, bool) or not isinstance(k, numbers.Integral):
+        raise TypeError(f"{name} must be an integer >= 1, got {k!r}")
+    if k < 1:
+        raise ValueError(f"{name} must be >= 1, got {k}")
+    return int(k)
+
+
+def top_k(
+    scores: np.ndarray, k: int, *, positive_only: bool = False, finite_only: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
+    """Rows and scores of the ``k`` best scores, best first (ties broken by the lower row).
+
+    ``positive_only`` keeps only scores > 0 (lexical matches); ``finite_only`` drops -inf/NaN
+    (items a recommender cannot score).
+    """
+    scores = np.asarray(scores)
+    if positive_only:
+        candidates = np.flatnonzero(scores > 0)
+    elif finite_only:
+        candidates = np.flatnonzero(np.isfinite(scores))
+    else:
+        candidates = np.arange(len(scores))
+    if len(candidates) == 0:
+        return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float32)
+    k = min(k, len(candidates))
+    s = scores[candidates]
+    part = np.argpartition(-s, k - 1)[:k] if k < len(s) else np.arange(len(s))
+    order = np.lexsort((candidates[part], -s[part]))
+    rows = candidates[part][order]
+    return rows.astype(np.int64), scores[rows].astype(np.float32)
