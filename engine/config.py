@@ -36,7 +36,10 @@ class WorldConfig:
     n_queries_train: int = 600
     n_queries_val: int = 150
     n_queries_test: int = 400
+    # Shares of each split's text queries worded with held-out synonyms and as people type
+    # ("wild"); the rest use the catalog's words (engine/world/queries.py).
     paraphrase_rate: float = 0.3
+    wild_rate: float = 0.3
     n_image_queries: int = 300
     days: int = 180
     cutoff_day: int = 150

@@ -35,6 +35,14 @@ GRADE_BADGE = {
     0: ":red-badge[grade 0]",
 }
 
+
+def _wording_label(r) -> str:
+    """A test query label's wording suffix: " · paraphrase", " · wild" or nothing (catalog)."""
+    old = "paraphrase" if getattr(r, "paraphrase", False) else "catalog"  # catalogs built before
+    wording = getattr(r, "wording", old)
+    return "" if wording == "catalog" else f" · {wording}"
+
+
 catalog = current_catalog()
 st.title("Compare methods", anchor=False)
 mode = st.radio("Mode", ["Free query", "Labelled test query"], horizontal=True, key="cmp_mode")
@@ -49,10 +57,7 @@ if mode == "Free query":
 else:
     queries = catalog.table("queries")
     test = queries[queries["split"] == "test"].reset_index(drop=True)
-    labels = {
-        r.query_id: f"{r.query}  ·  {r.type}{' · paraphrase' if r.paraphrase else ''}"
-        for r in test.itertuples()
-    }
+    labels = {r.query_id: f"{r.query}  ·  {r.type}{_wording_label(r)}" for r in test.itertuples()}
     order = list(labels)
     if st.session_state.get("cmp_sorted"):
         order = st.session_state["cmp_sorted"]

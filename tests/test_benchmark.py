@@ -103,7 +103,9 @@ def test_slice_sizes_count_the_queries_of_each_type(report, tiny_catalog):
     sizes = report["text"]["slice_sizes"]
     for t, n in test["type"].value_counts().items():
         assert sizes[f"type={t}"] == n
-    assert sizes.get("paraphrase=True", 0) + sizes.get("paraphrase=False", 0) == 10
+    for w, n in test["wording"].value_counts().items():
+        assert sizes[f"wording={w}"] == n
+    assert sum(n for s, n in sizes.items() if s.startswith("wording=")) == 10
     assert report["image"]["slice_sizes"]["type=image"] == 10
 
 

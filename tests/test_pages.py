@@ -386,7 +386,7 @@ def test_compare_sort_by_disagreement_reorders_the_test_queries(compare_page, ti
     queries = tiny_catalog.table("queries")
     test = queries[queries["split"] == "test"]
     qid_of = {
-        f"{r.query}  ·  {r.type}{' · paraphrase' if r.paraphrase else ''}": r.query_id
+        f"{r.query}  ·  {r.type}{'' if r.wording == 'catalog' else ' · ' + r.wording}": r.query_id
         for r in test.itertuples()
     }
     after = [qid_of[label] for label in after]  # the options are shown as labels

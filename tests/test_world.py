@@ -66,6 +66,10 @@ def all_words(field: str) -> list[str]:
 COLOUR_RE = phrase_re(all_words("colour"))
 PATTERN_RE = phrase_re(all_words("pattern"))
 HELD_OUT_RE = phrase_re([w for terms in vocab.FIELDS.values() for t in terms for w in t.held_out])
+# Every evaluation-only word: paraphrase, wild, typo and modifier phrases.
+EVAL_RE = phrase_re(
+    [w for terms in vocab.FIELDS.values() for t in terms for w in t.evaluation_words()]
+)
 TRAIN_WORDS_RE = phrase_re([w for terms in vocab.FIELDS.values() for t in terms for w in t.words])
 
 
@@ -283,19 +287,22 @@ def test_no_title_names_a_colour_the_item_does_not_have():
 def test_held_out_words_never_appear_in_product_text_or_sessions(world):
     items = world["items"]
     for column in ("title", "description"):
-        hits = [s for s in items[column] if HELD_OUT_RE.search(s)]
-        assert not hits, f"held-out words in {column}: {hits[:3]}"
-    session_hits = [s for s in world["sessions"]["query"] if HELD_OUT_RE.search(s)]
+        hits = [s for s in items[column] if EVAL_RE.search(s)]
+        assert not hits, f"evaluation-only words in {column}: {hits[:3]}"
+    session_hits = [s for s in world["sessions"]["query"] if EVAL_RE.search(s)]
     assert not session_hits
     # The scan works: it does find held-out words where they belong.
-    para = world["queries"][world["queries"]["paraphrase"]]
-    assert len(para) > 0 and all(HELD_OUT_RE.search(q) for q in para["query"])
+    q = world["queries"]
+    para = q[q["wording"] == "paraphrase"]
+    assert len(para) > 0 and all(HELD_OUT_RE.search(x) for x in para["query"])
+    wild = q[q["wording"] == "wild"]
+    assert len(wild) > 0 and all(EVAL_RE.search(x) for x in wild["query"])
 
 
 def test_held_out_words_never_appear_in_a_larger_catalog():
     items = _products(0.3, n=5000, seed=11)
     text = items["title"] + " " + items["description"]
-    assert not text.str.contains(HELD_OUT_RE).any()
+    assert not text.str.contains(EVAL_RE).any()
 
 
 # -- items, users and interactions -------------------------------------------------------------
@@ -422,29 +429,31 @@ def test_query_splits_disjoint_at_demo_query_counts(demo_scale_queries):
     assert not combos["val"] & combos["test"]
 
 
-def _words_of_attribute(field: str, value: str, held_out: bool) -> tuple[str, ...]:
+def _words_of_attribute(field: str, value: str, split: str | None) -> tuple[str, ...]:
+    """The catalog words of a value (split None), or its paraphrase words for ``split``."""
     t = vocab.term(field, value)
-    return t.held_out if held_out else t.words
+    return t.words if split is None else t.paraphrase.for_split(split)
 
 
 def test_paraphrase_queries_use_held_out_words(world):
     q = world["queries"]
-    para = q[q["paraphrase"]]
-    plain = q[~q["paraphrase"]]
+    para = q[q["wording"] == "paraphrase"]
+    plain = q[q["wording"] == "catalog"]
     assert len(para) > 0 and len(plain) > 0
     for rec in para.itertuples():
         text = rec.query.lower()
         for f, v in json.loads(rec.attributes).items():
-            assert phrase_re(_words_of_attribute(f, v, True)).search(text), (rec.query, f)
+            assert phrase_re(_words_of_attribute(f, v, rec.split)).search(text), (rec.query, f)
         rest = HELD_OUT_RE.sub(" ", text)
         assert not TRAIN_WORDS_RE.search(rest), f"training word in paraphrase {rec.query!r}"
     for rec in plain.itertuples():
         text = rec.query.lower()
         for f, v in json.loads(rec.attributes).items():
-            assert phrase_re(_words_of_attribute(f, v, False)).search(text), (rec.query, f)
-        assert not HELD_OUT_RE.search(text), rec.query
+            assert phrase_re(_words_of_attribute(f, v, None)).search(text), (rec.query, f)
+        assert not EVAL_RE.search(text), rec.query
 
 
-def test_paraphrase_rate_is_roughly_the_configured_one(demo_scale_queries):
+def test_wording_rates_are_roughly_the_configured_ones(demo_scale_queries):
     wcfg, q = demo_scale_queries
-    assert abs(q["paraphrase"].mean() - wcfg["paraphrase_rate"]) < 0.05
+    assert abs((q["wording"] == "paraphrase").mean() - wcfg["paraphrase_rate"]) < 0.05
+    assert abs((q["wording"] == "wild").mean() - wcfg["wild_rate"]) < 0.05

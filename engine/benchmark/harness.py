@@ -59,10 +59,13 @@ def _run_method(
 
 
 def _slices(queries: list[dict], qrels: dict, new_ids: set[str]) -> dict[str, dict]:
-    """Named subsets of the judgments: by query type, paraphrase, and NEW vs existing items."""
+    """Named subsets of the judgments: by query type, wording, visual, and NEW vs existing items."""
     out: dict[str, dict] = {}
     for q in queries:
-        for name in (f"type={q['type']}", f"paraphrase={q['paraphrase']}", f"visual={q['visual']}"):
+        names = [f"type={q['type']}", f"visual={q['visual']}"]
+        if q.get("wording"):
+            names.append(f"wording={q['wording']}")
+        for name in names:
             out.setdefault(name, {})[q["query_id"]] = qrels.get(q["query_id"], {})
     for name, keep in (("items=new", True), ("items=existing", False)):
         sub = {}
@@ -90,11 +93,13 @@ def _text_queries(catalog: Catalog, split: str, limit: int | None) -> list[dict]
     out = []
     for row in df.itertuples():
         attrs = json.loads(row.attributes)
+        # Catalogs built before the wording column had a boolean "paraphrase" column instead.
+        old = "paraphrase" if getattr(row, "paraphrase", False) else "catalog"
         out.append(
             {
                 "query_id": row.query_id,
                 "type": row.type,
-                "paraphrase": bool(row.paraphrase),
+                "wording": str(getattr(row, "wording", old)),
                 "visual": bool({"colour", "pattern"} & set(attrs)),
                 "text": row.query,
                 "input": {"text": row.query},
@@ -112,7 +117,7 @@ def _image_queries(catalog: Catalog, split: str, limit: int | None) -> list[dict
         {
             "query_id": r.query_id,
             "type": "image",
-            "paraphrase": False,
+            "wording": None,
             "visual": True,
             "input": {"image": load_image(catalog.world_dir / r.image_path)},
         }

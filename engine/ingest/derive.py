@@ -101,7 +101,16 @@ def query_tables(inter: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     if s.empty:
         return (
             pd.DataFrame(
-                columns=["query_id", "split", "type", "paraphrase", "attributes", "query"]
+                columns=[
+                    "query_id",
+                    "split",
+                    "type",
+                    "wording",
+                    "subtype",
+                    "visual",
+                    "attributes",
+                    "query",
+                ]
             ),
             pd.DataFrame(
                 {
@@ -121,7 +130,9 @@ def query_tables(inter: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
             "query_id": [ids[q] for q in texts],
             "split": split,
             "type": "logged",
-            "paraphrase": False,
+            "wording": "catalog",
+            "subtype": "",
+            "visual": False,
             "attributes": json.dumps({}),
             "query": texts,
         }

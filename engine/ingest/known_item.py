@@ -84,7 +84,9 @@ def text_queries(
             "query_id": [r[0] for r in rows],
             "split": split,
             "type": "known-item",
-            "paraphrase": False,
+            "wording": "catalog",
+            "subtype": "",
+            "visual": False,
             "attributes": json.dumps({}),
             "query": [r[1] for r in rows],
         }

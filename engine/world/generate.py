@@ -131,5 +131,6 @@ def generate_world(cfg: BuildConfig, out: Path, progress: ProgressFn = no_progre
         "new_items_train_interactions": int(inter.loc[is_train, "item_id"].isin(new_ids).sum()),
         "new_items_test_interactions": int(inter.loc[~is_train, "item_id"].isin(new_ids).sum()),
         "title_omits_visual": round(float((items["title_mentions"] == "").mean()), 4),
+        "query_sets": queries.query_set_summary(text_q),
         "timings": timings,
     }
