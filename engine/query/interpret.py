@@ -1,0 +1,509 @@
+"""Turn a typed query into an :class:`Interpretation` in the catalog's own words.
+
+Order of work (each word is used by the first step that claims it):
+
+1. clean the text (NFKC, accents, control characters and emoji dropped, ``MAX_CHARS``);
+2. constraints: price, NEW and stop phrases (:mod:`engine.query.constraints`);
+3. words; stop words and negation cues split them into segments (n-grams never cross them);
+   at most ``MAX_WORDS`` content words are read;
+4. **exact**: the longest n-grams (up to 3 words) that are lexicon surfaces, also without spaces
+   ("tshirt") and singular/plural variants ("dresses");
+5. **colour-table**: colour phrases with modifiers (:func:`~engine.query.colours.parse_colour`)
+   mapped to the nearest catalog colour by CIEDE2000 (kL = 2) to its image-grounded Lab;
+6. **fuzzy**: remaining words not in the catalog vocabulary against every surface (rapidfuzz
+   ratio >= ``FUZZY_MIN``, same first letter unless >= ``FUZZY_ANY``), then colour names;
+7. **semantic**: remaining n-grams with a word the catalog does not use, against the surfaces of
+   slots not yet filled (encoder cosine >= ``SEMANTIC_MIN[slot]`` and ahead of the next term
+   by ``SEMANTIC_MARGIN``);
+8. the rest is free text. A negation cue before a part turns it into an exclusion.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import asdict, dataclass, field, replace
+
+import numpy as np
+from rapidfuzz import fuzz, process
+
+from engine.query.colours import (
+    INTENSIFIERS,
+    MODIFIERS,
+    ColourTable,
+    ciede2000,
+    colour_table,
+    parse_colour,
+)
+from engine.query.constraints import (
+    BARRIER,
+    NEGATION_PHRASES,
+    NEGATION_WORDS,
+    parse_constraints,
+)
+from engine.query.lexicon import QueryLexicon
+from engine.query.semantic import SemanticMatcher, WordVectors
+from engine.query.text import QUERY_STOPWORDS, compact, words
+
+MAX_CHARS = 1000
+MAX_WORDS = 32
+MAX_N = 3
+SLOT_ORDER = ("brand", "colour", "pattern", "material", "category")
+COLOUR_MATCH_DE = 25.0  # CIEDE2000 (kL=2) from the phrase's colour to the nearest catalog colour
+COLOUR_KL = 2.0
+MODIFIER_SLACK = 12.0  # "dark green" keeps green unless another colour is this much closer
+FUZZY_MIN, FUZZY_ANY = 85.0, 92.0
+FUZZY_COLOUR_MIN = 85.0
+SEMANTIC_MIN = {"category": 0.40, "pattern": 0.38, "material": 0.42, "colour": 0.56}
+SEMANTIC_MARGIN = 0.02
+_KEEP = re.compile(r"[^\w\s$€£.,+\-<>=~&'’%≤≥–]")
+
+
+@dataclass(frozen=True)
+class Part:
+    """One understood piece of the query."""
+
+    id: str  # "colour:red"; negated parts "not:colour:black"
+    slot: str
+    value: str  # the catalog term
+    surface: str  # the query words it came from
+    confidence: float
+    how: str  # exact | fuzzy | semantic | colour-table
+    negated: bool = False
+    detail: str = ""  # e.g. "Delta E 6.1 to red", "cosine 0.47 to 'dotted'"
+    lab: tuple[float, float, float] | None = None  # colours: the Lab asked for (shade kept)
+
+
+@dataclass(frozen=True)
+class Filters:
+    price_min: float | None = None
+    price_max: float | None = None
+    price_text: str | None = None
+    new_only: bool = False
+    exclude: dict[str, list[str]] = field(default_factory=dict)  # slot (or "text") -> values
+
+
+@dataclass(frozen=True)
+class Interpretation:
+    """What a query was understood as; immutable (``without`` returns a new one)."""
+
+    query: str
+    parts: tuple[Part, ...] = ()
+    filters: Filters = Filters()
+    free_text: tuple[str, ...] = ()
+    excluded_text: tuple[str, ...] = ()  # negated words that matched nothing
+    notes: tuple[str, ...] = ()
+
+    # --------------------------------------------------------------- views
+    def positive(self, slot: str | None = None) -> list[Part]:
+        return [p for p in self.parts if not p.negated and (slot is None or p.slot == slot)]
+
+    def value(self, slot: str) -> str | None:
+        ps = self.positive(slot)
+        return ps[0].value if ps else None
+
+    @property
+    def is_empty(self) -> bool:
+        f = self.filters
+        return not (self.parts or self.free_text or self.excluded_text or f.new_only
+                    or f.price_min is not None or f.price_max is not None)
+
+    @property
+    def rewritten(self) -> str:
+        """The query in catalog words ("red dotted backpack" + free words)."""
+        out = []
+        for slot in SLOT_ORDER:
+            out.extend(p.value for p in self.positive(slot))
+        out.extend(self.free_text)
+        return " ".join(out)
+
+    @property
+    def clip_prompt(self) -> str:
+        """A caption-like prompt: "a red dotted backpack" (free words only when nothing else)."""
+        words_ = [p.value for slot in SLOT_ORDER if slot != "brand" for p in self.positive(slot)]
+        if not words_:
+            words_ = list(self.free_text)
+        if not words_:
+            return ""
+        text = " ".join(words_)
+        return ("an " if text[0] in "aeiou" else "a ") + text
+
+    def chips(self) -> list[tuple[str, str]]:
+        """(id, text) of every removable piece, in display order."""
+        out: list[tuple[str, str]] = []
+        for slot in ("colour", "category", "pattern", "material", "brand"):
+            out.extend((p.id, p.value) for p in self.positive(slot))
+        out.extend((f"text:{w}", f"“{w}”") for w in self.free_text)
+        out.extend((p.id, f"not {p.value}") for p in self.parts if p.negated)
+        out.extend((f"not:text:{w}", f"not “{w}”") for w in self.excluded_text)
+        f = self.filters
+        if f.price_min is not None or f.price_max is not None:
+            out.append(("price", price_label(f.price_min, f.price_max)))
+        if f.new_only:
+            out.append(("new", "new arrivals"))
+        return out
+
+    def label(self) -> str:
+        """"red · backpack · dotted · under $50" (empty when nothing was understood)."""
+        return " · ".join(text for _, text in self.chips())
+
+    def without(self, part_id: str) -> Interpretation:
+        """A new interpretation without the piece ``part_id`` (a chip id)."""
+        f = self.filters
+        if part_id == "price":
+            return replace(self, filters=replace(f, price_min=None, price_max=None,
+                                                 price_text=None))
+        if part_id == "new":
+            return replace(self, filters=replace(f, new_only=False))
+        if part_id.startswith("text:"):
+            w = part_id[5:]
+            return replace(self, free_text=tuple(x for x in self.free_text if x != w))
+        if part_id.startswith("not:text:"):
+            w = part_id[9:]
+            rest = tuple(x for x in self.excluded_text if x != w)
+            return replace(self, excluded_text=rest, filters=_exclusions(f, self.parts, rest))
+        parts = tuple(p for p in self.parts if p.id != part_id)
+        if len(parts) == len(self.parts):
+            raise KeyError(f"no part {part_id!r}; parts: {', '.join(i for i, _ in self.chips())}")
+        return replace(self, parts=parts, filters=_exclusions(f, parts, self.excluded_text))
+
+    # --------------------------------------------------------------- serialisation
+    def to_dict(self) -> dict:
+        return {
+            "query": self.query,
+            "label": self.label(),
+            "rewritten": self.rewritten,
+            "clip_prompt": self.clip_prompt,
+            "parts": [asdict(p) for p in self.parts],
+            "filters": asdict(self.filters),
+            "free_text": list(self.free_text),
+            "excluded_text": list(self.excluded_text),
+            "notes": list(self.notes),
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Interpretation:
+        f = d.get("filters", {})
+        return cls(
+            query=d.get("query", ""),
+            parts=tuple(Part(**{**p, "lab": tuple(p["lab"]) if p.get("lab") else None})
+                        for p in d.get("parts", [])),
+            filters=Filters(f.get("price_min"), f.get("price_max"), f.get("price_text"),
+                            bool(f.get("new_only")),
+                            {k: list(v) for k, v in f.get("exclude", {}).items()}),
+            free_text=tuple(d.get("free_text", [])),
+            excluded_text=tuple(d.get("excluded_text", [])),
+            notes=tuple(d.get("notes", [])),
+        )
+
+
+def price_label(lo: float | None, hi: float | None) -> str:
+    def money(v: float) -> str:
+        return f"${v:,.0f}" if float(v).is_integer() else f"${v:,.2f}"
+
+    if lo is not None and hi is not None:
+        return f"{money(lo)}–{money(hi)}"
+    if hi is not None:
+        return f"under {money(hi)}"
+    return f"over {money(lo)}" if lo is not None else ""
+
+
+def _exclusions(f: Filters, parts: tuple[Part, ...], excluded_text: tuple[str, ...]) -> Filters:
+    ex: dict[str, list[str]] = {}
+    for p in parts:
+        if p.negated and p.value not in ex.setdefault(p.slot, []):
+            ex[p.slot].append(p.value)
+    if excluded_text:
+        ex["text"] = list(excluded_text)
+    return replace(f, exclude={k: v for k, v in ex.items() if v})
+
+
+def _plural_variants(p: str) -> list[str]:
+    last = p.split()[-1] if p else ""
+    head = p[: len(p) - len(last)]
+    out = []
+    if last.endswith("ies") and len(last) > 4:
+        out.append(head + last[:-3] + "y")
+    if last.endswith("es") and len(last) > 4:
+        out.append(head + last[:-2])
+    if last.endswith("s") and len(last) > 3:
+        out.append(head + last[:-1])
+    else:
+        out.append(head + last + "s")
+    return out
+
+
+@dataclass
+class _Tok:
+    word: str
+    seg: int
+    negated: bool = False
+    used: bool = False
+
+
+class Interpreter:
+    """Interprets queries against one lexicon; holds the caches (build once per catalog)."""
+
+    def __init__(self, lexicon: QueryLexicon, encoder=None, words: WordVectors | None = None,
+                 table: ColourTable | None = None):
+        self.lexicon = lexicon
+        self.table = table or colour_table()
+        self.matcher = SemanticMatcher(lexicon, words, encoder)
+        idx, labs = lexicon.colour_labs()
+        self.colour_idx, self.colour_lab = idx, labs
+        self.fuzzy_choices = [compact(s) for _, s in lexicon.surface_rows]
+        self.colour_names = list(self.table.names)
+
+    # ------------------------------------------------------------------ pieces
+    def _colour_match(self, labs: np.ndarray) -> tuple[int, float, float] | None:
+        """(term index, best Delta E, second best Delta E) of the nearest catalog colour."""
+        if not self.colour_idx:
+            return None
+        d = ciede2000(np.asarray(labs)[:, None, :], self.colour_lab[None, :, :],
+                      kL=COLOUR_KL).min(0)
+        order = np.argsort(d)
+        second = float(d[order[1]]) if len(order) > 1 else float("inf")
+        return self.colour_idx[int(order[0])], float(d[order[0]]), second
+
+    def _part(self, t_idx: int, surface: str, conf: float, how: str, negated: bool,
+              detail: str = "", lab: np.ndarray | None = None) -> Part:
+        term = self.lexicon.terms[t_idx]
+        pid = ("not:" if negated else "") + term.key
+        if lab is None and term.lab is not None:
+            lab = np.asarray(term.lab)
+        lab_t = None if lab is None else tuple(round(float(x), 2) for x in lab)
+        return Part(pid, term.slot, term.value, surface, round(float(conf), 3), how, negated,
+                    detail, lab_t)
+
+    # ------------------------------------------------------------------ main
+    def interpret(self, text: object) -> Interpretation:
+        notes: list[str] = []
+        raw = text if isinstance(text, str) else ""
+        if not isinstance(text, str) and text is not None:
+            notes.append("The query was not text; it was ignored.")
+        clean = "".join(" " if unicodedata.category(c)[0] in "CS" and c not in "$€£<>=~+%≤≥"
+                        else c for c in unicodedata.normalize("NFKC", raw))
+        if len(clean) > MAX_CHARS:
+            notes.append(f"Only the first {MAX_CHARS} characters were read.")
+            clean = clean[:MAX_CHARS]
+        clean = _KEEP.sub(" ", clean.lower())
+        cons = parse_constraints(clean)
+        body = NEGATION_PHRASES.sub(" not ", cons.text)
+
+        toks: list[_Tok] = []
+        seg, negate, content = 0, False, 0
+        dropped = 0
+        for chunk in re.split(r"[;,.!?()\[\]{}/|:]+|\s+(?:and|or|&|but)\s+",
+                              body.replace(BARRIER, ";")):
+            seg += 1
+            for w in words(chunk):
+                if w in NEGATION_WORDS:
+                    negate, seg = True, seg + 1
+                    continue
+                if w in QUERY_STOPWORDS:
+                    seg += 1
+                    continue
+                if content >= MAX_WORDS:
+                    dropped += 1
+                    continue
+                toks.append(_Tok(w, seg, negate))
+                negate = False
+                content += 1
+        if dropped:
+            notes.append(f"Only the first {MAX_WORDS} words were read ({dropped} more ignored).")
+
+        parts: list[Part] = []
+        filled: set[str] = set()
+
+        def spans(max_n: int):
+            for n in range(min(max_n, len(toks)), 0, -1):
+                for i in range(len(toks) - n + 1):
+                    span = toks[i : i + n]
+                    if any(t.used for t in span) or span[0].seg != span[-1].seg:
+                        continue
+                    yield i, n, " ".join(t.word for t in span)
+
+        def claim(i: int, n: int) -> bool:
+            for t in toks[i : i + n]:
+                t.used = True
+            return toks[i].negated
+
+        lex = self.lexicon
+
+        def colour_pass(multi_only: bool) -> None:
+            """Colour phrases from the colour table (multi-word ones first: "sky blue")."""
+            for i in range(len(toks)):
+                if toks[i].used:
+                    continue
+                run = []
+                for t in toks[i:]:
+                    if t.used or t.seg != toks[i].seg:
+                        break
+                    run.append(t.word)
+                cp = parse_colour(run, self.table)
+                if cp is None or (multi_only and (cp.n_words < 2 or " ".join(
+                        run[: cp.n_words]) in lex.exact)):
+                    continue
+                surface = " ".join(run[: cp.n_words])
+                hit = self._colour_match(cp.labs)
+                if hit is None:
+                    notes.append(f"'{surface}' is a colour, but the catalog has no colour terms.")
+                    continue
+                t_idx, d1, d2 = hit
+                head = cp.name.split()[-1]
+                base_idx = lex.exact.get(head) if (cp.modifiers or head != cp.name) else None
+                if (base_idx is not None and base_idx != t_idx
+                        and lex.terms[base_idx].slot == "colour"):
+                    d_base = float(ciede2000(cp.labs, np.asarray(lex.terms[base_idx].lab),
+                                             kL=COLOUR_KL).min())
+                    if d_base <= d1 + MODIFIER_SLACK:  # "light blue" stays blue unless far off
+                        t_idx, d1, d2 = base_idx, d_base, max(d1, d_base)
+                if d1 > COLOUR_MATCH_DE:
+                    near = lex.terms[t_idx].value
+                    notes.append(f"'{surface}' is a colour the catalog does not carry (nearest:"
+                                 f" {near}, Delta E {d1:.0f}); kept as free text.")
+                    continue
+                conf = 0.5 * (1 - d1 / COLOUR_MATCH_DE) + 0.5 * min(1.0, (d2 - d1) / max(d2,
+                                                                                       1e-9))
+                neg = claim(i, cp.n_words)
+                shade = f" ({cp.text})" if cp.modifiers else ""
+                parts.append(self._part(t_idx, surface, max(conf, 0.05), "colour-table", neg,
+                                        f"Delta E {d1:.1f} to {lex.terms[t_idx].value}{shade}",
+                                        lab=cp.labs.mean(0)))
+                filled.add("colour")
+
+        colour_pass(multi_only=True)
+        # exact (and compact / plural variants)
+        for i, n, g in list(spans(MAX_N)):
+            if any(t.used for t in toks[i : i + n]):
+                continue
+            t_idx, conf = lex.exact.get(g), 1.0
+            if t_idx is None:
+                t_idx, conf = lex.compact_index.get(compact(g)), 0.95
+            if t_idx is None:
+                for v in _plural_variants(g):
+                    t_idx = lex.exact.get(v, lex.compact_index.get(compact(v)))
+                    if t_idx is not None:
+                        conf = 0.95
+                        break
+            if t_idx is not None:
+                if (lex.terms[t_idx].slot == "colour" and i > 0 and not toks[i - 1].used
+                        and toks[i - 1].seg == toks[i].seg
+                        and (toks[i - 1].word in MODIFIERS or toks[i - 1].word in INTENSIFIERS)):
+                    continue  # "light blue": the colour pass reads the whole phrase
+                neg = claim(i, n)
+                parts.append(self._part(t_idx, g, conf, "exact", neg))
+                filled.add(lex.terms[t_idx].slot)
+
+        colour_pass(multi_only=False)
+
+        vocab = lex.vocabulary
+        known = self.matcher.words.index if self.matcher.words is not None else {}
+        # fuzzy: typos and variants of surfaces, then of colour names
+        for i, n, g in list(spans(2)):
+            if any(t.used for t in toks[i : i + n]) or len(compact(g)) < 4:
+                continue
+            if all(t.word in vocab or t.word.isdigit() or t.word in known
+                   or t.word in MODIFIERS for t in toks[i : i + n]):
+                continue  # a real word is not a typo
+            c = compact(g)
+            hit = process.extractOne(c, self.fuzzy_choices, scorer=fuzz.ratio,
+                                     score_cutoff=FUZZY_MIN)
+            if hit is not None and (hit[1] >= FUZZY_ANY or hit[0][0] == c[0]):
+                t_idx, surface = lex.surface_rows[hit[2]]
+                neg = claim(i, n)
+                parts.append(self._part(t_idx, g, hit[1] / 100, "fuzzy", neg,
+                                        f"{hit[1]:.0f} % like '{surface}'"))
+                filled.add(lex.terms[t_idx].slot)
+                continue
+            if n == 1 and self.colour_idx:
+                hit = process.extractOne(g, self.colour_names, scorer=fuzz.ratio,
+                                         score_cutoff=FUZZY_COLOUR_MIN)
+                if hit is not None and hit[0][0] == g[0] and hit[1] < 100:
+                    m = self._colour_match(self.table.lab(hit[0]))
+                    if m is not None and m[1] <= COLOUR_MATCH_DE:
+                        neg = claim(i, n)
+                        parts.append(self._part(m[0], g, hit[1] / 100 * 0.9, "fuzzy", neg,
+                                                f"read as the colour '{hit[0]}'"))
+                        filled.add("colour")
+
+        # semantic: words the catalog does not use, against slots not yet filled
+        cands = [(i, n, g) for i, n, g in spans(MAX_N)
+                 if any(t.word not in vocab for t in toks[i : i + n])
+                 and not all(t.word.isdigit() for t in toks[i : i + n])]
+        open_slots = [s for s in ("category", "pattern", "material", "colour") if s not in filled]
+        if cands and open_slots and self.matcher.enabled:
+            vecs = self.matcher.vectors([g for _, _, g in cands])
+            scored = []
+            for i, n, g in cands:
+                if g not in vecs:
+                    continue
+                v, _ = vecs[g]
+                for slot in open_slots:
+                    if slot == "colour" and parse_colour(g.split(), self.table) is not None:
+                        continue
+                    best = self.matcher.best(v, slot)
+                    if best is None:
+                        continue
+                    t_idx, surface, sim, second = best
+                    if sim >= SEMANTIC_MIN[slot] and sim - second >= SEMANTIC_MARGIN:
+                        scored.append((sim, n, i, g, slot, t_idx, surface))
+            for sim, n, i, g, slot, t_idx, surface in sorted(scored, key=lambda s: (-s[0], -s[1])):
+                if slot in filled or any(t.used for t in toks[i : i + n]):
+                    continue
+                neg = claim(i, n)
+                parts.append(self._part(t_idx, g, sim, "semantic", neg,
+                                        f"cosine {sim:.2f} to '{surface}'"))
+                filled.add(slot)
+
+        free = tuple(dict.fromkeys(t.word for t in toks if not t.used and not t.negated))
+        excluded = tuple(dict.fromkeys(t.word for t in toks if not t.used and t.negated))
+        parts_t = tuple(_dedupe(parts))
+
+        price_min, price_max = cons.price_min, cons.price_max
+        if cons.price_words:
+            cat = next((p.value for p in parts_t if p.slot == "category" and not p.negated), None)
+            stats = lex.price.get("by_category", {}).get(cat) if cat else None
+            stats = stats or lex.price.get("all") or {}
+            if cons.price_words == "cheap" and "q25" in stats:
+                price_max = float(stats["q25"])
+            elif cons.price_words == "expensive" and "q75" in stats:
+                price_min = float(stats["q75"])
+            else:
+                notes.append(f"'{cons.price_text}' was ignored: the catalog has no prices.")
+        filters = _exclusions(Filters(price_min, price_max, cons.price_text, cons.new_only),
+                              parts_t, excluded)
+        interp = Interpretation(raw, parts_t, filters, free, excluded, tuple(notes))
+        if not toks and not interp.parts:
+            if interp.is_empty:
+                msg = ("Nothing to search for: the query has only stop words." if raw.strip()
+                       else "The query is empty.")
+                interp = replace(interp, notes=interp.notes + (msg,))
+            else:
+                interp = replace(interp, notes=interp.notes + (
+                    "Only filters were given; results are ranked without a text query.",))
+        return interp
+
+
+def _dedupe(parts: list[Part]) -> list[Part]:
+    seen: dict[str, Part] = {}
+    for p in parts:
+        if p.id not in seen or p.confidence > seen[p.id].confidence:
+            seen[p.id] = p
+    order = {s: k for k, s in enumerate(("colour", "category", "pattern", "material", "brand"))}
+    return sorted(seen.values(), key=lambda p: (p.negated, order.get(p.slot, 9)))
+
+
+_CACHE: dict[tuple[int, int, int], Interpreter] = {}
+
+
+def interpret(text: object, lexicon: QueryLexicon, encoder=None,
+              words: WordVectors | None = None) -> Interpretation:
+    """Interpret ``text`` against ``lexicon`` (one cached :class:`Interpreter` per lexicon)."""
+    key = (id(lexicon), id(encoder), id(words))
+    it = _CACHE.get(key)
+    if it is None or it.lexicon is not lexicon:
+        if len(_CACHE) > 8:
+            _CACHE.clear()
+        it = _CACHE[key] = Interpreter(lexicon, encoder, words)
+    return it.interpret(text)
