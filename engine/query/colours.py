@@ -1,8 +1,8 @@
 """Colour names grounded in numbers: a colour-name table, CIELAB and CIEDE2000.
 
 * The table is matplotlib's copy of the XKCD colour survey (949 names) and the CSS4 named
-  colours (148), keyed by normalised words ("navy blue", "light blue"). A name in both keeps
-  both values (XKCD first: it is what people called the colour in the survey).
+  colours (148), keyed by normalised words ("navy blue", "light blue"). A name in both takes
+  the XKCD value (what the survey's people called that colour).
 * :func:`parse_colour` reads a colour phrase with modifiers ("dark green", "pale mustard",
   "very light blue", "reddish"): a phrase the table has as a whole is used as it is; otherwise
   leading modifiers adjust the base colour's L* (lightness) and C* (chroma) in CIELAB.
@@ -173,7 +173,7 @@ def adjust(lab: np.ndarray, d_lightness: float, chroma_mult: float) -> np.ndarra
 # ---------------------------------------------------------------- the name table
 @dataclass(frozen=True)
 class ColourTable:
-    """Colour names -> Lab values (one or two per name: XKCD, CSS4)."""
+    """Colour names -> Lab values ((1, 3) per name: XKCD, else CSS4)."""
 
     names: tuple[str, ...]
     labs: tuple[np.ndarray, ...]  # per name: (k, 3)
@@ -206,11 +206,14 @@ def colour_table() -> ColourTable:
     for raw, hx in _color_data.CSS4_COLORS.items():
         values.setdefault(colour_key(raw), []).append(("css4", hx))
     names = tuple(sorted(k for k in values if k))
+    # XKCD first: it is what people called the colour; CSS only for names XKCD lacks
+    # (CSS "azure" and "khaki" are far paler than what the survey's people meant).
+    chosen = {n: values[n][:1] for n in names}
     labs = tuple(
-        srgb_to_lab(np.array([_hex_to_rgb(h) for _, h in values[n]], dtype=np.float64))
+        srgb_to_lab(np.array([_hex_to_rgb(h) for _, h in chosen[n]], dtype=np.float64))
         for n in names
     )
-    sources = tuple(tuple(s for s, _ in values[n]) for n in names)
+    sources = tuple(tuple(s for s, _ in chosen[n]) for n in names)
     return ColourTable(names, labs, sources)
 
 

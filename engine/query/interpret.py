@@ -54,8 +54,10 @@ COLOUR_KL = 2.0
 MODIFIER_SLACK = 12.0  # "dark green" keeps green unless another colour is this much closer
 FUZZY_MIN, FUZZY_ANY = 85.0, 92.0
 FUZZY_COLOUR_MIN = 85.0
-SEMANTIC_MIN = {"category": 0.40, "pattern": 0.38, "material": 0.42, "colour": 0.56}
-SEMANTIC_MARGIN = 0.02
+SEMANTIC_MIN = {"category": 0.40, "pattern": 0.40, "material": 0.42, "colour": 0.56}
+SEMANTIC_MARGIN = 0.03  # ahead of the slot's next term by this much
+SEMANTIC_CROSS = -0.02  # and not behind the best surface of another slot by more than this
+PARTIAL_CONF = 0.8
 _KEEP = re.compile(r"[^\w\s$€£.,+\-<>=~&'’%≤≥–]")
 
 
@@ -395,6 +397,15 @@ class Interpreter:
                 parts.append(self._part(t_idx, g, conf, "exact", neg))
                 filled.add(lex.terms[t_idx].slot)
 
+        # a word used in the catalog only inside one term's phrase ("tote" of "tote bag")
+        for i, t in enumerate(toks):
+            if not t.used and t.word in lex.partial:
+                t_idx, surface = lex.partial[t.word]
+                neg = claim(i, 1)
+                parts.append(self._part(t_idx, t.word, PARTIAL_CONF, "exact", neg,
+                                        f"part of '{surface}'"))
+                filled.add(lex.terms[t_idx].slot)
+
         colour_pass(multi_only=False)
 
         vocab = lex.vocabulary
@@ -446,7 +457,8 @@ class Interpreter:
                     if best is None:
                         continue
                     t_idx, surface, sim, second = best
-                    if sim >= SEMANTIC_MIN[slot] and sim - second >= SEMANTIC_MARGIN:
+                    if (sim >= SEMANTIC_MIN[slot] and sim - second >= SEMANTIC_MARGIN
+                            and sim - self.matcher.best_other(v, slot) >= SEMANTIC_CROSS):
                         scored.append((sim, n, i, g, slot, t_idx, surface))
             for sim, n, i, g, slot, t_idx, surface in sorted(scored, key=lambda s: (-s[0], -s[1])):
                 if slot in filled or any(t.used for t in toks[i : i + n]):

@@ -38,6 +38,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from engine.indexes.tokenize import STOPWORDS
 from engine.query.text import compact
 
 SLOTS = ("category", "colour", "pattern", "material", "brand")
@@ -93,6 +94,19 @@ class QueryLexicon:
             for slot in SLOTS
         }
         self.by_key = {t.key: i for i, t in enumerate(self.terms)}
+        # a word used only inside one term's multi-word surfaces ("tote" of "tote bag")
+        owners: dict[str, set[int]] = {}
+        for t_idx, term in enumerate(self.terms):
+            for s in term.surfaces:
+                if " " in s:
+                    for w in s.split():
+                        owners.setdefault(w, set()).add(t_idx)
+        self.partial: dict[str, tuple[int, str]] = {}
+        for w, ts in owners.items():
+            if len(ts) == 1 and len(w) >= 3 and w not in self.exact and w not in STOPWORDS:
+                t_idx = next(iter(ts))
+                surface = next(s for s in self.terms[t_idx].surfaces if w in s.split())
+                self.partial[w] = (t_idx, surface)
 
     # ------------------------------------------------------------- queries about the lexicon
     def slot_terms(self, slot: str) -> list[Term]:

@@ -162,6 +162,12 @@ class SemanticMatcher:
                 out[p] = (v, "encoder")
         return out
 
+    def best_other(self, vec: np.ndarray, slot: str) -> float:
+        """The best similarity of ``vec`` to a surface of any other slot (brands excluded)."""
+        sims = [float((m @ vec).max()) for s, m in self.slot_matrix.items()
+                if s not in (slot, "brand") and len(m)]
+        return max(sims, default=-1.0)
+
     def best(self, vec: np.ndarray, slot: str) -> tuple[int, str, float, float] | None:
         """(term index, surface, similarity, best similarity of another term) in ``slot``."""
         rows = self.lexicon.slot_rows.get(slot)
