@@ -53,7 +53,8 @@ COLOUR_MATCH_DE = 25.0  # CIEDE2000 (kL=2) from the phrase's colour to the neare
 COLOUR_KL = 2.0
 MODIFIER_SLACK = 12.0  # "dark green" keeps green unless another colour is this much closer
 FUZZY_MIN, FUZZY_ANY = 85.0, 92.0
-FUZZY_COLOUR_MIN = 85.0
+FUZZY_COLOUR_MIN = 87.0
+FUZZY_COLOUR_LEN = 6  # "seat" is not a typo of "sea", nor "pearl" of "pear"
 SEMANTIC_MIN = {"category": 0.40, "pattern": 0.40, "material": 0.42, "colour": 0.56}
 SEMANTIC_MARGIN = 0.03  # ahead of the slot's next term by this much
 SEMANTIC_CROSS = -0.02  # and not behind the best surface of another slot by more than this
@@ -427,7 +428,7 @@ class Interpreter:
                                         f"{hit[1]:.0f} % like '{surface}'"))
                 filled.add(lex.terms[t_idx].slot)
                 continue
-            if n == 1 and self.colour_idx:
+            if n == 1 and self.colour_idx and len(g) >= FUZZY_COLOUR_LEN:
                 hit = process.extractOne(g, self.colour_names, scorer=fuzz.ratio,
                                          score_cutoff=FUZZY_COLOUR_MIN)
                 if hit is not None and hit[0][0] == g[0] and hit[1] < 100:

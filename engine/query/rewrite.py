@@ -72,6 +72,7 @@ class ItemAttributes:
     dominant_lab: np.ndarray | None  # (n, 3) float32, from the images
     evidence: sp.csr_matrix  # (n, n_terms) float32: max(tag confidence, 1.0 if named in text)
     term_keys: list[str]  # column order of ``evidence`` ("colour:red", ...)
+    term_labs: dict[str, list[float]] | None = None  # colour terms' image-grounded Lab
 
     def column(self, key: str) -> np.ndarray:
         try:
@@ -87,7 +88,8 @@ class ItemAttributes:
         np.savez(folder / ATTR_FILES[0], dominant_lab=lab)
         (folder / ATTR_FILES[1]).write_text(json.dumps({
             "item_ids": self.item_ids, "category": self.category.tolist(),
-            "brand": self.brand.tolist(), "term_keys": self.term_keys}))
+            "brand": self.brand.tolist(), "term_keys": self.term_keys,
+            "term_labs": self.term_labs or {}}))
 
     @classmethod
     def load(cls, folder: Path) -> ItemAttributes:
@@ -95,7 +97,8 @@ class ItemAttributes:
         lab = np.load(folder / ATTR_FILES[0], allow_pickle=False)["dominant_lab"]
         return cls(meta["item_ids"], np.array(meta["category"], dtype=object),
                    np.array(meta["brand"], dtype=object), lab if len(lab) else None,
-                   sp.load_npz(folder / "query_item_evidence.npz").tocsr(), meta["term_keys"])
+                   sp.load_npz(folder / "query_item_evidence.npz").tocsr(), meta["term_keys"],
+                   meta.get("term_labs") or None)
 
 
 def build_item_attributes(items: pd.DataFrame, keywords: pd.DataFrame | None,
@@ -134,9 +137,10 @@ def build_item_attributes(items: pd.DataFrame, keywords: pd.DataFrame | None,
          (np.array([k[0] for k in keys], np.int32), np.array([k[1] for k in keys], np.int32))),
         shape=(n, len(term_keys)))
     lab = image_stats.dominant.astype(np.float32) if image_stats is not None else None
+    term_labs = {t.key: t.lab for t in lexicon.slot_terms("colour") if t.lab is not None}
     return ItemAttributes(items["item_id"].astype(str).tolist(),
                           items["category"].to_numpy(dtype=object),
-                          items["brand"].to_numpy(dtype=object), lab, ev, term_keys)
+                          items["brand"].to_numpy(dtype=object), lab, ev, term_keys, term_labs)
 
 
 def _part_evidence(p, attrs: ItemAttributes, rows: np.ndarray) -> np.ndarray:
@@ -145,9 +149,13 @@ def _part_evidence(p, attrs: ItemAttributes, rows: np.ndarray) -> np.ndarray:
         return (attrs.category[rows] == p.value).astype(np.float32)
     if p.slot == "brand":
         return (attrs.brand[rows] == p.value).astype(np.float32)
-    tag = attrs.column(f"{p.slot}:{p.value}")[rows]
-    if p.slot == "colour" and attrs.dominant_lab is not None and p.lab is not None:
-        de = ciede2000(attrs.dominant_lab[rows].astype(np.float64), np.asarray(p.lab), kL=2.0)
+    key = f"{p.slot}:{p.value}"
+    tag = attrs.column(key)[rows]
+    # the colour the catalog's images show for the term (the query's own shade, e.g. "dark
+    # green", is only a fallback: the catalog colour is what the items were matched to)
+    lab = (attrs.term_labs or {}).get(key) or p.lab
+    if p.slot == "colour" and attrs.dominant_lab is not None and lab is not None:
+        de = ciede2000(attrs.dominant_lab[rows].astype(np.float64), np.asarray(lab), kL=2.0)
         pixel = np.exp(-((de / COLOUR_SIGMA) ** 2)).astype(np.float32)
         return np.maximum(pixel, tag)
     return tag
