@@ -489,8 +489,12 @@ class Interpreter:
         interp = Interpretation(raw, parts_t, filters, free, excluded, tuple(notes))
         if not toks and not interp.parts:
             if interp.is_empty:
-                msg = ("Nothing to search for: the query has only stop words." if raw.strip()
-                       else "The query is empty.")
+                if not raw.strip():
+                    msg = "The query is empty."
+                elif not re.search(r"[^\W_]", clean):
+                    msg = "Nothing to search for: the query has no words (only symbols or emoji)."
+                else:
+                    msg = "Nothing to search for: the query has only stop words."
                 interp = replace(interp, notes=interp.notes + (msg,))
             else:
                 interp = replace(interp, notes=interp.notes + (

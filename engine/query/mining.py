@@ -272,7 +272,8 @@ def _mine_materials(occ: _Occurrences, min_support: float, nouns: set[str],
                 or w in brand_words or w.isdigit() or len(w) < 3):
             continue
         cands.append((w, occ.items_of(w)))
-    cands.sort(key=lambda c: (-sum(c[1].values()), c[0]))
+    # the tagger's main word names the group ("recycled", not its weaker synonym "eco")
+    cands.sort(key=lambda c: (-sum(occ.tags.get(c[0], {}).values()), -sum(c[1].values()), c[0]))
     terms = []
     for names in _group(cands):
         sup = [round(sum(occ.items_of(p).values()), 1) for p in names]
