@@ -25,7 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from engine.query.image_colours import ImageColourStats, compute_image_colour_stats
-from engine.query.interpret import Filters, Interpretation, Interpreter, Part, interpret
+from engine.query.interpret import Interpreter, interpret
+from engine.query.interpretation import Filters, Interpretation, Part
 from engine.query.lexicon import QueryLexicon
 from engine.query.mining import build_lexicon
 from engine.query.rewrite import (

@@ -27,7 +27,7 @@ import scipy.sparse as sp
 
 from engine.query.colours import ciede2000
 from engine.query.image_colours import ImageColourStats
-from engine.query.interpret import Interpretation
+from engine.query.interpretation import Interpretation
 from engine.query.lexicon import QueryLexicon, catalog_items
 from engine.query.text import phrase, words
 
