@@ -16,7 +16,9 @@ Query time::
     lexical_query(interp, qu.lexicon), dense_query(interp), clip_prompt(interp)
     filter_mask(interp, price, is_new, qu.attributes), attribute_scores(interp, qu.attributes)
 
-Nothing here imports ``engine.world`` or reads the items' truth columns (a test enforces it).
+``engine.query.interpret`` is the module (its function: ``from engine.query.interpret import
+interpret``). Nothing here imports ``engine.world`` or reads the items' truth columns (a test
+enforces it).
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from engine.query.image_colours import ImageColourStats, compute_image_colour_stats
-from engine.query.interpret import Interpreter, interpret
+from engine.query.interpret import Interpreter
 from engine.query.interpretation import Filters, Interpretation, Part
 from engine.query.lexicon import QueryLexicon
 from engine.query.mining import build_lexicon
@@ -46,7 +48,7 @@ __all__ = [
     "Filters", "ImageColourStats", "Interpretation", "Interpreter", "ItemAttributes", "Part",
     "QueryLexicon", "QueryUnderstanding", "WordVectors", "attribute_scores",
     "build_item_attributes", "build_lexicon", "clip_prompt", "compute_image_colour_stats",
-    "dense_query", "describe", "filter_mask", "interpret", "item_features", "lexical_query",
+    "dense_query", "describe", "filter_mask", "item_features", "lexical_query",
     "query_features", "query_word_list", "save_artifacts",
 ]
 

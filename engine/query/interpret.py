@@ -13,9 +13,9 @@ Order of work (each word is used by the first step that claims it):
 6. **fuzzy**: remaining words not in the catalog vocabulary against every surface (rapidfuzz
    ratio >= ``FUZZY_MIN``, same first letter unless >= ``FUZZY_ANY``), then colour names;
 7. **semantic**: remaining n-grams with a word the catalog does not use, against the surfaces of
-   slots not yet filled (encoder cosine >= ``SEMANTIC_MIN[slot]``, + ``SEMANTIC_IN_PHRASE`` for
-   one word of a longer unresolved run, ahead of the slot's next term by ``SEMANTIC_MARGIN``
-   and not behind another slot's best surface by more than ``-SEMANTIC_CROSS``);
+   slots not yet filled (encoder cosine >= ``SEMANTIC_MIN[slot]``, ahead of the slot's next
+   term by ``SEMANTIC_MARGIN``, not behind another slot's best surface by more than
+   ``-SEMANTIC_CROSS``; a phrase must beat its words by ``SEMANTIC_PHRASE_GAIN``);
 8. the rest is free text. A negation cue before a part turns it into an exclusion.
 """
 
@@ -56,10 +56,10 @@ MODIFIER_SLACK = 12.0  # "dark green" keeps green unless another colour is this 
 FUZZY_MIN, FUZZY_ANY = 85.0, 92.0
 FUZZY_COLOUR_MIN = 87.0
 FUZZY_COLOUR_LEN = 6  # "seat" is not a typo of "sea", nor "pearl" of "pear"
-SEMANTIC_MIN = {"category": 0.40, "pattern": 0.40, "material": 0.42, "colour": 0.56}
+SEMANTIC_MIN = {"category": 0.40, "pattern": 0.42, "material": 0.42, "colour": 0.56}
 SEMANTIC_MARGIN = 0.03  # ahead of the slot's next term by this much
 SEMANTIC_CROSS = -0.02  # and not behind the best surface of another slot by more than this
-SEMANTIC_IN_PHRASE = 0.1  # extra for a single word inside a run of unresolved words
+SEMANTIC_PHRASE_GAIN = 0.03  # a phrase must beat the best of its words by this much
 PARTIAL_CONF = 0.8
 _KEEP = re.compile(r"[^\w\s$€£.,+\-<>=~&'’%≤≥–]")
 
@@ -288,15 +288,6 @@ class Interpreter:
                  and not all(t.word.isdigit() for t in toks[i : i + n])]
         open_slots = [s for s in ("category", "pattern", "material", "colour") if s not in filled]
         if cands and open_slots and self.matcher.enabled:
-            run = [0] * len(toks)  # length of the run of unresolved words each word is in
-            k = 0
-            while k < len(toks):
-                j = k
-                while j < len(toks) and not toks[j].used and toks[j].seg == toks[k].seg:
-                    j += 1
-                for m in range(k, max(j, k + 1)):
-                    run[m] = j - k
-                k = max(j, k + 1)
             vecs = self.matcher.vectors([g for _, _, g in cands])
             scored = []
             for i, n, g in cands:
@@ -310,12 +301,18 @@ class Interpreter:
                     if best is None:
                         continue
                     t_idx, surface, sim, second = best
-                    # one word of an unknown phrase ("duck" of "duck cloth") must be surer
-                    floor = SEMANTIC_MIN[slot] + (SEMANTIC_IN_PHRASE if n == 1 and run[i] > 1
-                                                  else 0.0)
-                    if (sim >= floor and sim - second >= SEMANTIC_MARGIN
+                    if (sim >= SEMANTIC_MIN[slot] and sim - second >= SEMANTIC_MARGIN
                             and sim - self.matcher.best_other(v, slot) >= SEMANTIC_CROSS):
                         scored.append((sim, n, i, g, slot, t_idx, surface))
+            # a phrase must beat each of its words on its own ("light fixture" does; "spotted
+            # brolly", a mean of two unrelated words, does not beat "spotted")
+            word_best: dict[int, float] = {}
+            for sim, n, i, *_ in scored:
+                if n == 1:
+                    word_best[i] = max(word_best.get(i, -1.0), sim)
+            scored = [s for s in scored if s[1] == 1 or s[0] >= max(
+                (word_best.get(k, -1.0) for k in range(s[2], s[2] + s[1])), default=-1.0)
+                + SEMANTIC_PHRASE_GAIN]
             for sim, n, i, g, slot, t_idx, surface in sorted(scored, key=lambda s: (-s[0], -s[1])):
                 if slot in filled or any(t.used for t in toks[i : i + n]):
                     continue
