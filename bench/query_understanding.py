@@ -1,6 +1,6 @@
 """Measure query understanding on a built synthetic catalog (a dev tool, not part of engine).
 
-``python -m bench.query_understanding --world DIR --lexical DIR [--out DIR] [--queries N]``
+``python -m bench.query_understanding --world DIR [--lexical DIR] [--out DIR] [--queries N]``
 
 It may read the synthetic world's truth (``engine.world``) because it *grades*; the package it
 measures (``engine.query``) never does. Reports, as JSON on stdout:
@@ -46,7 +46,7 @@ EXTRA_WORDS = {  # word -> (slot, expected world value or None = should stay fre
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--world", type=Path, required=True)
-    ap.add_argument("--lexical", type=Path, required=True)
+    ap.add_argument("--lexical", type=Path, help="a lexical step folder (else BM25 is fitted)")
     ap.add_argument("--out", type=Path, default=Path("/tmp/query-understanding"))
     ap.add_argument("--queries", type=int, default=300)
     ap.add_argument("--no-words", action="store_true", help="skip the precomputed word table")
@@ -147,10 +147,16 @@ def main(argv: list[str] | None = None) -> None:
                               n_queries_test=args.queries, paraphrase_rate=0.5)
     queries, _ = generate_text_queries(cfg, truth, np.random.default_rng(7))
     queries = queries[queries["split"] == "test"]
-    bm25 = BM25Index.load(args.lexical)
+    if args.lexical is not None:
+        bm25 = BM25Index.load(args.lexical)
+    else:
+        from engine.build.steps import item_texts
+
+        bm25 = BM25Index().fit(item_texts(truth))
     price, is_new = items["price"].to_numpy(), items["is_new"].to_numpy()
     ids = items["item_id"].to_numpy()
     res: dict[str, dict[str, list[float]]] = {}
+    per_query: list[dict] = []
     for q in queries.itertuples():
         grades = grade_items(json.loads(q.attributes), truth)
         qrels = {ids[i]: int(g) for i, g in enumerate(grades) if g > 0}
@@ -166,14 +172,18 @@ def main(argv: list[str] | None = None) -> None:
         else:
             runs["attribute+bm25"] = runs["bm25_rewrite*attribute"] = rew
         key = "paraphrase" if q.paraphrase else "in_vocabulary"
+        per_query.append({"query": q.query, "attributes": json.loads(q.attributes),
+                          "paraphrase": bool(q.paraphrase), "label": it.label()})
         for name, s in runs.items():
             s = s.astype(np.float64).copy()
             if mask is not None:
                 s[~mask] = -np.inf
             top = ids[np.argsort(-s, kind="stable")[:10]]
             res.setdefault(name, {}).setdefault(key, []).append(ndcg_at_k(list(top), qrels, 10))
+            per_query[-1][name] = round(res[name][key][-1], 3)
     report["ndcg@10"] = {name: {k: round(float(np.mean(v)), 4) for k, v in d.items()}
                          for name, d in res.items()}
+    report["per_query"] = per_query
     report["n_queries"] = queries["paraphrase"].value_counts().rename(
         {True: "paraphrase", False: "in_vocabulary"}).to_dict()
 
