@@ -107,7 +107,7 @@ class ConceptEncoder:
             v += 0.3 * np.random.default_rng(len(w)).standard_normal(self.dim)
         return v / np.linalg.norm(v)
 
-    def encode(self, texts: list[str], *, batch_size: int = 64) -> np.ndarray:
+    def encode_texts(self, texts: list[str], *, batch_size: int = 64) -> np.ndarray:
         out = []
         for t in texts:
             ws = t.lower().replace("-", " ").split() or ["<empty>"]

@@ -178,7 +178,7 @@ class QueryLexicon:
         """Encoder vectors of every surface phrase, in :attr:`surface_rows` order."""
         texts = [s for _, s in self.surface_rows]
         self.encoder_name = getattr(encoder, "name", type(encoder).__name__)
-        self.vectors = (encoder.encode(texts) if texts else np.zeros((0, encoder.dim))).astype(
+        self.vectors = (encoder.encode_texts(texts) if texts else np.zeros((0, encoder.dim))).astype(
             np.float32)
 
 

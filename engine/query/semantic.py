@@ -52,7 +52,7 @@ class WordVectors:
         words = sorted(set(words))
         chunks = [words[i : i + batch_size * 4] for i in range(0, len(words), batch_size * 4)]
         it = progress(chunks, len(chunks), "encode query words") if progress else chunks
-        parts = [encoder.encode(c, batch_size=batch_size) for c in it]
+        parts = [encoder.encode_texts(c, batch_size=batch_size) for c in it]
         dim = getattr(encoder, "dim", 0)
         vecs = np.concatenate(parts) if parts else np.zeros((0, dim), np.float32)
         return cls(words, vecs, getattr(encoder, "name", type(encoder).__name__))
@@ -156,7 +156,7 @@ class SemanticMatcher:
             todo.append(p)
         if todo and self.encoder is not None:
             self.encoder_calls += 1
-            vecs = np.asarray(self.encoder.encode(todo), dtype=np.float32)
+            vecs = np.asarray(self.encoder.encode_texts(todo), dtype=np.float32)
             for p, v in zip(todo, vecs):
                 self._remember(p, v)
                 out[p] = (v, "encoder")
