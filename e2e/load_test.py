@@ -89,13 +89,13 @@ def isolated_data_dir(data: Path, catalog: str, into: Path) -> Path:
 
 def plans(catalog_name: str, n: int, scratch: Path) -> tuple[list[Plan], dict[str, Any]]:
     """A distinct query, user and image file per session, and a description of the catalog."""
-    from engine.recommend.service import personas
+    from engine.serving.personas import personas
 
     catalog = open_catalog(catalog_name)
     logged = catalog.table("queries")["query"].tolist()  # the catalog's own queries
     queries = list(dict.fromkeys(" ".join(q.split()) for q in logged))
     users_t, inter = catalog.table("users"), catalog.table("interactions")
-    skip = set(personas(users_t, inter).values())  # the page's default user is a persona
+    skip = set(personas(catalog.table("user_truth"), inter).values())  # the page's default user is a persona
     counts = inter[inter["split"] == "train"]["user_id"].value_counts()
     users = [str(u) for u in counts.index if str(u) not in skip][:n]
     samples = sorted(SAMPLES.glob("*.jpg"))

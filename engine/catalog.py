@@ -55,6 +55,21 @@ class Catalog:
         return self.table("items")
 
     @cached_property
+    def truth(self) -> pd.DataFrame:
+        """GROUND TRUTH, one row per catalog row: the synthetic world's true colour, pattern and
+        material of each item (for an ingested catalog: the merchant's attribute columns).
+
+        For evaluation and for pages that label it as ground truth; no method reads it.
+        """
+        truth = self.table("truth").set_index("item_id")
+        return truth.reindex(self.item_ids).reset_index()
+
+    @property
+    def is_synthetic(self) -> bool:
+        """True for the generated world, False for an ingested catalog."""
+        return not self.config.get("source")
+
+    @cached_property
     def item_ids(self) -> np.ndarray:
         return self.items["item_id"].to_numpy()
 
@@ -90,7 +105,7 @@ class Catalog:
         return self.cached(f"qrels:{kind}", load)
 
     def describe(self, row: int) -> dict[str, Any]:
-        """A JSON-ready view of one item."""
+        """A JSON-ready view of one item: its catalog fields and interaction count (truth apart)."""
         rec = self.items.iloc[row].to_dict()
         rec["interactions"] = int(self.interaction_counts[row])
         return {k: (v.item() if hasattr(v, "item") else v) for k, v in rec.items()}

@@ -145,8 +145,8 @@ def cmd_search(args: argparse.Namespace) -> int:
         for rank, (row, score) in enumerate(zip(result.rows, result.scores), 1):
             item = catalog.items.iloc[row]
             print(
-                f"{rank:3d}. {item['item_id']}  {score:8.4f}  {item['title']}  ({item['colour']}, "
-                f"{item['pattern']}, ${item['price']:.2f})"
+                f"{rank:3d}. {item['item_id']}  {score:8.4f}  {item['title']}  "
+                f"({item['category']}, ${item['price']:.2f})"
             )
         return 0
     rows = _read_batch(Path(args.queries))

@@ -37,7 +37,9 @@ def clip_encoder(catalog: Catalog):
     """The catalog's CLIP encoder (the one its build chose: compact or pretrained)."""
     from engine.encoders.clip import load_clip_step
 
-    return catalog.cached("clip_encoder", lambda: load_clip_step(catalog.step_dir("clip")))
+    return catalog.cached(
+        "clip_encoder", lambda: load_clip_step(catalog.step_dir("clip"), text_encoder(catalog))
+    )
 
 
 def colour_encoder(catalog: Catalog) -> ImageEncoder:
@@ -97,3 +99,16 @@ def fusion_mlp(catalog: Catalog):
     from engine.encoders.fusion_mlp import load_fusion_mlp
 
     return catalog.cached("fusion_mlp", lambda: load_fusion_mlp(catalog.step_dir("fusion")))
+
+
+def query_understanding(catalog: Catalog):
+    """The catalog's query understanding (lexicon, item evidence, word vectors), or None when
+    the catalog was built without the query step."""
+    if "query" not in catalog.built_steps:
+        return None
+    from engine.query import QueryUnderstanding
+
+    return catalog.cached(
+        "query_understanding",
+        lambda: QueryUnderstanding.load(catalog.step_dir("query"), text_encoder(catalog)),
+    )

@@ -3,6 +3,14 @@
 A catalog's world step (the synthetic generator or an ingested source) writes ``TABLES`` as
 parquet files; every build step, retriever and page reads them through :class:`engine.catalog.
 Catalog`. Relevance grades run from 0 to 3; binary metrics count ``RELEVANT_GRADE`` as relevant.
+
+The wall between truth and catalog is in the tables themselves: ``items`` and ``users`` hold only
+what a real catalog holds (text, merchant category, price, launch day, images; user ids).
+What the synthetic world knows and a catalog does not (each item's true colour, pattern and
+material, each user's latent tastes) is in ``truth`` and ``user_truth``, which only the
+evaluation and pages that label it as ground truth read. The query sets' judgments
+(``qrels``, ``image_qrels``) and their ``attributes`` are evaluation data too: methods may learn
+from the train and validation splits' judgments, never from the test split's.
 """
 
 from __future__ import annotations
@@ -17,7 +25,25 @@ TABLES = (
     "image_queries",
     "image_qrels",
     "keywords",
+    "truth",
+    "user_truth",
 )
+#: What only the world knows: never read by a method (tests/test_layers.py checks the code).
+TRUTH_TABLES = ("truth", "user_truth")
+TRUTH_COLUMNS = ("colour", "pattern", "material", "title_mentions")
+USER_TRUTH_PREFIXES = ("pref_", "price_level", "activity", "top_")
+
+
+def split_items(items):
+    """(catalog view, truth) of an items frame: the truth columns move to their own table."""
+    truth_cols = [c for c in TRUTH_COLUMNS if c in items]
+    return items.drop(columns=truth_cols), items[["item_id", *truth_cols]].copy()
+
+
+def split_users(users):
+    """(catalog view, truth) of a users frame: only the user id is catalog data."""
+    truth_cols = [c for c in users if c != "user_id" and c.startswith(USER_TRUTH_PREFIXES)]
+    return users.drop(columns=truth_cols), users[["user_id", *truth_cols]].copy()
 
 #: Grade 3 = matches everything the query asks for; recall, precision, MRR and MAP count it.
 RELEVANT_GRADE = 3

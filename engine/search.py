@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import numbers
 import re
+import time
 import unicodedata
 from typing import TYPE_CHECKING
 
 from engine.retrieval.base import Query, SearchResult
 from engine.retrieval.registry import available_retrievers, retriever_class, shared_retriever
+from engine.retrieval.understanding import make_query
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -80,8 +82,13 @@ def search(
     image: Image.Image | DecodedImage | None = None,
     k: int = 10,
     image_weight: float = 0.5,
+    understand: bool = True,
 ) -> SearchResult:
-    """Validate the input and run one search; raises :class:`QueryError` for bad input."""
+    """Validate the input and run one search; raises :class:`QueryError` for bad input.
+
+    The text is understood first (``engine.query``: rewrites and constraints) when the catalog
+    has the query step; ``understand=False`` searches the typed words as they are.
+    """
     k = check_top_k(k)
     text = clean_query_text(text)
     try:
@@ -108,7 +115,14 @@ def search(
         raise QueryError(
             f"Method '{method}' needs a {needs} query. Methods for this query: {options}."
         )
+    t0 = time.perf_counter()
+    query = make_query(catalog, query.text, image, query.image_weight, understand=understand)
+    understand_ms = (time.perf_counter() - t0) * 1000
     result = retriever.search(query, k)
+    if query.understood is not None:
+        result.timings_ms = {"understand": understand_ms, **result.timings_ms}
+        result.interpretation = query.understood
+        result.notes = list(query.understood.notes) + result.notes
     if decode_ms is not None:
         result.timings_ms = {"decode": float(decode_ms), **result.timings_ms}
         result.notes = image_notes + result.notes

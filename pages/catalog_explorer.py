@@ -6,7 +6,15 @@ import streamlit as st
 
 from engine.serving.explore import filter_rows
 from pages.embedding_map import embedding_map
-from pages.shared import catalog_key, current_catalog, esc, facet_values, item_details, result_grid
+from pages.shared import (
+    catalog_key,
+    current_catalog,
+    esc,
+    facet_values,
+    item_details,
+    result_grid,
+    truth_label,
+)
 
 PAGE_SIZE = 20
 
@@ -18,8 +26,9 @@ st.title("Catalog explorer", anchor=False)
 with st.sidebar:
     st.markdown("**Filters**")
     cats = st.multiselect("Category", facet_values(*key, "category"), key="ex_cat")
-    colours = st.multiselect("Colour", facet_values(*key, "colour"), key="ex_col")
-    patterns = st.multiselect("Pattern", facet_values(*key, "pattern"), key="ex_pat")
+    truth = truth_label(catalog)
+    colours = st.multiselect(f"Colour ({truth})", facet_values(*key, "colour"), key="ex_col")
+    patterns = st.multiselect(f"Pattern ({truth})", facet_values(*key, "pattern"), key="ex_pat")
     lo, hi = float(items["price"].min()), float(items["price"].max())
     price = st.slider("Price", min_value=lo, max_value=hi, value=(lo, hi), key="ex_price")
     age = st.radio("Launch", ["all", "existing", "new"], horizontal=True, key="ex_age")
@@ -27,6 +36,7 @@ with st.sidebar:
 
 rows = filter_rows(
     items,
+    truth=catalog.truth,
     facets={"category": cats, "colour": colours, "pattern": patterns},
     price=price,
     launch=age,

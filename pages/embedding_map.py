@@ -34,7 +34,12 @@ def embedding_map(catalog: Catalog) -> None:
     space = c1.selectbox(
         "Embeddings", spaces, key="map_space", format_func=lambda s: SPACES[s][0]
     )
-    colour_by = c2.selectbox("Colour by", ["category", "colour", "pattern", "is_new"], key="map_by")
+    colour_by = c2.selectbox(
+        "Colour by",
+        ["category", "colour", "pattern", "is_new"],
+        key="map_by",
+        format_func=lambda c: f"{c} (ground truth)" if c in ("colour", "pattern") else c,
+    )
     query = c3.text_input("Highlight a query", key="map_query", placeholder="e.g. red sneakers")
     label, method = SPACES[space]
     xy, explained = embedding_projection(*catalog_key(), space)
@@ -45,7 +50,8 @@ def embedding_map(catalog: Catalog) -> None:
         except QueryError as exc:
             st.warning(str(exc))
     rows = map_sample(len(xy), 4000, always=hits)
-    items = catalog.items.iloc[rows]
+    source = catalog.items if colour_by in catalog.items else catalog.truth
+    items = source.iloc[rows]
     fig = go.Figure()
     for value in sorted(items[colour_by].astype(str).unique()):
         sel = rows[(items[colour_by].astype(str) == value).to_numpy()]

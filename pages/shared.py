@@ -49,9 +49,11 @@ def warm_retriever(name: str, manifest_mtime: float, method: str) -> bool:
 
 @st.cache_data(show_spinner=False, max_entries=64)
 def facet_values(name: str, manifest_mtime: float, column: str) -> list:
-    """Distinct values of a catalog column, for filter widgets."""
+    """Distinct values of a catalog column (or a ground-truth one), for filter widgets."""
     note_build("facet_values", name, manifest_mtime, column)
-    return sorted(_open_catalog(name, manifest_mtime).items[column].unique().tolist())
+    catalog = _open_catalog(name, manifest_mtime)
+    table = catalog.items if column in catalog.items else catalog.truth
+    return sorted(table[column].astype(str).unique().tolist())
 
 
 @st.cache_data(show_spinner="Projecting the embeddings…", max_entries=8)
@@ -78,10 +80,10 @@ def recommendation_service(name: str, manifest_mtime: float):
 def persona_users(name: str, manifest_mtime: float) -> dict[str, str]:
     """A few users whose tastes are easy to recognise ("loves red sneakers")."""
     note_build("persona_users", name, manifest_mtime)
-    from engine.recommend.service import personas
+    from engine.serving.personas import personas
 
     catalog = _open_catalog(name, manifest_mtime)
-    return personas(catalog.table("users"), catalog.table("interactions"))
+    return personas(catalog.table("user_truth"), catalog.table("interactions"))
 
 
 @st.cache_resource
@@ -221,11 +223,21 @@ def current_catalog() -> Catalog:
 
 
 # -- result display ----------------------------------------------------------------------------
+def truth_label(catalog: Catalog) -> str:
+    """What the attributes shown beside catalog data are: the world's truth or the merchant's."""
+    return "ground truth" if catalog.is_synthetic else "merchant attributes"
+
+
 def item_caption(catalog: Catalog, row: int) -> str:
-    """One escaped Markdown line of attributes for a card."""
-    item = catalog.items.iloc[row]
-    parts = [f"${item['price']:.2f}", item["colour"], item["pattern"], item["material"]]
-    return " · ".join(esc(p) for p in parts)
+    """One escaped Markdown line for a card: the price, then the item's attributes labelled as
+    ground truth (what the synthetic world knows; no method sees them)."""
+    price = f"${catalog.items['price'].iat[row]:.2f}"
+    truth = catalog.truth.iloc[row]
+    attrs = [str(truth[f]) for f in ("colour", "pattern", "material") if f in truth and truth[f]]
+    line = esc(price)
+    if attrs:
+        line += f" · *{esc(truth_label(catalog))}:* " + " · ".join(esc(a) for a in attrs)
+    return line
 
 
 def show_timings(result: SearchResult) -> None:
@@ -295,20 +307,14 @@ def item_details(catalog: Catalog, row: int) -> None:
     with right:
         st.subheader(esc(info["title"]), anchor=False)
         st.text(info["description"])
-        fields = [
-            "item_id",
-            "category",
-            "colour",
-            "pattern",
-            "material",
-            "brand",
-            "price",
-            "is_new",
-            "launch_day",
-            "interactions",
-        ]
+        fields = ["item_id", "category", "brand", "price", "is_new", "launch_day", "interactions"]
+        truth = catalog.truth.iloc[row]
+        known = [f for f in ("colour", "pattern", "material") if f in truth]
         st.dataframe(
-            {"attribute": fields, "value": [str(info[f]) for f in fields]},
+            {
+                "attribute": fields + [f"{f} ({truth_label(catalog)})" for f in known],
+                "value": [str(info.get(f, "")) for f in fields] + [str(truth[f]) for f in known],
+            },
             hide_index=True,
             width="stretch",
         )

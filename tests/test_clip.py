@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import re
 import time
 from pathlib import Path
 
@@ -24,8 +23,7 @@ from engine.encoders.clip import (
     create_clip_with_fallback,
     list_clip_models,
 )
-from engine.world import vocab
-from engine.world.captions import attribute_captions
+from engine.encoders.text import create_text_encoder
 from engine.world.render import render_product
 
 UNCACHED = "ViT-B-32/laion2b_s34b_b79k"
@@ -50,19 +48,28 @@ def tiny_world(tmp_path_factory: pytest.TempPathFactory) -> tuple[pd.DataFrame, 
 
 
 @pytest.fixture(scope="module")
-def trained(tiny_world, tmp_path_factory) -> tuple[Path, dict]:
+def text_encoder():
+    return create_text_encoder()
+
+
+@pytest.fixture(scope="module")
+def trained(tiny_world, text_encoder, tmp_path_factory) -> tuple[Path, dict]:
     items, paths = tiny_world
-    captions = attribute_captions(items, np.random.default_rng(0))
+    attrs = zip(items["colour"], items["pattern"], items["category"])
+    texts = [f"{c} {p} {k}" for c, p, k in attrs]
+    texts += [f"a {k}" for k in items["category"]]
+    bank = text_encoder.encode_texts(texts)
+    captions = [[i, len(items) + i] for i in range(len(items))]
     out = tmp_path_factory.mktemp("clip-artifacts")
     cfg = ClipConfig(epochs=30, batch_size=64)
-    stats = cc.train_compact_clip(paths, captions, cfg, out, seed=0, log=lambda msg: None)
+    stats = cc.train_compact_clip(paths, bank, captions, cfg, out, seed=0, log=lambda msg: None)
     return out, stats
 
 
 @pytest.fixture(scope="module")
-def compact(trained):
+def compact(trained, text_encoder):
     torch.set_num_threads(1)
-    return create_clip("compact", artifacts_dir=trained[0])
+    return create_clip("compact", artifacts_dir=trained[0], text_encoder=text_encoder)
 
 
 def test_training_lowers_loss_and_saves(trained) -> None:
@@ -89,38 +96,25 @@ def test_compact_embeddings_are_normalised_shared_and_stable(compact, tiny_world
     np.testing.assert_allclose(compact.encode_texts(["red mug"]), txt[1:], atol=1e-5)
 
 
-def test_cached_caption_path_equals_query_path(compact) -> None:
-    """Training's dynamic-padding cache, the query path and sentence-transformers agree."""
-    from sentence_transformers import SentenceTransformer
-
-    from engine.encoders.text import minilm_path
-
+def test_text_side_reuses_the_catalog_text_encoder(compact, text_encoder) -> None:
+    """A query's SBERT vector, computed once, gives the same CLIP text row as encoding it."""
     texts = ["a navy polka dot backpack", "cup", "rucksack with dots in navy blue, canvas"]
-    pooled = cc.embed_caption_bank(compact.model, cc._tokenizer(), texts, lambda it, n, d: it)
-    with torch.no_grad():
-        cached = torch.nn.functional.normalize(compact.model.text.proj(pooled), dim=-1).numpy()
-    np.testing.assert_allclose(compact.encode_texts(texts), cached, atol=1e-5)
-    sbert = SentenceTransformer(str(minilm_path()), device="cpu").encode(texts)
-    cos = (sbert * torch.nn.functional.normalize(pooled, dim=-1).numpy()).sum(1)
-    np.testing.assert_allclose(cos / np.linalg.norm(sbert, axis=1), 1.0, atol=1e-4)
+    vectors = text_encoder.encode_texts(texts)
+    np.testing.assert_allclose(compact.encode_texts(texts), compact.encode_text_vectors(vectors),
+                               atol=1e-5)
+    np.testing.assert_allclose(compact.encode_texts_with(texts, vectors),
+                               compact.encode_texts(texts), atol=1e-5)
+    assert compact.text_encoder is text_encoder
 
 
-def test_captions_never_use_held_out_words() -> None:
-    combos = itertools.product(vocab.CATEGORIES, vocab.COLOURS, vocab.PATTERNS)
-    rows = [{"category": c.name, "colour": o.name, "pattern": p.name,
-             "material": vocab.MATERIALS[i % len(vocab.MATERIALS)].name,
-             "brand": vocab.BRANDS[i % len(vocab.BRANDS)]} for i, (c, o, p) in enumerate(combos)]
-    items = pd.DataFrame(rows)
-    captions = attribute_captions(items, np.random.default_rng(1))
-    assert len(captions) == len(items) and min(len(c) for c in captions) >= 8
-    text = "\n".join(c for caps in captions for c in caps).lower()
-    for field, terms in vocab.FIELDS.items():
-        for t in terms:
-            for word in t.held_out:
-                hit = re.search(rf"(?<![\w-]){re.escape(word.lower())}(?![\w-])", text)
-                assert hit is None, f"held-out {field} word {word!r} in a training caption"
-    again = attribute_captions(items, np.random.default_rng(1))
-    assert again == captions
+def test_training_needs_caption_rows_that_exist(tiny_world, tmp_path) -> None:
+    items, paths = tiny_world
+    with pytest.raises(ValueError, match="caption rows"):
+        cc.train_compact_clip(paths[:2], np.zeros((1, 384), np.float32), [[0], [3]],
+                              ClipConfig(epochs=1), tmp_path, seed=0)
+    with pytest.raises(ValueError, match="one caption list per image"):
+        cc.train_compact_clip(paths[:2], np.zeros((1, 384), np.float32), [[0]],
+                              ClipConfig(epochs=1), tmp_path, seed=0)
 
 
 def test_user_catalog_captions_are_title_and_description() -> None:

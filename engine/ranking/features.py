@@ -1,67 +1,56 @@
 """Candidates and features for the learned re-ranker (Hybrid).
 
-Candidates: the union of the top ``POOL`` items of BM25, keyword matching, SBERT and CLIP
-text→image. Features of a (query, item) pair — all computable for any catalog at query time:
+Candidates: the union of the top ``POOL`` items of BM25, keyword matching, SBERT, CLIP
+text→image and, when the query was understood, the attribute score (``engine.query``: how well
+each item's merchant category, tags, text and image colour match what was asked). Features of a
+(query, item) pair — all computable for any catalog at query time, none from the world's truth:
 
 * each generator's exact score for the item and its rank in that generator's list (POOL + 1 when
   absent), and how many generators retrieved it;
-* attribute signals: which attributes the query names (parsed with the catalog vocabulary only),
-  whether the item's category field matches, and the item's *tag confidence* (noisy tagger
-  keywords, not the ground-truth attributes) for the colour, pattern and material named;
-* colour similarity: the item image's colour histogram vs a swatch of the colour named;
+* what the query was understood as, and how surely (``engine.query.rewrite.QUERY_FEATURES``), and
+  the item's evidence for each understood part (``ITEM_FEATURES``: merchant category, the
+  tagger's confidence, a text mention, the image's dominant colour vs the colour asked for);
 * popularity (training interactions), price, NEW flag, query length.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from functools import lru_cache
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from engine.ranking.query_parse import parse_attributes
-from engine.world import vocab
+from engine.query.rewrite import ITEM_FEATURES, QUERY_FEATURES, attribute_scores, item_features
+from engine.query.rewrite import query_features as understood_features
 
 POOL = 50
-GENERATORS = ("bm25", "keyword", "sbert", "clip")
+GENERATORS = ("bm25", "keyword", "sbert", "clip", "attr")
 FEATURES = (
     *(f"{g}_{kind}" for g in GENERATORS for kind in ("score", "rank")),
     "n_generators",
     "q_tokens",
-    "q_has_category",
-    "category_match",
-    "q_has_colour",
-    "colour_tag",
-    "colour_sim",
-    "q_has_pattern",
-    "pattern_tag",
-    "q_has_material",
-    "material_tag",
+    *QUERY_FEATURES,
+    *ITEM_FEATURES,
     "log_popularity",
     "log_price",
     "is_new",
 )
-
-
-@lru_cache(maxsize=32)
-def _swatch_histogram(colour: str) -> np.ndarray:
-    from PIL import Image
-
-    from engine.encoders.colour import colour_histogram
-
-    return colour_histogram(Image.new("RGB", (64, 64), vocab.term("colour", colour).rgb))
+_LEXICAL = ("bm25", "keyword", "attr")  # generators whose zero score means "no match"
 
 
 @dataclass
 class QuerySignals:
-    """Everything computed once per query: full lexical scores and dense query vectors."""
+    """Everything computed once per query: full lexical scores, dense query vectors and what
+    the query was understood as (None when the catalog does not understand queries)."""
 
     text: str
     bm25: np.ndarray
     keyword: np.ndarray
     sbert_vec: np.ndarray
     clip_vec: np.ndarray | None
+    understood: Any = None
+    extra: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 class FeatureBuilder:
@@ -72,20 +61,21 @@ class FeatureBuilder:
         *,
         sbert_items: np.ndarray,
         clip_items: np.ndarray | None,
-        colour_items: np.ndarray | None,
         keyword_index,
-        categories: np.ndarray,
         popularity: np.ndarray,
         price: np.ndarray,
         is_new: np.ndarray,
+        attributes=None,
     ):
-        self.sbert_items, self.clip_items, self.colour_items = sbert_items, clip_items, colour_items
+        self.sbert_items, self.clip_items = sbert_items, clip_items
         self.keyword_index = keyword_index
-        self.categories = categories
+        self.attributes = attributes  # engine.query.ItemAttributes, or None
         self.static = np.stack([np.log1p(popularity), np.log(price), is_new.astype(float)], 1)
 
     @classmethod
-    def from_folders(cls, world: Path, lexical: Path, sbert: Path, visual: Path) -> FeatureBuilder:
+    def from_folders(
+        cls, world: Path, lexical: Path, sbert: Path, visual: Path, attributes=None
+    ) -> FeatureBuilder:
         """The feature builder over a build's arrays (shared by the build and the retriever)."""
         import pandas as pd
 
@@ -97,32 +87,32 @@ class FeatureBuilder:
         return cls(
             sbert_items=np.load(sbert / "sbert_items.npy"),
             clip_items=np.load(visual / "clip_items.npy"),
-            colour_items=np.load(visual / "colour_items.npy"),
             keyword_index=KeywordIndex.load(lexical),
-            categories=items["category"].to_numpy(),
             popularity=pop.reindex(items["item_id"], fill_value=0).to_numpy(),
             price=items["price"].to_numpy(),
             is_new=items["is_new"].to_numpy(),
+            attributes=attributes,
         )
 
-    def _tag(self, rows: np.ndarray, field_name: str, value: str | None) -> np.ndarray:
-        if value is None:
-            return np.zeros(len(rows))
-        col = self.keyword_index.vocab.get(vocab.term(field_name, value).words[0])
-        if col is None:
-            return np.zeros(len(rows))
-        return self.keyword_index.matrix[rows, col].toarray().ravel()
-
-    def candidates(self, s: QuerySignals) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-        """Union of the generators' top lists, and each generator's full score vector."""
+    def full_scores(self, s: QuerySignals) -> dict[str, np.ndarray]:
+        """Every generator's score for every item."""
         full = {"bm25": s.bm25, "keyword": s.keyword, "sbert": self.sbert_items @ s.sbert_vec}
         if self.clip_items is not None and s.clip_vec is not None:
             full["clip"] = self.clip_items @ s.clip_vec
+        if s.understood is not None and self.attributes is not None:
+            attr = attribute_scores(s.understood, self.attributes)
+            if attr is not None:
+                full["attr"] = attr
+        return full
+
+    def candidates(self, s: QuerySignals) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """Union of the generators' top lists, and each generator's full score vector."""
+        full = self.full_scores(s)
         tops = []
         for name, scores in full.items():
             n = min(POOL, len(scores))
             top = np.argpartition(-scores, n - 1)[:n]
-            if name in ("bm25", "keyword"):
+            if name in _LEXICAL:
                 top = top[scores[top] > 0]
             tops.append(top)
         return np.unique(np.concatenate(tops)), full
@@ -138,30 +128,17 @@ class FeatureBuilder:
                 cols += [np.zeros(len(rows)), np.full(len(rows), POOL + 1.0)]
                 continue
             order = np.argsort(-scores, kind="stable")[:POOL]
-            valid = order[scores[order] > 0] if g in ("bm25", "keyword") else order
+            valid = order[scores[order] > 0] if g in _LEXICAL else order
             rank_of = {int(r): i + 1 for i, r in enumerate(valid)}
             ranks = np.array([rank_of.get(int(r), POOL + 1) for r in rows], dtype=float)
             hit_count += ranks <= POOL
             cols += [scores[rows], ranks]
-        attrs = parse_attributes(s.text)
-        cat = attrs.get("category")
-        colour = attrs.get("colour")
-        colour_sim = (
-            self.colour_items[rows] @ _swatch_histogram(colour)
-            if colour is not None and self.colour_items is not None
-            else np.zeros(len(rows))
-        )
-        cols += [
-            hit_count,
-            np.full(len(rows), len(s.text.split())),
-            np.full(len(rows), cat is not None, dtype=float),
-            (self.categories[rows] == cat).astype(float) if cat else np.zeros(len(rows)),
-            np.full(len(rows), colour is not None, dtype=float),
-            self._tag(rows, "colour", colour),
-            colour_sim,
-            np.full(len(rows), "pattern" in attrs, dtype=float),
-            self._tag(rows, "pattern", attrs.get("pattern")),
-            np.full(len(rows), "material" in attrs, dtype=float),
-            self._tag(rows, "material", attrs.get("material")),
-        ]
-        return np.column_stack([*cols, self.static[rows]]).astype(np.float32)
+        cols += [hit_count, np.full(len(rows), len(s.text.split()))]
+        if s.understood is not None and self.attributes is not None:
+            q = understood_features(s.understood)
+            cols += [np.full(len(rows), q[name]) for name in QUERY_FEATURES]
+            per_item = item_features(s.understood, self.attributes, rows)
+        else:
+            cols += [np.zeros(len(rows)) for _ in QUERY_FEATURES]
+            per_item = np.full((len(rows), len(ITEM_FEATURES)), -1.0, np.float32)
+        return np.column_stack([*cols, per_item, self.static[rows]]).astype(np.float32)

@@ -19,8 +19,8 @@ import scipy.sparse as sp
 from engine.vectors import l2_normalise
 
 EVENT_WEIGHTS: dict[str, float] = {"view": 1.0, "click": 2.0, "add_to_cart": 4.0, "purchase": 8.0}
-ATTRIBUTE_FIELDS = ("category", "colour", "pattern", "material")
-SIDE_FIELDS = (*ATTRIBUTE_FIELDS, "price_bucket")
+TAG_FIELDS = ("colour", "pattern")  # what the image tagger reports besides the category
+SIDE_FIELDS = ("category", *TAG_FIELDS, "price_bucket")
 PRICE_BUCKETS = 10
 _PRICE_BUMPS = 8
 
@@ -31,30 +31,68 @@ def _one_hot(values: pd.Series) -> np.ndarray:
     return np.eye(len(levels), dtype=np.float32)[codes]
 
 
+def tag_confidences(items: pd.DataFrame, keywords: pd.DataFrame | None, field: str) -> np.ndarray:
+    """(items × values) confidences of the tagger's ``field`` tags (zeros where none), catalog
+    order; the columns are the field's tag words in sorted order."""
+    if keywords is None or "field" not in keywords or not len(items):
+        return np.zeros((len(items), 0), np.float32)
+    tags = keywords[keywords["field"] == field]
+    words = sorted(tags["keyword"].unique())
+    rows = pd.Series(np.arange(len(items)), index=items["item_id"].to_numpy())
+    r = rows.reindex(tags["item_id"]).to_numpy()
+    ok = ~np.isnan(r)
+    out = np.zeros((len(items), len(words)), np.float32)
+    col = {w: j for j, w in enumerate(words)}
+    c = tags["keyword"].map(col).to_numpy()
+    np.maximum.at(out, (r[ok].astype(int), c[ok]), tags["confidence"].to_numpy(np.float32)[ok])
+    return out
+
+
+def top_tags(items: pd.DataFrame, keywords: pd.DataFrame | None) -> pd.DataFrame:
+    """Per item (catalog order): its merchant category and the tagger's most confident value
+    of each tagged field ("" when it has none). What a recommender may know about an item."""
+    out = pd.DataFrame({"category": items["category"].astype(str).to_numpy()})
+    for field in TAG_FIELDS:
+        top = pd.Series("", index=items["item_id"].to_numpy())
+        if keywords is not None and "field" in keywords:
+            tags = keywords[keywords["field"] == field]
+            if len(tags):
+                best = tags.loc[tags.groupby("item_id")["confidence"].idxmax()]
+                top = top.index.to_series().map(best.set_index("item_id")["keyword"]).fillna("")
+        out[field] = top.to_numpy()
+    return out
+
+
 def content_features(
     items: pd.DataFrame,
     clip_items: np.ndarray | None = None,
     sbert_items: np.ndarray | None = None,
     *,
+    keywords: pd.DataFrame | None = None,
     weights: dict[str, float] | None = None,
 ) -> np.ndarray:
     """Item content features: concatenated blocks, each of unit L2 norm per item (times a weight).
 
-    Blocks: CLIP image embeddings and SBERT text embeddings (when given, L2-normalised), one-hot
-    category / colour / pattern / material, and log-price encoded as 8 Gaussian bumps over its
-    range (a raw scalar under cosine similarity would reward only the extremes; bumps reward
-    *similar* prices). ``weights`` scales blocks by name (``clip``, ``sbert``, ``category``, ...,
-    ``price``); all default to 1.
+    Blocks: CLIP image embeddings and SBERT text embeddings (when given, L2-normalised), the
+    merchant category one-hot, the image tagger's colour and pattern confidences (when a tagged
+    ``keywords`` table is given), and log-price encoded as 8 Gaussian bumps over its range (a raw
+    scalar under cosine similarity would reward only the extremes; bumps reward *similar*
+    prices). ``weights`` scales blocks by name (``clip``, ``sbert``, ``category``, ``colour``,
+    ``pattern``, ``price``); all default to 1. Only what a catalog holds: never true attributes.
     """
-    w = {"clip": 1.0, "sbert": 1.0, **{f: 1.0 for f in ATTRIBUTE_FIELDS}, "price": 1.0}
-    w.update(weights or {})
+    w = {"clip": 1.0, "sbert": 1.0, "category": 1.0, **{f: 1.0 for f in TAG_FIELDS}}
+    w.update({"price": 1.0, **(weights or {})})
     blocks = []
     for name, emb in (("clip", clip_items), ("sbert", sbert_items)):
         if emb is not None:
             if len(emb) != len(items):
                 raise ValueError(f"{name}_items has {len(emb)} rows for {len(items)} items")
             blocks.append(w[name] * l2_normalise(np.asarray(emb, np.float32)))
-    blocks += [w[f] * _one_hot(items[f]) for f in ATTRIBUTE_FIELDS]
+    blocks.append(w["category"] * _one_hot(items["category"].astype(str)))
+    for field in TAG_FIELDS:
+        conf = tag_confidences(items, keywords, field)
+        if conf.shape[1]:
+            blocks.append(w[field] * l2_normalise(conf))
     lp = np.log(items["price"].to_numpy(dtype=np.float64))
     centres = np.linspace(lp.min(), lp.max(), _PRICE_BUMPS)
     width = (centres[1] - centres[0]) if _PRICE_BUMPS > 1 else 1.0
@@ -64,12 +102,14 @@ def content_features(
     return np.concatenate(blocks, axis=1).astype(np.float32)
 
 
-def side_field_codes(items: pd.DataFrame) -> dict[str, np.ndarray]:
-    """Integer codes of the item side fields (attributes + log-price decile) for FM models."""
+def side_field_codes(items: pd.DataFrame, keywords: pd.DataFrame | None = None) -> dict:
+    """Integer codes of the item side fields for FM models: the merchant category, the tagger's
+    top colour and pattern ("" = untagged is a value of its own) and the log-price decile."""
+    tags = top_tags(items, keywords)
     out = {}
-    for f in ATTRIBUTE_FIELDS:
-        levels = sorted(items[f].unique())
-        out[f] = items[f].map({v: i for i, v in enumerate(levels)}).to_numpy().astype(np.int64)
+    for f in ("category", *TAG_FIELDS):
+        levels = sorted(tags[f].unique())
+        out[f] = tags[f].map({v: i for i, v in enumerate(levels)}).to_numpy().astype(np.int64)
     lp = np.log(items["price"].to_numpy(dtype=np.float64))
     edges = np.quantile(lp, np.linspace(0, 1, PRICE_BUCKETS + 1)[1:-1])
     out["price_bucket"] = np.searchsorted(edges, lp).astype(np.int64)
@@ -115,13 +155,15 @@ class InteractionData:
         *,
         users: pd.DataFrame | None = None,
         features: np.ndarray | None = None,
+        keywords: pd.DataFrame | None = None,
         split: str | None = "train",
     ) -> InteractionData:
         """Build from the world tables; only rows of ``split`` (None: all rows given) count.
 
         Users come from ``users`` when given (so users without train rows are known, with an
         empty history), else from ``interactions``. ``features`` defaults to
-        ``content_features(items)`` (attributes only).
+        ``content_features(items, keywords=keywords)`` (category, tags and price only);
+        ``keywords`` (the tagger's table) also gives the FM side fields.
         """
         if split is not None and "split" in interactions:
             interactions = interactions[interactions["split"] == split]
@@ -148,9 +190,11 @@ class InteractionData:
             item_ids=item_ids,
             matrix=_csr(u, i, w, shape),
             times=_csr(u, i, t, shape),
-            features=content_features(items) if features is None else features,
+            features=(
+                content_features(items, keywords=keywords) if features is None else features
+            ),
             is_new=items["is_new"].to_numpy(),
-            side_fields=side_field_codes(items),
+            side_fields=side_field_codes(items, keywords),
         )
 
     def subset(self, keep: np.ndarray) -> InteractionData:

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from engine.recommend.base import Recommender, UnknownUserError
+from engine.recommend.data import TAG_FIELDS, top_tags
 
 COLD_START_MODEL = "hybrid"
 
@@ -33,20 +34,32 @@ class Recommendations:
 class RecommendationService:
     """Serve the recommenders built into ``folder`` (the ``recommend`` step)."""
 
-    def __init__(self, folder: Path, items: pd.DataFrame, interactions: pd.DataFrame):
+    def __init__(
+        self,
+        folder: Path,
+        items: pd.DataFrame,
+        interactions: pd.DataFrame,
+        keywords: pd.DataFrame | None = None,
+    ):
         self.folder = Path(folder)
         self.items = items
+        self.keywords = keywords
         self.train = interactions[interactions["split"] == "train"]
         self._models: dict[str, Recommender] = {}
         self._shared_data = None  # the InteractionData every model shares, loaded once
         self._lock = threading.Lock()
         self._user_rows: dict | None = None  # user id -> rows of ``train`` (built on first use)
-        self._by_id: pd.DataFrame | None = None  # ``items`` indexed by item id
+        self._by_id: pd.DataFrame | None = None  # ``items`` and their top tags, by item id
 
     @classmethod
     def for_catalog(cls, catalog) -> RecommendationService:
         """The service over a built catalog's ``recommend`` step."""
-        return cls(catalog.step_dir("recommend"), catalog.items, catalog.table("interactions"))
+        return cls(
+            catalog.step_dir("recommend"),
+            catalog.items,
+            catalog.table("interactions"),
+            catalog.table("keywords"),
+        )
 
     def models(self) -> list[str]:
         """The recommenders built for this catalog."""
@@ -117,42 +130,20 @@ class RecommendationService:
         sims = data.features[rows] @ data.features[target]
         near = hist["item_id"].to_numpy()[np.argsort(-sims)[:n]]
         if self._by_id is None:
-            self._by_id = self.items.set_index("item_id")
+            tags = top_tags(self.items, self.keywords).drop(columns="category")
+            self._by_id = pd.concat(
+                [self.items.reset_index(drop=True), tags], axis=1
+            ).set_index("item_id")
         by_id = self._by_id
         item = by_id.loc[str(item_id)]
         past = by_id.loc[hist["item_id"]]
         shared = [
             f"{item[f]} ({(past[f] == item[f]).mean():.0%} of history)"
-            for f in ("category", "colour", "pattern")
-            if (past[f] == item[f]).mean() >= 0.2
+            for f in ("category", *TAG_FIELDS)
+            if item[f] and (past[f] == item[f]).mean() >= 0.2
         ]
         titles = ", ".join(by_id.loc[i, "title"] for i in near)
         reason = f"Like {titles}."
         if shared:
             reason += " Matches your taste for " + ", ".join(shared) + "."
         return reason
-
-
-PERSONAS = (("red", "sneakers"), ("navy", "backpack"), ("pink", "dress"), ("black", "boots"))
-
-
-def personas(users: pd.DataFrame, interactions: pd.DataFrame, min_history: int = 5) -> dict:
-    """``{"loves red sneakers": user_id, ...}``: the users whose latent tastes fit best."""
-    from engine.world import vocab
-
-    counts = interactions[interactions["split"] == "train"]["user_id"].value_counts()
-    if "pref_category" not in users:  # an ingested catalog: no latent tastes, so the most active
-        top = counts[counts >= min_history].head(3)
-        return {f"{n} interactions ({uid})": str(uid) for uid, n in top.items()}
-    ok = users["user_id"].map(counts).fillna(0).to_numpy() >= min_history
-    pc = np.stack(users["pref_category"].to_numpy())
-    pcol = np.stack(users["pref_colour"].to_numpy())
-    out = {}
-    for colour, category in PERSONAS:
-        fit = (
-            pcol[:, vocab.names("colour").index(colour)]
-            * pc[:, vocab.names("category").index(category)]
-        )
-        fit[~ok] = -1
-        out[f"loves {colour} {category}"] = str(users["user_id"].iat[int(np.argmax(fit))])
-    return out

@@ -28,11 +28,24 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class Query:
-    """A search request: text, an already decoded RGB image, or both."""
+    """A search request: text, an already decoded RGB image, or both.
+
+    When the catalog understands queries (``engine.query``), ``rewrites`` holds the text each
+    kind of method should search with (``lexical``: catalog words and synonyms, ``dense``: the
+    query in catalog words, ``clip``: a caption-like prompt), ``mask`` the items the query's
+    constraints allow (price, NEW, "not black") and ``understood`` the interpretation itself.
+    """
 
     text: str | None = None
     image: Image.Image | None = None
     image_weight: float = 0.5  # for methods that fuse text and image
+    rewrites: dict[str, str] = field(default_factory=dict)
+    mask: np.ndarray | None = field(default=None, repr=False, compare=False)
+    understood: Any = field(default=None, repr=False, compare=False)
+
+    def text_as(self, kind: str) -> str:
+        """The text a method of ``kind`` (lexical, dense, clip) searches with."""
+        return self.rewrites.get(kind) or self.text or ""
 
     @property
     def modalities(self) -> frozenset[str]:
@@ -53,6 +66,7 @@ class SearchResult:
     scores: np.ndarray
     timings_ms: dict[str, float] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    interpretation: Any = None  # what the text was understood as (engine.query), if anything
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -69,6 +83,11 @@ class SearchResult:
             "scores": [round(float(s), 6) for s in self.scores],
             "timings_ms": {k: round(v, 3) for k, v in self.timings_ms.items()},
             "notes": list(self.notes),
+            **(
+                {"interpretation": self.interpretation.to_dict()}
+                if self.interpretation is not None
+                else {}
+            ),
         }
 
 
@@ -123,9 +142,23 @@ class Retriever(ABC):
         return have == self.modalities if self.requires_all else bool(have)
 
     def search(self, query: Query, k: int = 10) -> SearchResult:
-        """Top-``k`` results for ``query``; see :class:`SearchResult`."""
+        """Top-``k`` results for ``query``; see :class:`SearchResult`.
+
+        A query with constraints (``query.mask``) asks the method for more candidates and keeps
+        the allowed ones; when fewer than ``k`` remain, a note says so.
+        """
         timer = StageTimer()
-        rows, scores, notes = self._search(query, k, timer)
+        if query.mask is None:
+            rows, scores, notes = self._search(query, k, timer)
+            return SearchResult(self.name, rows, scores, timer.ms, notes)
+        allowed = int(query.mask.sum())
+        fetch = min(len(query.mask), max(k * FILTER_OVERFETCH, FILTER_MIN_POOL))
+        rows, scores, notes = self._search(query, fetch, timer)
+        with timer("filter"):
+            keep = query.mask[rows]
+            rows, scores = rows[keep][:k], scores[keep][:k]
+        if len(rows) < k:
+            notes = [*notes, _filter_note(len(rows), allowed, len(query.mask))]
         return SearchResult(self.name, rows, scores, timer.ms, notes)
 
     @abstractmethod
@@ -139,6 +172,19 @@ class Retriever(ABC):
     def explain(self, text: str, row: int) -> dict[str, Any]:
         """Why ``row`` ranks where it does for ``text`` (only when the class ``explains``)."""
         raise NotImplementedError(f"method {self.name!r} does not explain its results")
+
+
+FILTER_OVERFETCH = 8  # with constraints, ask for 8x the results (at least FILTER_MIN_POOL)
+FILTER_MIN_POOL = 400
+
+
+def _filter_note(found: int, allowed: int, total: int) -> str:
+    if allowed == 0:
+        return "No product matches the query's constraints (price, new arrivals, exclusions)."
+    return (
+        f"{found} result(s) among the {allowed:,} of {total:,} products that match the query's "
+        "constraints."
+    )
 
 
 RETRIEVERS: Registry[type[Retriever]] = Registry("method", "engine.retrieval")

@@ -48,8 +48,8 @@ class QueryFeatures:
 
 def query_features(catalog, query: Query) -> QueryFeatures:
     """Encode a query for every signal it has."""
-    sbert = text_encoder(catalog).encode_texts([query.text])[0] if query.text else None
-    clip = clip_query_vector(clip_encoder(catalog), query)
+    sbert = text_encoder(catalog).encode_texts([query.text_as("dense")])[0] if query.text else None
+    clip = clip_query_vector(clip_encoder(catalog), query, sbert)
     colour = (
         colour_encoder(catalog).encode_images([query.image])[0] if query.image is not None else None
     )

@@ -10,7 +10,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from engine.components import bm25_index, clip_encoder, text_encoder
+from engine.components import bm25_index, clip_encoder, query_understanding, text_encoder
 from engine.ranking.features import FEATURES, GENERATORS, POOL, FeatureBuilder, QuerySignals
 from engine.retrieval.base import Query, Retriever, StageTimer, register_retriever
 from engine.vectors import top_k
@@ -30,11 +30,16 @@ class HybridRetriever(Retriever):
         from engine.ranking.ltr import LambdaMartRanker
 
         c = self.catalog
+        qu = query_understanding(c)
         return c.cached(
             "hybrid",
             lambda: (
                 FeatureBuilder.from_folders(
-                    c.world_dir, c.step_dir("lexical"), c.step_dir("sbert"), c.step_dir("visual")
+                    c.world_dir,
+                    c.step_dir("lexical"),
+                    c.step_dir("sbert"),
+                    c.step_dir("visual"),
+                    attributes=qu.attributes if qu is not None else None,
                 ),
                 bm25_index(c),
                 LambdaMartRanker.load(c.step_dir("ranker")),
@@ -46,19 +51,20 @@ class HybridRetriever(Retriever):
         text_encoder(self.catalog)
         clip_encoder(self.catalog)
 
-    def signals(self, text: str, timer: StageTimer) -> QuerySignals:
+    def signals(self, query: Query, timer: StageTimer) -> QuerySignals:
         builder, bm25, _ = self._parts()
-        with timer("encode"):
-            s_vec = text_encoder(self.catalog).encode_texts([text])[0]
-            c_vec = clip_encoder(self.catalog).encode_texts([text])[0]
-        with timer("lexical"):
-            return QuerySignals(
-                text, bm25.scores(text), builder.keyword_index.scores(text), s_vec, c_vec
-            )
+        return query_signals(
+            query,
+            bm25,
+            builder.keyword_index,
+            text_encoder(self.catalog),
+            clip_encoder(self.catalog),
+            timer,
+        )
 
     def _search(self, query: Query, k: int, timer: StageTimer):
         builder, _, ranker = self._parts()
-        s = self.signals(query.text or "", timer)
+        s = self.signals(query, timer)
         with timer("candidates"):
             rows, full = builder.candidates(s)
             X = builder.features(s, rows, full)
@@ -68,8 +74,10 @@ class HybridRetriever(Retriever):
 
     def explain(self, text: str, row: int, *, top: int = 6) -> dict:
         """Each generator's score and rank for ``row`` and the largest feature contributions."""
+        from engine.retrieval.understanding import make_query
+
         builder, _, ranker = self._parts()
-        s = self.signals(text, StageTimer())
+        s = self.signals(make_query(self.catalog, text), StageTimer())
         rows, full = builder.candidates(s)
         rows = np.union1d(rows, [row])
         X = builder.features(s, rows, full)
@@ -81,7 +89,7 @@ class HybridRetriever(Retriever):
                 "score": round(feats[f"{g}_score"], 4),
                 "rank": None if feats[f"{g}_rank"] > POOL else int(feats[f"{g}_rank"]),
             }
-            for g in ("bm25", "keyword", "sbert", "clip")
+            for g in GENERATORS
         }
         largest = sorted(
             zip(FEATURES, contrib[:-1].tolist(), X[i].tolist()), key=lambda t: -abs(t[1])
@@ -94,3 +102,32 @@ class HybridRetriever(Retriever):
                 for f, c, v in largest
             ],
         }
+
+
+def query_signals(
+    query: Query, bm25, keyword_index, text_enc, clip, timer: StageTimer | None = None
+) -> QuerySignals:
+    """Everything the re-ranker computes once per query (shared by the build's training and
+    the retriever): lexical scores of the lexical rewrite, the dense rewrite's SBERT vector and
+    the CLIP text vector (reusing the SBERT one when the texts agree)."""
+    timer = timer or StageTimer()
+    dense, clip_text, lexical = (
+        query.text_as("dense"),
+        query.text_as("clip"),
+        query.text_as("lexical"),
+    )
+    with timer("encode"):
+        s_vec = text_enc.encode_texts([dense])[0]
+        if clip_text == dense:
+            c_vec = clip.encode_texts_with([clip_text], s_vec[None, :])[0]
+        else:
+            c_vec = clip.encode_texts([clip_text])[0]
+    with timer("lexical"):
+        return QuerySignals(
+            query.text or "",
+            bm25.scores(lexical),
+            keyword_index.scores(lexical),
+            s_vec,
+            c_vec,
+            understood=query.understood,
+        )

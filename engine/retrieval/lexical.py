@@ -25,7 +25,7 @@ class _LexicalRetriever(Retriever):
         with timer("load"):
             index = self._index()
         with timer("score"):
-            scores = index.scores(query.text or "")
+            scores = index.scores(query.text_as("lexical"))
         with timer("rank"):
             rows, top = top_k(scores, k, positive_only=True)
         return rows, top, ([] if len(rows) else [NO_MATCH])

@@ -24,4 +24,4 @@ class SbertRetriever(DenseRetriever):
         text_encoder(self.catalog)
 
     def query_vector(self, query: Query) -> np.ndarray:
-        return text_encoder(self.catalog).encode_texts([query.text or ""])[0]
+        return text_encoder(self.catalog).encode_texts([query.text_as("dense")])[0]

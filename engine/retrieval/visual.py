@@ -12,14 +12,20 @@ from engine.retrieval.dense import DenseRetriever
 from engine.vectors import l2_normalise
 
 
-def clip_query_vector(encoder, query: Query) -> np.ndarray:
+def clip_query_vector(encoder, query: Query, text_vector: np.ndarray | None = None) -> np.ndarray:
     """One L2-normalised CLIP vector for a text, image or text+image query.
 
     Text and image are mixed in CLIP's shared space with ``query.image_weight`` for the image.
+    ``text_vector`` is the SBERT vector of the query's dense text when already computed (the
+    compact CLIP reuses it when its own text is the same, instead of encoding it again).
     """
     parts, weights = [], []
     if query.text:
-        parts.append(encoder.encode_texts([query.text])[0])
+        text = query.text_as("clip")
+        if text_vector is not None and text == query.text_as("dense"):
+            parts.append(encoder.encode_texts_with([text], text_vector[None, :])[0])
+        else:
+            parts.append(encoder.encode_texts([text])[0])
         weights.append(1.0 - query.image_weight if query.image is not None else 1.0)
     if query.image is not None:
         parts.append(encoder.encode_images([query.image])[0])

@@ -18,6 +18,7 @@ import numpy as np
 
 from engine.config import BuildConfig
 from engine.progress import ProgressFn, no_progress
+from engine.schema import split_items, split_users
 from engine.world import catalog, keywords, queries, users
 from engine.world.render import render_product
 
@@ -110,9 +111,11 @@ def generate_world(cfg: BuildConfig, out: Path, progress: ProgressFn = no_progre
     _render_all(jobs, cfg.build_threads, progress, "render images")
     timings["images_s"] = round(time.perf_counter() - t0, 2)
 
+    catalog_items, truth = split_items(items)
+    catalog_users, user_truth = split_users(people)
     tables = {
-        "items": items,
-        "users": people,
+        "items": catalog_items,
+        "users": catalog_users,
         "interactions": inter,
         "sessions": sessions,
         "queries": text_q,
@@ -120,6 +123,8 @@ def generate_world(cfg: BuildConfig, out: Path, progress: ProgressFn = no_progre
         "image_queries": image_q,
         "image_qrels": image_qrels,
         "keywords": tags,
+        "truth": truth,
+        "user_truth": user_truth,
     }
     for name, df in tables.items():
         df.to_parquet(out / f"{name}.parquet", index=False)

@@ -1,5 +1,9 @@
 """CLIP step: use the configured pretrained CLIP if it is available offline, otherwise train the
-compact catalog CLIP (``engine/encoders/compact_clip.py``)."""
+compact catalog CLIP (``engine/encoders/compact_clip.py``) on the catalog's own text.
+
+Captions are the title and the full item text, embedded once by the sbert step. Items launched
+after the cutoff (NEW) are left out of training, so cold-start figures measure unseen images.
+"""
 
 from __future__ import annotations
 
@@ -29,45 +33,43 @@ def run(ctx: StepContext, out: Path) -> dict[str, Any]:
             ctx.log(f"  {fallback}")
     world = ctx.inputs["world"]
     items = pd.read_parquet(world / "items.parquet")
-    rng = np.random.default_rng(np.random.SeedSequence([ctx.cfg.seed, 11]))
-    # The synthetic world captions from its attributes; an ingested catalog from its own text.
-    captions = training_captions(items, rng, synthetic=ctx.cfg.source is None)
-    paths = [world / p for p in items["image_path"]]
+    bank, captions = caption_bank(ctx.inputs["sbert"])
+    # Items launched after the cutoff stay out of training: cold start means unseen images.
+    train = np.flatnonzero(~items["is_new"].to_numpy(bool))
     stats = train_compact_clip(
-        paths,
-        captions,
+        [world / p for p in items["image_path"].to_numpy()[train]],
+        bank,
+        [captions[i] for i in train],
         ctx.cfg.clip,
         out,
         seed=ctx.cfg.seed,
         progress=ctx.progress,
         log=ctx.log,
     )
+    stats["excluded_new_items"] = int(len(items) - len(train))
     (out / CLIP_SPEC_FILE).write_text(json.dumps({"spec": "compact", "fallback": fallback}))
     return {"spec": "compact", "trained": True, "requested": spec, "fallback": fallback, **stats}
 
 
-
-def training_captions(
-    items: pd.DataFrame, rng: np.random.Generator, *, synthetic: bool
-) -> list[list[str]]:
-    """Captions per item: the synthetic world's attribute captions, or the catalog's own text."""
-    if synthetic:
-        from engine.world.captions import attribute_captions
-
-        return attribute_captions(items, rng)
-    from engine.encoders.compact_clip import text_captions
-
-    return text_captions(items)
+def caption_bank(sbert_dir: Path) -> tuple[np.ndarray, list[list[int]]]:
+    """What the catalog says about each item, as the sbert step embedded it: the title and the
+    full item text (title, description, brand, category). Returns the distinct caption vectors
+    and, per item, the rows of its captions (one row when the title alone is the whole text)."""
+    texts = np.load(sbert_dir / "sbert_items.npy")
+    titles = np.load(sbert_dir / "sbert_titles.npy")
+    bank = np.concatenate([titles, texts]).astype(np.float32)
+    n = len(texts)
+    return bank, [[i, n + i] for i in range(n)]
 
 
 STEP = register_step(
     Step(
         "clip",
-        1,
-        ("world",),
+        2,
+        ("world", "sbert"),
         ("clip",),
         run,
-        "compact catalog CLIP (or pretrained)",
+        "compact catalog CLIP trained on what the catalog says (or pretrained)",
         ("encoders/clip.py", "encoders/clip_base.py", "encoders/compact_clip.py"),
     )
 )

@@ -16,7 +16,7 @@ import pandas as pd
 from engine.evaluation.metrics import ndcg_at_k
 from engine.pipeline.indexing import build_vector_indexes
 from engine.pipeline.step import Step, StepContext, needs_queries, register_step
-from engine.pipeline.steps.clip import training_captions
+from engine.schema import item_texts
 
 GRID = tuple(round(x, 2) for x in np.linspace(0.0, 0.9, 10))
 MLP_TEXT_PAIRS = 8000
@@ -73,13 +73,14 @@ def run(ctx: StepContext, out: Path) -> dict[str, Any]:
     dims = (sbert_items.shape[1], clip_items.shape[1], colour_items.shape[1])
     set_threads(ctx.cfg.build_threads)
     text_enc = create_text_encoder(ctx.cfg.text.sbert_model)
-    clip = load_clip_step(ctx.inputs["clip"])
+    clip = load_clip_step(ctx.inputs["clip"], text_enc)
 
     val = queries[queries["split"] == "val"]
     qids, texts = val["query_id"].tolist(), val["query"].tolist()
     qrels = _qrels(pd.read_parquet(world / "qrels.parquet"))
     # Each validation query is encoded once per encoder and reused below.
-    s_val, c_val = text_enc.encode_texts(texts), clip.encode_texts(texts)
+    s_val = text_enc.encode_texts(texts)
+    c_val = clip.encode_texts_with(texts, s_val)
     ss = s_val @ sbert_items.T
     sc = c_val @ clip_items.T
     ival = (image_q["split"] == "val").to_numpy()
@@ -132,27 +133,26 @@ def run(ctx: StepContext, out: Path) -> dict[str, Any]:
         )
     }
 
-    # The fusion MLP: caption -> item pairs and same-look image -> item pairs.
+    # The fusion MLP: caption -> item pairs (what the catalog says about an item: its title or
+    # its full text, embedded once by the sbert step) and same-look image -> item pairs.
     rng = np.random.default_rng(np.random.SeedSequence([ctx.cfg.seed, 21]))
     pick = np.sort(rng.choice(len(items), size=min(MLP_TEXT_PAIRS, len(items)), replace=False))
-    synthetic = ctx.cfg.source is None
-    captions = training_captions(
-        items.iloc[pick].reset_index(drop=True), rng, synthetic=synthetic
-    )
-    cap_text = [c[int(rng.integers(len(c)))] for c in captions]
+    use_title = rng.random(len(pick)) < 0.5
+    titles = np.load(ctx.inputs["sbert"] / "sbert_titles.npy")
+    cap_vecs = np.where(use_title[:, None], titles[pick], sbert_items[pick]).astype(np.float32)
+    cap_text = [
+        t if u else x
+        for t, x, u in zip(
+            items["title"].to_numpy()[pick], np.asarray(item_texts(items))[pick], use_title
+        )
+    ]
     q_text = np.concatenate(
-        [
-            text_enc.encode_texts(cap_text),
-            clip.encode_texts(cap_text),
-            np.zeros((len(pick), dims[2]), np.float32),
-        ],
+        [cap_vecs, clip.encode_texts_with(cap_text, cap_vecs), np.zeros((len(pick), dims[2]))],
         axis=1,
-    )
-    # Same-look pairs need colour and pattern; an ingested catalog without them has none.
-    look = items["category"] + "|" + items["colour"] + "|" + items["pattern"]
-    if not synthetic and ((items["colour"] == "") | (items["pattern"] == "")).any():
-        look = items["item_id"]  # unique: no partners
-    partner = _same_look_partners(look.to_numpy(), rng)
+    ).astype(np.float32)
+    # Same-look pairs: the same merchant category and the same top tagger colour and pattern.
+    keywords = pd.read_parquet(world / "keywords.parquet")
+    partner = _same_look_partners(look_keys(items, keywords), rng)
     has = partner >= 0
     q_img = np.concatenate(
         [
@@ -204,6 +204,22 @@ def run(ctx: StepContext, out: Path) -> dict[str, Any]:
     }
     (out / "fusion.json").write_text(json.dumps(params, indent=2))
     return {**info, "weights": {k: params[k] for k in ("early", "late")}, "mlp": stats}
+
+
+def look_keys(items: pd.DataFrame, keywords: pd.DataFrame) -> np.ndarray:
+    """Each item's "look": its merchant category and its most confident colour and pattern tags
+    from the image tagger. Items without both tags get a unique key (no same-look partner)."""
+    key = items["category"].astype(str).to_numpy().astype(object)
+    unique = items["item_id"].astype(str).to_numpy()
+    if "field" not in keywords:
+        return unique
+    for field in ("colour", "pattern"):
+        tags = keywords[keywords["field"] == field]
+        best = tags.loc[tags.groupby("item_id")["confidence"].idxmax(), ["item_id", "keyword"]]
+        top = items["item_id"].map(best.set_index("item_id")["keyword"])
+        missing = top.isna().to_numpy()
+        key = np.where(missing, unique, key + "|" + top.fillna("").to_numpy())
+    return key.astype(str)
 
 
 def _same_look_partners(look: np.ndarray, rng: np.random.Generator) -> np.ndarray:

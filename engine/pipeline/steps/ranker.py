@@ -1,10 +1,13 @@
 """Ranker build step: train the Hybrid LambdaMART re-ranker on the *train* queries only.
 
-Early stopping uses the validation queries; the test queries are never touched here.
+Each training query goes through the same understanding and signals as a search
+(``engine.retrieval.hybrid.query_signals``). Early stopping uses the validation queries; the
+test queries are never touched here.
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -15,15 +18,10 @@ from engine.pipeline.step import Step, StepContext, needs_queries, register_step
 from engine.ranking.features import FEATURES, FeatureBuilder, QuerySignals
 
 
-def _dataset(builder, bm25, text_enc, clip, queries: pd.DataFrame, qrels: dict, item_ids):
-    texts = queries["query"].tolist()
-    s_vecs = text_enc.encode_texts(texts)
-    c_vecs = clip.encode_texts(texts)
+def _dataset(builder, signals, queries: pd.DataFrame, qrels: dict, item_ids):
     X, y, groups = [], [], []
-    for j, (qid, text) in enumerate(zip(queries["query_id"], texts)):
-        s = QuerySignals(
-            text, bm25.scores(text), builder.keyword_index.scores(text), s_vecs[j], c_vecs[j]
-        )
+    for qid, text in zip(queries["query_id"], queries["query"]):
+        s = signals(str(text))
         rows, full = builder.candidates(s)
         judged = qrels.get(qid, {})
         X.append(builder.features(s, rows, full))
@@ -33,32 +31,46 @@ def _dataset(builder, bm25, text_enc, clip, queries: pd.DataFrame, qrels: dict, 
 
 
 def run(ctx: StepContext, out: Path) -> dict[str, Any]:
-    from engine.encoders.clip import load_clip_step
+    from engine.encoders.clip import CLIP_SPEC_FILE, COMPACT, load_clip_step
     from engine.encoders.text import create_text_encoder
     from engine.indexes.bm25 import BM25Index
+    from engine.query import QueryUnderstanding
     from engine.ranking.ltr import LambdaMartRanker
+    from engine.retrieval.base import Query
+    from engine.retrieval.hybrid import query_signals
     from engine.runtime import set_threads
 
     world = ctx.inputs["world"]
     set_threads(ctx.cfg.build_threads)
+    text_enc = create_text_encoder(ctx.cfg.text.sbert_model)
+    qu = QueryUnderstanding.load(ctx.inputs["query"], text_enc)
     builder = FeatureBuilder.from_folders(
-        world, ctx.inputs["lexical"], ctx.inputs["sbert"], ctx.inputs["visual"]
+        world,
+        ctx.inputs["lexical"],
+        ctx.inputs["sbert"],
+        ctx.inputs["visual"],
+        attributes=qu.attributes,
     )
     bm25 = BM25Index.load(ctx.inputs["lexical"])
-    text_enc = create_text_encoder(ctx.cfg.text.sbert_model)
-    clip = load_clip_step(ctx.inputs["clip"])
+    clip = load_clip_step(ctx.inputs["clip"], text_enc)
+    prompts = json.loads((ctx.inputs["clip"] / CLIP_SPEC_FILE).read_text())["spec"] != COMPACT
+    items = pd.read_parquet(world / "items.parquet", columns=["price", "is_new"])
+    price, is_new = items["price"].to_numpy(), items["is_new"].to_numpy()
+
+    def signals(text: str) -> QuerySignals:
+        """The same understanding and signals as a search of ``text`` (constraints aside)."""
+        interp, rewrites, _ = qu.understand(text, price, is_new, clip_prompts=prompts)
+        query = Query(text=text, rewrites=rewrites, understood=interp)
+        return query_signals(query, bm25, builder.keyword_index, text_enc, clip)
+
     queries = pd.read_parquet(world / "queries.parquet")
     q = pd.read_parquet(world / "qrels.parquet")
     qrels: dict[str, dict[str, int]] = {}
     for qid, item, grade in zip(q["query_id"], q["item_id"], q["grade"]):
         qrels.setdefault(qid, {})[item] = int(grade)
     item_ids = pd.read_parquet(world / "items.parquet", columns=["item_id"])["item_id"].to_numpy()
-    train = _dataset(
-        builder, bm25, text_enc, clip, queries[queries["split"] == "train"], qrels, item_ids
-    )
-    val = _dataset(
-        builder, bm25, text_enc, clip, queries[queries["split"] == "val"], qrels, item_ids
-    )
+    train = _dataset(builder, signals, queries[queries["split"] == "train"], qrels, item_ids)
+    val = _dataset(builder, signals, queries[queries["split"] == "val"], qrels, item_ids)
     ranker = LambdaMartRanker(
         feature_names=FEATURES, seed=ctx.cfg.seed, threads=ctx.cfg.build_threads
     )
@@ -82,11 +94,11 @@ STEP = register_step(
     Step(
         "ranker",
         1,
-        ("world", "lexical", "sbert", "clip", "visual"),
+        ("world", "lexical", "sbert", "clip", "visual", "query"),
         (),
         run,
         "Hybrid LambdaMART re-ranker (train queries; early-stopped on validation)",
-        ("ranking/*.py",),
+        ("ranking/*.py", "retrieval/hybrid.py"),
         needs_queries(train=MIN_TRAIN_QUERIES, val=1),
     )
 )

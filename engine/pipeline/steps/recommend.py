@@ -80,10 +80,14 @@ def run(ctx: StepContext, out: Path) -> dict[str, Any]:
     inter = pd.read_parquet(world / "interactions.parquet")
     clip = _optional(ctx.inputs.get("visual"), "clip_items.npy")
     sbert = _optional(ctx.inputs.get("sbert"), "sbert_items.npy")
-    features = content_features(items, clip, sbert)
-    data = InteractionData.from_tables(items, inter, users=users, features=features)
+    keywords = pd.read_parquet(world / "keywords.parquet")
+    features = content_features(items, clip, sbert, keywords=keywords)
+    data = InteractionData.from_tables(
+        items, inter, users=users, features=features, keywords=keywords
+    )
     blocks = [n for n, a in (("clip", clip), ("sbert", sbert)) if a is not None]
-    ctx.log(f"  features: {' + '.join([*blocks, 'attributes'])} ({features.shape[1]} dims)")
+    ctx.log(f"  features: {' + '.join([*blocks, 'category, tags, price'])} "
+            f"({features.shape[1]} dims)")
 
     data.save(out / "data")  # shared by every model folder (see Recommender.save)
     params = model_params(ctx.cfg.seed, ctx.cfg.build_threads)
@@ -117,7 +121,8 @@ def run(ctx: StepContext, out: Path) -> dict[str, Any]:
             f"p95 {(res['latency_ms'] or {}).get('p95')} ms"
         )
     info: dict[str, Any] = {
-        "features": {"blocks": [*blocks, "attributes"], "dim": int(features.shape[1])},
+        "features": {"blocks": [*blocks, "category", "tags", "price"],
+                     "dim": int(features.shape[1])},
         "train_rows": int(data.matrix.nnz),
         "test_rows": int(len(test)),
         "hybrid": {

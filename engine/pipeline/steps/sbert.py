@@ -34,6 +34,12 @@ def run(ctx: StepContext, out: Path) -> dict[str, Any]:
     ).astype(np.float32)
     encode_s = time.perf_counter() - t0
     np.save(out / "sbert_items.npy", vectors)
+    # Titles too (each distinct title once): the compact CLIP's training captions reuse them.
+    titles = items["title"].fillna("").astype(str).str.strip().tolist()
+    distinct = list(dict.fromkeys(titles))
+    title_vecs = encoder.encode_texts(distinct, batch_size=bs)
+    where = {t: i for i, t in enumerate(distinct)}
+    np.save(out / "sbert_titles.npy", title_vecs[[where[t] for t in titles]].astype(np.float32))
     q_vecs = encoder.encode_texts(queries["query"].tolist()[:300], batch_size=bs)
     info = build_vector_indexes(vectors, q_vecs, out, "sbert", ctx.log)
     info.update(
