@@ -6,8 +6,10 @@ text→image. Features of a (query, item) pair — all computable for any catalo
 * each generator's exact score for the item and its rank in that generator's list (POOL + 1 when
   absent), and how many generators retrieved it;
 * attribute signals: which attributes the query names (parsed with the catalog vocabulary only),
-  whether the item's category field matches, and the item's *tag confidence* (noisy tagger
-  keywords, not the ground-truth attributes) for the colour, pattern and material named;
+  whether the item's category field matches, and the item's *tag confidence* (tagger
+  keywords, not the ground-truth attributes) for the colour, pattern and material named (the
+  synthetic world's image tagger never tags material, so that one is 0 there; merchant
+  keywords of an ingested catalog may have it);
 * colour similarity: the item image's colour histogram vs a swatch of the colour named;
 * popularity (training interactions), price, NEW flag, query length.
 """

@@ -2,7 +2,9 @@
 
 Output (``<out>/``): ``items.parquet``, ``users.parquet``, ``interactions.parquet``,
 ``sessions.parquet``, ``queries.parquet``, ``qrels.parquet``, ``image_queries.parquet``,
-``image_qrels.parquet``, ``images/<shard>/<item_id>.jpg`` and ``query_images/<query_id>.jpg``.
+``image_qrels.parquet``, ``keywords.parquet``, ``images/<shard>/<item_id>.jpg``,
+``query_images/<query_id>.jpg`` and ``tagger/`` (the vendor tagger's weights, see
+:mod:`engine.world.tagger`: its keywords come from looking at the rendered images).
 The same seed gives byte-identical files: every random draw comes from a child of one
 ``SeedSequence`` and every image from its own seed.
 """
@@ -18,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from engine.config import BuildConfig
-from engine.world import catalog, keywords, queries, users
+from engine.world import catalog, queries, tagger, users
 from engine.world.render import render_product
 
 ProgressFn = Callable[[Iterable, int, str], Iterable]
@@ -78,14 +80,13 @@ def generate_world(cfg: BuildConfig, out: Path, progress: ProgressFn = _no_progr
     """Generate every table and image of the world described by ``cfg`` into ``out``."""
     w = cfg.world
     timings: dict[str, float] = {}
-    streams = np.random.SeedSequence(cfg.seed).spawn(7)
-    rng_items, rng_users, rng_inter, rng_sess, rng_q, rng_iq, rng_kw = (
+    streams = np.random.SeedSequence(cfg.seed).spawn(6)
+    rng_items, rng_users, rng_inter, rng_sess, rng_q, rng_iq = (
         np.random.default_rng(s) for s in streams
     )
     t0 = time.perf_counter()
     items = catalog.generate_products(w, rng_items)
     items["image_path"] = [image_relpath(i, k) for k, i in enumerate(items["item_id"])]
-    tags = keywords.generate_keywords(items, rng_kw)
     people = users.generate_users(w, rng_users)
     inter = users.generate_interactions(w, items, people, rng_inter)
     sessions = users.generate_sessions(w, items, inter, rng_sess)
@@ -128,6 +129,10 @@ def generate_world(cfg: BuildConfig, out: Path, progress: ProgressFn = _no_progr
     _render_all(jobs, cfg.build_threads, progress, "render images")
     timings["images_s"] = round(time.perf_counter() - t0, 2)
 
+    t0 = time.perf_counter()
+    tags, tagger_info = tagger.run_tagger(cfg, items, out, progress)  # looks at the images
+    timings["tagger_s"] = round(time.perf_counter() - t0, 2)
+
     tables = {
         "items": items,
         "users": people,
@@ -149,5 +154,6 @@ def generate_world(cfg: BuildConfig, out: Path, progress: ProgressFn = _no_progr
         "new_items_train_interactions": int(inter.loc[is_train, "item_id"].isin(new_ids).sum()),
         "new_items_test_interactions": int(inter.loc[~is_train, "item_id"].isin(new_ids).sum()),
         "title_omits_visual": round(float((items["title_mentions"] == "").mean()), 4),
+        "tagger": tagger_info,
         "timings": timings,
     }
