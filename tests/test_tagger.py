@@ -245,3 +245,15 @@ def test_temperature_scaling_recovers_a_known_temperature():
     p = z / z.sum(1, keepdims=True)
     labels = np.array([rng.choice(5, p=row) for row in p])
     assert tm.fit_temperature(logits, labels) == pytest.approx(2.0, rel=0.1)
+
+
+def test_benchmark_markdown_has_a_tagger_row_per_field(tiny_world):
+    from engine.evaluation.report import tagger_md
+
+    info = tiny_world["info"]
+    lines = tagger_md(info)
+    for f in FIELDS:
+        row = next(line for line in lines if line.startswith(f"| {f} |"))
+        h, c = info["heldout"][f], info["catalog"][f]
+        assert f"| {h['accuracy']:.3f} | {h['top2_accuracy']:.3f} | {h['ece']:.3f} |" in row
+        assert f"| {c['accuracy']:.3f} |" in row and row.endswith(f"{c['mean_confidence']:.3f} |")
