@@ -181,12 +181,27 @@ def _expected_scores(query: str, keywords: pd.DataFrame, item_ids: np.ndarray) -
     return per_item.reindex(item_ids, fill_value=0.0).to_numpy()
 
 
-def test_matched_finds_multi_word_phrases(keyword_index):
-    found = keyword_index.matched("Navy Blue polka-dot rucksack")
-    assert {"navy blue", "polka dot", "rucksack", "navy", "blue"} <= set(found)
+def test_matched_finds_multi_word_phrases():
+    tags = pd.DataFrame({
+        "item_id": ["a"] * 6,
+        "keyword": ["navy blue", "navy", "blue", "polka dot", "rucksack", "red"],
+        "confidence": [0.9] * 6,
+    })
+    index = KeywordIndex().fit(tags, np.array(["a"]))
+    found = index.matched("Navy Blue polka-dot rucksack")
+    assert set(found) == {"navy blue", "polka dot", "rucksack", "navy", "blue"}
     assert found.index("navy blue") < found.index("navy")  # longest phrases first
     assert len(found) == len(set(found))
     assert "dot rucksack" not in found and "polka" not in found
+
+
+def test_the_catalog_index_holds_one_vendor_word_per_value(keyword_index):
+    """The image tagger emits one word per value (``polka dot``, ``navy``), never synonyms such
+    as ``navy blue`` or ``rucksack``, and no material."""
+    found = keyword_index.matched("Navy Blue polka-dot backpack, a navy blue rucksack")
+    assert {"navy", "blue", "polka dot", "backpack"} <= set(found)
+    assert "navy blue" not in found and "rucksack" not in found
+    assert "leather" not in keyword_index.vocab and "cotton" not in keyword_index.vocab
 
 
 @pytest.mark.parametrize(

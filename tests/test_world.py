@@ -28,7 +28,8 @@ from engine.world.render import measured_colour, render_product
 from engine.world.users import EPOCH
 
 DAY = 86_400
-# A world small enough to generate in about a second (fewer than 200 render jobs: no pool).
+# A world small enough to generate in a few seconds (fewer than 200 catalog render jobs: no
+# pool; the tagger's 500 photos do use one).
 SMALL_WORLD = {
     "n_items": 150,
     "n_users": 40,
@@ -38,6 +39,11 @@ SMALL_WORLD = {
     "n_queries_val": 10,
     "n_queries_test": 30,
     "n_image_queries": 8,
+    # a deliberately weak vendor tagger (tests/test_tagger.py tests the real one)
+    "tagger_train_images": 300,
+    "tagger_calibration_images": 100,
+    "tagger_test_images": 100,
+    "tagger_epochs": 1,
 }
 
 

@@ -126,6 +126,25 @@ def _robustness_md(rb: dict[str, Any]) -> list[str]:
     return parts
 
 
+def tagger_md(tagger: dict[str, Any]) -> list[str]:
+    """The world's image-tagger section: accuracy and calibration per field (build info)."""
+    head = ("| field | held-out accuracy | top-2 | ECE | catalog accuracy | top-2 | ECE |"
+            " mean confidence |")
+    lines = ["## Image tagger (the keywords)", "",
+             f"Trained on {tagger['images']['train']:,} rendered photos (never a catalog image), "
+             f"{tagger['training']['epochs']} epochs; held-out: {tagger['images']['test']:,} "
+             "photos; catalog: every product image against its true attributes. ECE: 10 bins.",
+             "", head, "|---|---|---|---|---|---|---|---|"]
+    for field, h in tagger["heldout"].items():
+        c = tagger["catalog"][field]
+        lines.append(
+            f"| {field} | {h['accuracy']:.3f} | {h['top2_accuracy']:.3f} | {h['ece']:.3f} | "
+            f"{c['accuracy']:.3f} | {c['top2_accuracy']:.3f} | {c['ece']:.3f} | "
+            f"{c['mean_confidence']:.3f} |"
+        )
+    return [*lines, ""]
+
+
 def to_markdown(r: dict[str, Any], load: dict[str, Any] | None = None) -> str:
     """benchmark.md; with ``load`` (reports/load.json) a concurrent-users section too."""
     parts = ["# Benchmark", "", _provenance(r), ""]
@@ -168,6 +187,9 @@ def to_markdown(r: dict[str, Any], load: dict[str, Any] | None = None) -> str:
                 "```",
                 "",
             ]
+    tagger = r.get("build", {}).get("world", {}).get("info", {}).get("tagger")
+    if tagger:
+        parts += tagger_md(tagger)
     if r.get("robustness"):
         parts += _robustness_md(r["robustness"])
     parts += ["## Build", "", "| step | seconds |", "|---|---|"]

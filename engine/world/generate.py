@@ -2,7 +2,9 @@
 
 Output (``<out>/``): ``items.parquet``, ``users.parquet``, ``interactions.parquet``,
 ``sessions.parquet``, ``queries.parquet``, ``qrels.parquet``, ``image_queries.parquet``,
-``image_qrels.parquet``, ``images/<shard>/<item_id>.jpg`` and ``query_images/<query_id>.jpg``.
+``image_qrels.parquet``, ``keywords.parquet``, ``images/<shard>/<item_id>.jpg``,
+``query_images/<query_id>.jpg`` and ``tagger/`` (the vendor tagger's weights, see
+:mod:`engine.world.tagger`: its keywords come from looking at the rendered images).
 The same seed gives byte-identical files: every random draw comes from a child of one
 ``SeedSequence`` and every image from its own seed.
 """
@@ -19,7 +21,7 @@ import numpy as np
 from engine.config import BuildConfig
 from engine.progress import ProgressFn, no_progress
 from engine.schema import split_items, split_users
-from engine.world import catalog, keywords, queries, users
+from engine.world import catalog, queries, tagger, users
 from engine.world.render import render_product
 
 
@@ -61,14 +63,13 @@ def generate_world(cfg: BuildConfig, out: Path, progress: ProgressFn = no_progre
     """Generate every table and image of the world described by ``cfg`` into ``out``."""
     w = cfg.world
     timings: dict[str, float] = {}
-    streams = np.random.SeedSequence(cfg.seed).spawn(7)
-    rng_items, rng_users, rng_inter, rng_sess, rng_q, rng_iq, rng_kw = (
+    streams = np.random.SeedSequence(cfg.seed).spawn(6)
+    rng_items, rng_users, rng_inter, rng_sess, rng_q, rng_iq = (
         np.random.default_rng(s) for s in streams
     )
     t0 = time.perf_counter()
     items = catalog.generate_products(w, rng_items)
     items["image_path"] = [image_relpath(i, k) for k, i in enumerate(items["item_id"])]
-    tags = keywords.generate_keywords(items, rng_kw)
     people = users.generate_users(w, rng_users)
     inter = users.generate_interactions(w, items, people, rng_inter)
     sessions = users.generate_sessions(w, items, inter, rng_sess)
@@ -111,6 +112,10 @@ def generate_world(cfg: BuildConfig, out: Path, progress: ProgressFn = no_progre
     _render_all(jobs, cfg.build_threads, progress, "render images")
     timings["images_s"] = round(time.perf_counter() - t0, 2)
 
+    t0 = time.perf_counter()
+    tags, tagger_info = tagger.run_tagger(cfg, items, out, progress)  # looks at the images
+    timings["tagger_s"] = round(time.perf_counter() - t0, 2)
+
     catalog_items, truth = split_items(items)
     catalog_users, user_truth = split_users(people)
     tables = {
@@ -137,5 +142,6 @@ def generate_world(cfg: BuildConfig, out: Path, progress: ProgressFn = no_progre
         "new_items_test_interactions": int(inter.loc[~is_train, "item_id"].isin(new_ids).sum()),
         "title_omits_visual": round(float((items["title_mentions"] == "").mean()), 4),
         "query_sets": queries.query_set_summary(text_q),
+        "tagger": tagger_info,
         "timings": timings,
     }
