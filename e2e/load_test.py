@@ -95,7 +95,8 @@ def plans(catalog_name: str, n: int, scratch: Path) -> tuple[list[Plan], dict[st
     logged = catalog.table("queries")["query"].tolist()  # the catalog's own queries
     queries = list(dict.fromkeys(" ".join(q.split()) for q in logged))
     users_t, inter = catalog.table("users"), catalog.table("interactions")
-    skip = set(personas(catalog.table("user_truth"), inter).values())  # the page's default user is a persona
+    # The page's default user is a persona: leave the personas to the page.
+    skip = set(personas(catalog.table("user_truth"), inter).values())
     counts = inter[inter["split"] == "train"]["user_id"].value_counts()
     users = [str(u) for u in counts.index if str(u) not in skip][:n]
     samples = sorted(SAMPLES.glob("*.jpg"))

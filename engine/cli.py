@@ -98,10 +98,30 @@ def cmd_status(args: argparse.Namespace) -> int:
     status = check(args.catalog)
     if status.ok:
         print(f"'{args.catalog}' is built and up to date ({status.manifest['built_at']}).")
+        _report_status(args.catalog)
         return 0
     print(f"'{args.catalog}' cannot be served: {' '.join(status.problems)}")
     print(f"Rebuild with: {status.fix}")
     return 1
+
+
+def _report_status(name: str) -> None:
+    """Say whether the catalog's benchmark report measured the build that is being served."""
+    from engine.benchmark.report import load_report
+    from engine.paths import reports_dir
+    from engine.serving.reports import stale_steps
+
+    folder = reports_dir() if name == DEFAULT_PRESET else reports_dir() / "catalogs" / name
+    report = load_report(folder)
+    if report is None:
+        print(f"No benchmark report for '{name}' yet (python -m engine bench --catalog {name}).")
+        return
+    stale = stale_steps(report, open_catalog(name))
+    where = folder / "benchmark.json"
+    if stale:
+        print(f"{where} measured another build (steps that differ: {', '.join(stale)}).")
+    else:
+        print(f"{where} measured this build ({report.get('measured_at')}).")
 
 
 def _read_batch(path: Path) -> list[dict]:
@@ -134,12 +154,21 @@ def cmd_search(args: argparse.Namespace) -> int:
     catalog = open_catalog(args.catalog)
     get_retriever(catalog, args.method)
     if args.query is not None:
-        result = search(catalog, args.method, text=args.query, image=image, k=args.top_k)
+        result = search(
+            catalog,
+            args.method,
+            text=args.query,
+            image=image,
+            k=args.top_k,
+            understand=not args.literal,
+        )
         if args.json:
             print(json.dumps({"query": args.query, **result.to_dict(catalog.item_ids)}))
             return 0
         timings = ", ".join(f"{k} {v:.1f} ms" for k, v in result.timings_ms.items())
         print(f"{args.method}: {len(result)} result(s) for {args.query!r} ({timings})")
+        if result.interpretation is not None and result.interpretation.label():
+            print(f"  understood as: {result.interpretation.label()}")
         for note in result.notes:
             print(f"  note: {note}")
         for rank, (row, score) in enumerate(zip(result.rows, result.scores), 1):
@@ -153,7 +182,13 @@ def cmd_search(args: argparse.Namespace) -> int:
     lines, n_err = [], 0
     for obj in rows:
         try:
-            result = search(catalog, args.method, text=str(obj["query"]), k=args.top_k)
+            result = search(
+                catalog,
+                args.method,
+                text=str(obj["query"]),
+                k=args.top_k,
+                understand=not args.literal,
+            )
             obj.update(result.to_dict(catalog.item_ids))
         except QueryError as exc:
             obj["error"] = str(exc)
@@ -165,6 +200,29 @@ def cmd_search(args: argparse.Namespace) -> int:
     else:
         sys.stdout.write(payload)
     _log(f"{len(rows)} queries searched with {args.method}; {n_err} refused")
+    return 0
+
+
+def cmd_interpret(args: argparse.Namespace) -> int:
+    from engine.components import query_understanding
+    from engine.query import describe
+    from engine.search import QueryError, clean_query_text
+
+    text = clean_query_text(args.query)
+    if not text:
+        raise QueryError("Type something to interpret.")
+    catalog = open_catalog(args.catalog)
+    qu = query_understanding(catalog)
+    if qu is None:
+        raise QueryError(
+            f"The '{catalog.name}' catalog was built without query understanding; rebuild it: "
+            f"{catalog.manifest.get('rebuild_command', 'python -m engine build')}"
+        )
+    interp = qu.interpret(text)
+    if args.json:
+        print(json.dumps({"query": text, **interp.to_dict()}))
+    else:
+        print(describe(interp))
     return 0
 
 
@@ -311,6 +369,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", default=None, help="JSONL output for --queries (default stdout)")
     s.add_argument("--top-k", dest="top_k", default=10)
     s.add_argument("--json", action="store_true")
+    s.add_argument(
+        "--literal", action="store_true", help="search the typed words as they are (no rewriting)"
+    )
     s.set_defaults(func=cmd_search)
 
     st = sub.add_parser("status", help="is a catalog built and up to date?")
@@ -342,6 +403,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     sm = sub.add_parser("samples", help="re-render the sample query images in assets/samples")
     sm.set_defaults(func=cmd_samples)
+
+    it = sub.add_parser("interpret", help="what a query is understood as (query understanding)")
+    it.add_argument("--query", required=True)
+    it.add_argument("--catalog", default=DEFAULT_PRESET)
+    it.add_argument("--json", action="store_true")
+    it.set_defaults(func=cmd_interpret)
 
     m = sub.add_parser("methods", help="list the search methods")
     m.set_defaults(func=cmd_methods)

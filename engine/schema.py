@@ -27,9 +27,10 @@ TABLES = (
     "keywords",
     "truth",
     "user_truth",
+    "oracle",
 )
 #: What only the world knows: never read by a method (tests/test_layers.py checks the code).
-TRUTH_TABLES = ("truth", "user_truth")
+TRUTH_TABLES = ("truth", "user_truth", "oracle")
 TRUTH_COLUMNS = ("colour", "pattern", "material", "title_mentions")
 USER_TRUTH_PREFIXES = ("pref_", "price_level", "activity", "top_")
 

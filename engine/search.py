@@ -13,6 +13,7 @@ import time
 import unicodedata
 from typing import TYPE_CHECKING
 
+from engine.components import query_understanding
 from engine.retrieval.base import Query, SearchResult
 from engine.retrieval.registry import available_retrievers, retriever_class, shared_retriever
 from engine.retrieval.understanding import make_query
@@ -83,11 +84,13 @@ def search(
     k: int = 10,
     image_weight: float = 0.5,
     understand: bool = True,
+    drop: tuple[str, ...] = (),
 ) -> SearchResult:
     """Validate the input and run one search; raises :class:`QueryError` for bad input.
 
     The text is understood first (``engine.query``: rewrites and constraints) when the catalog
-    has the query step; ``understand=False`` searches the typed words as they are.
+    has the query step; ``understand=False`` searches the typed words as they are, and ``drop``
+    leaves pieces of the interpretation out (chip ids a person removed).
     """
     k = check_top_k(k)
     text = clean_query_text(text)
@@ -115,8 +118,12 @@ def search(
         raise QueryError(
             f"Method '{method}' needs a {needs} query. Methods for this query: {options}."
         )
+    if understand and query.text:
+        query_understanding(catalog)  # loaded once per catalog, not part of this query's time
     t0 = time.perf_counter()
-    query = make_query(catalog, query.text, image, query.image_weight, understand=understand)
+    query = make_query(
+        catalog, query.text, image, query.image_weight, understand=understand, drop=tuple(drop)
+    )
     understand_ms = (time.perf_counter() - t0) * 1000
     result = retriever.search(query, k)
     if query.understood is not None:

@@ -6,16 +6,19 @@ import pandas as pd
 import plotly.express as px
 import streamlit as st
 
-from engine.benchmark.report import headline
+from engine.benchmark.report import headline, tagger_rows
 from engine.benchmark.tables import (
     ann_points,
+    interval_frame,
     latency_table,
     live_vs_benchmark,
     methods_table,
     recommend_table,
     slices_table,
+    wording_table,
 )
 from engine.paths import reports_dir
+from engine.serving.reports import stale_steps
 from pages.shared import benchmark_job, benchmark_report, current_catalog, esc, latency_monitor
 
 METRICS = ["ndcg@10", "mrr", "recall@10", "precision@10", "map@10"]
@@ -42,13 +45,16 @@ def _quality(r: dict) -> None:
         sec = r[section]
         if not sec["methods"]:
             continue
-        df = methods_table(sec).sort_values(metric, ascending=False)
+        df = interval_frame(sec, metric).sort_values("mean", ascending=False)
         fig = px.bar(
             df,
             x="method",
-            y=metric,
+            y="mean",
+            error_y=df["high"] - df["mean"],
+            error_y_minus=df["mean"] - df["low"],
             text_auto=".3f",
-            title=f"{title}: {metric} ({sec['n_queries']} queries)",
+            labels={"mean": metric},
+            title=f"{title}: {metric} with 95 % intervals ({sec['n_queries']} queries)",
         )
         fig.update_layout(height=340, margin={"t": 40, "b": 10})
         st.plotly_chart(fig, key=f"q_{section}")
@@ -130,6 +136,39 @@ def _reranker(r: dict) -> None:
     st.plotly_chart(fig, key="imp")
 
 
+def _wording(r: dict) -> None:
+    sec = r["text"]
+    if r.get("format", 1) < 2:
+        st.info("This report predates the wording slices. Run `make bench` again.")
+        return
+    st.caption(
+        "NDCG@10 by how the query is worded, with query understanding and without it "
+        "(literal), and the title-silent hit@10: relevant items whose title and description "
+        "do not name the asked colour or pattern, found in the top 10. 95 % intervals."
+    )
+    st.dataframe(wording_table(sec), hide_index=True)
+    for c in r.get("comparisons", {}).get("text", []):
+        st.markdown(f"- **{esc(c['slice'])}**: {esc(c['sentence'])}")
+
+
+def _world(r: dict) -> None:
+    world = r["build"].get("world", {}).get("info", {})
+    tagger = world.get("tagger")
+    if tagger:
+        st.markdown("**Image tagger** (the keywords): accuracy and calibration per field")
+        st.dataframe(pd.DataFrame(tagger_rows(tagger)), hide_index=True)
+    clip = r["build"].get("clip", {}).get("info", {})
+    if clip.get("trained"):
+        cols = st.columns(4)
+        cols[0].metric("CLIP epochs", f"{clip.get('epochs', 0):.1f}",
+                       help=f"asked: {clip.get('epochs_requested', '?')}")
+        cols[1].metric("images / s", f"{clip.get('images_per_s', 0):.0f}")
+        cols[2].metric("stopped by the time cap", "yes" if clip.get("capped") else "no")
+        cols[3].metric("NEW items left out", f"{clip.get('excluded_new_items', '–')}")
+    if not tagger and not clip:
+        st.info("This report has no tagger or CLIP training record.")
+
+
 def _recommend(r: dict) -> None:
     rec = r.get("recommend")
     if not rec:
@@ -158,6 +197,12 @@ def _recommend(r: dict) -> None:
     fig.update_layout(height=380)
     st.plotly_chart(fig, key="rec_quality")
     st.dataframe(table, hide_index=True)
+    if rec["evaluation"].get("ceilings"):
+        st.caption(
+            "(random ranking): unseen items at random; (oracle: true tastes): the synthetic "
+            "world's own taste model, which no recommender sees: what a perfect model of the "
+            "tastes could reach on these noisy held-out engagements."
+        )
 
 
 @st.fragment(run_every=2)
@@ -197,11 +242,20 @@ if report is None:
     st.info("No benchmark report yet. Run `make bench` to write `reports/benchmark.json`.")
 else:
     st.caption(_provenance(report))
+    stale = stale_steps(report, catalog)
+    if stale:
+        st.warning(
+            "This report was measured on another build than the one being served (steps that "
+            f"differ: {esc(', '.join(stale))}); its figures may not match what you see. "
+            "Run `make bench` to measure this build."
+        )
     for line in headline(report):
         st.markdown(f"- {line}")
 tabs = st.tabs(
     [
         "Quality",
+        "Wording",
+        "Tagger & CLIP",
         "Latency",
         "ANN trade-off",
         "Re-ranker",
@@ -214,14 +268,18 @@ if report is not None:
     with tabs[0]:
         _quality(report)
     with tabs[1]:
-        _latency(report)
+        _wording(report)
     with tabs[2]:
-        _ann(report)
+        _world(report)
     with tabs[3]:
-        _reranker(report)
+        _latency(report)
     with tabs[4]:
+        _ann(report)
+    with tabs[5]:
+        _reranker(report)
+    with tabs[6]:
         _recommend(report)
-with tabs[5]:
+with tabs[7]:
     _live(report)
-with tabs[6]:
+with tabs[8]:
     _quick()

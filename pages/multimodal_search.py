@@ -15,6 +15,7 @@ from pages.shared import (
     result_grid,
     search_or_stop,
     show_timings,
+    understood_search,
 )
 
 catalog = current_catalog()
@@ -46,7 +47,12 @@ with right:
     if decoded is None and not text.strip():
         st.info("Type a text, choose an image, or both.")
         st.stop()
-    result = search_or_stop(catalog, method, text=text, image=decoded, k=top_k, image_weight=weight)
+    if text.strip():
+        result = understood_search(
+            catalog, method, "mm", text, image=decoded, k=top_k, image_weight=weight
+        )
+    else:
+        result = search_or_stop(catalog, method, image=decoded, k=top_k, image_weight=weight)
     parts = [f"“{esc(text.strip())}”"] if text.strip() else []
     if decoded is not None:
         parts.append(f"the image (weight {weight:.2f})")

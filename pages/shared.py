@@ -165,6 +165,34 @@ def try_search(
     return guarded(method, lambda: run_search(catalog, method, **kwargs), name_method=name_method)
 
 
+def understood_search(
+    catalog: Catalog, method: str, prefix: str, text: str, **kwargs
+) -> SearchResult:
+    """Search ``text`` and show what it was understood as, each piece removable with one click
+    (a pill: click it off to search without it, on again to bring it back)."""
+    import hashlib
+
+    from engine.serving.understanding import dropped, interpret_text
+
+    interp = guarded(method, lambda: interpret_text(catalog, text))
+    chips = interp.chips() if interp is not None else []
+    key = f"{prefix}_understood_{hashlib.sha1(text.encode()).hexdigest()[:10]}"
+    drop = dropped([c for c, _ in chips], st.session_state.get(key))
+    result = search_or_stop(catalog, method, text=text, drop=drop, **kwargs)
+    if chips:
+        labels = dict(chips)
+        st.pills(
+            "Understood as",
+            list(labels),
+            selection_mode="multi",
+            default=list(labels),
+            format_func=lambda c: labels[c],
+            key=key,
+            help="What the query was understood as. Click a piece to search without it.",
+        )
+    return result
+
+
 def search_or_stop(catalog: Catalog, method: str, **kwargs) -> SearchResult:
     """:func:`try_search`, stopping the page when there is nothing to show."""
     result = try_search(catalog, method, **kwargs)

@@ -10,16 +10,16 @@ from pages.shared import (
     esc,
     method_select,
     result_grid,
-    search_or_stop,
     show_timings,
+    understood_search,
 )
 
 EXAMPLES = (
     "navy polka dot backpack",
-    "red sneakers",
-    "leather boots",
-    "striped mug",
-    "something crimson",
+    "crimson knapsack with spots",
+    "stripy tshirt under $30",
+    "leather boots not black",
+    "new arrivals sage mug",
 )
 
 catalog = current_catalog()
@@ -44,11 +44,13 @@ if not text or not text.strip():
     st.info("Type a query above to search the catalog.")
     st.stop()
 
-result = search_or_stop(catalog, method, text=text, k=int(top_k))
+result = understood_search(catalog, method, "text", text, k=int(top_k))
 
 if not len(result):
     st.warning(f"No results for “{esc(text)}”. " + " ".join(esc(n) for n in result.notes))
     st.stop()
 st.markdown(f"**{len(result)}** results for “{esc(text)}” with **{esc(method)}**")
 show_timings(result)
+for note in result.notes:
+    st.caption(f"ℹ️ {esc(note)}")
 result_grid(catalog, result.rows, result.scores, key="text")

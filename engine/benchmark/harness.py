@@ -9,23 +9,26 @@ docs is copied from the file this writes.
 from __future__ import annotations
 
 import json
+import os
 import platform
 import subprocess
 import time
-from collections.abc import Callable, Iterable
 from typing import Any
 
 import pandas as pd
 
+from engine.benchmark.comparisons import headline_comparisons
+from engine.benchmark.quality import evaluate, slices
 from engine.catalog import Catalog
-from engine.evaluation.metrics import evaluate_run, latency_percentiles
+from engine.evaluation.metrics import latency_percentiles
+from engine.progress import ProgressFn, no_progress
 from engine.retrieval.registry import available_retrievers
 from engine.schema import RELEVANT_GRADE
 from engine.search import search
 
 K = 10
 WARMUP = 5
-ProgressFn = Callable[[Iterable, int, str], Iterable]
+FORMAT = 2  # 2: every metric with a 95 % bootstrap interval over queries
 
 
 def _git_commit() -> str:
@@ -43,48 +46,26 @@ def _git_commit() -> str:
 
 
 def _run_method(
-    catalog: Catalog, method: str, queries: list[dict], progress: ProgressFn, k: int
+    catalog: Catalog,
+    method: str,
+    queries: list[dict],
+    progress: ProgressFn,
+    k: int,
+    *,
+    understand: bool = True,
 ) -> tuple[dict[str, list], dict[str, list[float]]]:
     """Search every query with one method; returns the run (item ids) and stage timings."""
     for q in queries[:WARMUP]:
-        search(catalog, method, k=k, **q["input"])
+        search(catalog, method, k=k, understand=understand, **q["input"])
     run: dict[str, list] = {}
     stages: dict[str, list[float]] = {}
-    for q in progress(queries, len(queries), method):
-        result = search(catalog, method, k=k, **q["input"])
+    label = method if understand else f"{method} (literal)"
+    for q in progress(queries, len(queries), label):
+        result = search(catalog, method, k=k, understand=understand, **q["input"])
         run[q["query_id"]] = [catalog.item_ids[r] for r in result.rows]
         for stage, ms in {**result.timings_ms, "total": result.total_ms}.items():
             stages.setdefault(stage, []).append(ms)
     return run, stages
-
-
-def _slices(queries: list[dict], qrels: dict, new_ids: set[str]) -> dict[str, dict]:
-    """Named subsets of the judgments: by query type, wording, visual, and NEW vs existing items."""
-    out: dict[str, dict] = {}
-    for q in queries:
-        names = [f"type={q['type']}", f"visual={q['visual']}"]
-        if q.get("wording"):
-            names.append(f"wording={q['wording']}")
-        for name in names:
-            out.setdefault(name, {})[q["query_id"]] = qrels.get(q["query_id"], {})
-    for name, keep in (("items=new", True), ("items=existing", False)):
-        sub = {}
-        for q in queries:
-            judged = {
-                i: g for i, g in qrels.get(q["query_id"], {}).items() if (i in new_ids) == keep
-            }
-            if any(g >= RELEVANT_GRADE for g in judged.values()):
-                sub[q["query_id"]] = judged
-        out[name] = sub
-    return out
-
-
-def _evaluate(run: dict, qrels: dict) -> dict[str, float]:
-    sub_run = {q: run.get(q, []) for q in qrels}
-    return {
-        k: round(v, 4)
-        for k, v in evaluate_run(sub_run, qrels, ks=(K,), threshold=RELEVANT_GRADE).items()
-    }
 
 
 def _text_queries(catalog: Catalog, split: str, limit: int | None) -> list[dict]:
@@ -100,6 +81,7 @@ def _text_queries(catalog: Catalog, split: str, limit: int | None) -> list[dict]
                 "query_id": row.query_id,
                 "type": row.type,
                 "wording": str(getattr(row, "wording", old)),
+                "subtype": str(getattr(row, "subtype", "") or ""),
                 "visual": bool({"colour", "pattern"} & set(attrs)),
                 "text": row.query,
                 "input": {"text": row.query},
@@ -125,32 +107,65 @@ def _image_queries(catalog: Catalog, split: str, limit: int | None) -> list[dict
     ]
 
 
-def _evaluate_set(catalog, queries, qrels, methods, progress, k) -> dict[str, Any]:
+def _silent_items(catalog: Catalog) -> dict[str, set[str]]:
+    """Per text query: its relevant items whose title and description do not name the colour or
+    pattern it asks for (``qrels.title_silent``, written by the world; empty when absent)."""
+    q = catalog.table("qrels")
+    if "title_silent" not in q:
+        return {}
+    silent = q[(q["grade"] >= RELEVANT_GRADE) & q["title_silent"]]
+    return {qid: set(group) for qid, group in silent.groupby("query_id")["item_id"]}
+
+
+def _latency(stages: dict[str, list[float]]) -> dict[str, dict[str, float]]:
+    return {
+        s: {m: round(v, 3) for m, v in latency_percentiles(x).items()} for s, x in stages.items()
+    }
+
+
+def _evaluate_set(
+    catalog, queries, qrels, methods, progress, k, *, literal: bool = False, silent=None
+) -> dict[str, Any]:
+    """Every method on one query set; with ``literal`` also without query understanding."""
     new_ids = set(catalog.items.loc[catalog.items["is_new"], "item_id"])
-    slices = _slices(queries, qrels, new_ids)
-    q_ids = {q["query_id"] for q in queries}
-    overall = {q: qrels.get(q, {}) for q in q_ids}
-    out: dict[str, Any] = {"n_queries": len(queries), "methods": {}}
+    out: dict[str, Any] = {
+        "n_queries": len(queries),
+        "query_ids": [q["query_id"] for q in queries],
+        "slice_sizes": {name: len(ids) for name, ids in slices(queries).items()},
+        "slice_members": slices(queries),
+        "methods": {},
+    }
     for method in methods:
         run, stages = _run_method(catalog, method, queries, progress, k)
-        out["methods"][method] = {
-            "overall": _evaluate(run, overall),
-            "slices": {name: _evaluate(run, sub) for name, sub in slices.items() if sub},
-            "latency_ms": {
-                s: {m: round(v, 3) for m, v in latency_percentiles(x).items()}
-                for s, x in stages.items()
-            },
-        }
-    out["slice_sizes"] = {name: len(sub) for name, sub in slices.items()}
+        rec = evaluate(run, qrels, queries, k=k, silent=silent, new_ids=new_ids)
+        rec["latency_ms"] = _latency(stages)
+        if literal:
+            lit_run, lit_stages = _run_method(
+                catalog, method, queries, progress, k, understand=False
+            )
+            lit = evaluate(lit_run, qrels, queries, k=k, silent=silent)
+            rec["literal"] = {
+                "overall": {f"ndcg@{k}": lit["overall"][f"ndcg@{k}"]},
+                "slices": {n: {f"ndcg@{k}": v[f"ndcg@{k}"]} for n, v in lit["slices"].items()},
+                "per_query": lit["per_query"],
+                "latency_ms": {"total": _latency(lit_stages)["total"]},
+            }
+        out["methods"][method] = rec
     return out
 
 
-def recommend_section(catalog: Catalog) -> dict[str, Any] | None:
-    """The recommenders' evaluation, as measured by the build on the chronological test split."""
+def recommend_section(catalog: Catalog, k: int = K) -> dict[str, Any] | None:
+    """The recommenders' evaluation, as measured by the build on the chronological test split,
+    with the random and oracle ceilings measured here on the same engagements."""
+    from engine.benchmark.ceilings import ceilings
+
     rec = catalog.manifest["steps"].get("recommend")
     if rec is None or "recommend" not in catalog.built_steps:
         return None
-    info = rec.get("info", {})
+    info = json.loads(json.dumps(rec.get("info", {})))  # a copy: the manifest stays as built
+    evaluation = info.get("evaluation")
+    if evaluation:
+        evaluation["ceilings"] = ceilings(catalog, k=evaluation.get("k", k))
     return {
         "measured_by": "the recommend build step, on the test split after the cutoff",
         "built_at": rec.get("finished_at"),
@@ -193,24 +208,34 @@ def run_benchmark(
     *,
     split: str = "test",
     limit: int | None = None,
-    progress: ProgressFn = lambda it, n, d: it,
+    progress: ProgressFn = no_progress,
     k: int = K,
+    literal: bool = True,
 ) -> dict[str, Any]:
-    """Benchmark every built method of ``catalog`` on its ``split`` query sets."""
+    """Benchmark every built method of ``catalog`` on its ``split`` query sets.
+
+    With ``literal`` every text method also runs without query understanding, so the report
+    shows what understanding changes on each slice (catalog words vs wild wording).
+    """
     from engine.runtime import set_threads
 
     set_threads(1)
     t0 = time.perf_counter()
+    load_before = _load_average()
     text_q = _text_queries(catalog, split, limit)
     image_q = _image_queries(catalog, split, limit)
+    understands = "query" in catalog.built_steps
     report: dict[str, Any] = {
+        "format": FORMAT,
         "measured_at": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
         "commit": _git_commit(),
         "machine": {
             "platform": platform.platform(),
             "processor": platform.machine(),
+            "cpus": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
             "threads": 1,
             "note": "single-threaded queries, after a warm-up",
+            "load_average_before": load_before,
         },
         "catalog": {
             "name": catalog.name,
@@ -218,6 +243,7 @@ def run_benchmark(
             "items": len(catalog.items),
             "config_hash": catalog.manifest["config_hash"],
             "built_at": catalog.manifest["built_at"],
+            "step_hashes": {s: r.get("hash") for s, r in catalog.manifest["steps"].items()},
         },
         "k": k,
         "relevant_grade": RELEVANT_GRADE,
@@ -229,6 +255,8 @@ def run_benchmark(
             available_retrievers(catalog, "text"),
             progress,
             k,
+            literal=literal and understands,
+            silent=_silent_items(catalog),
         ),
         "image": _evaluate_set(
             catalog,
@@ -239,14 +267,23 @@ def run_benchmark(
             k,
         ),
         "ann": ann_sweep(catalog, text_q, k),
-        "recommend": recommend_section(catalog),
+        "recommend": recommend_section(catalog, k),
         "build": {
-            s: {"seconds": r["seconds"], "info": r.get("info", {})}
+            s: {"seconds": r["seconds"], "hash": r.get("hash"), "info": r.get("info", {})}
             for s, r in catalog.manifest["steps"].items()
         },
     }
+    report["comparisons"] = headline_comparisons(report)
+    report["machine"]["load_average_after"] = _load_average()
     report["bench_seconds"] = round(time.perf_counter() - t0, 1)
     return report
+
+
+def _load_average() -> list[float] | None:
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except OSError:  # pragma: no cover - not on every platform
+        return None
 
 
 def disagreement(

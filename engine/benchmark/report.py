@@ -12,7 +12,14 @@ from typing import Any
 
 from engine.artifacts import atomic_write_bytes, atomic_write_json
 from engine.benchmark.load_section import load_headline, load_md, read_load
-from engine.benchmark.tables import best_of, methods_table, recommend_table, slices_table
+from engine.benchmark.tables import (
+    best_of,
+    methods_table,
+    recommend_table,
+    slices_table,
+    with_interval,
+    wording_table,
+)
 
 START, END = "<!-- bench:start -->", "<!-- bench:end -->"
 
@@ -21,10 +28,14 @@ def _md(df) -> str:
     cols = list(df.columns)
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     for row in df.itertuples(index=False):
-        lines.append(
-            "| " + " | ".join(f"{v:.3f}" if isinstance(v, float) else str(v) for v in row) + " |"
-        )
+        lines.append("| " + " | ".join(_cell(v) for v in row) + " |")
     return "\n".join(lines)
+
+
+def _cell(v: Any) -> str:
+    if isinstance(v, float):
+        return "–" if v != v else f"{v:.3f}"  # NaN: not measured for this row
+    return "–" if v is None else str(v)
 
 
 def _provenance(r: dict[str, Any]) -> str:
@@ -37,63 +48,119 @@ def _provenance(r: dict[str, Any]) -> str:
     )
 
 
+def _slice_best(r: dict[str, Any]) -> list[str]:
+    """One sentence per headline slice: the best method with its interval, and whether it is
+    significantly ahead of the runner-up (paired over the same queries)."""
+    out = []
+    text = r["text"]
+    sizes = text.get("slice_sizes", {})
+    names = {
+        "all": "All text queries",
+        "wording=catalog": "Queries in the catalog's own words",
+        "wording=paraphrase": "Paraphrases (held-out synonyms)",
+        "wording=wild": "Wild wording (words no catalog text, caption or shipped lexicon uses)",
+        "visual=True": "Queries naming a colour or pattern",
+    }
+    for c in r.get("comparisons", {}).get("text", []):
+        best = text["methods"][c["best"]]
+        iv = best["overall"]["ndcg@10"] if c["slice"] == "all" else best["slices"][c["slice"]][
+            "ndcg@10"
+        ]
+        n = len(text["query_ids"]) if c["slice"] == "all" else sizes.get(c["slice"], 0)
+        verdict = (
+            f"significantly ahead of `{c['runner_up']}` (paired difference "
+            f"{c['difference']['mean']:+.3f} [{c['difference']['low']:+.3f}, "
+            f"{c['difference']['high']:+.3f}], p = {c['p_value']:.3g})"
+            if c["significant"]
+            else f"not significantly ahead of `{c['runner_up']}` (p = {c['p_value']:.2f})"
+        )
+        out.append(
+            f"{names.get(c['slice'], c['slice'])} ({n} queries): best NDCG@10 `{c['best']}` "
+            f"{with_interval(iv)}, {verdict}."
+        )
+    return out
+
+
 def headline(r: dict[str, Any]) -> list[str]:
     """Sentences comparing methods, computed from the report (never typed by hand)."""
-    out = []
+    if r.get("format", 1) < 2:  # an older report: means only
+        m, v = best_of(r["text"])
+        return [f"Best text method by NDCG@10: `{m}` ({v:.3f}); no intervals in this report."]
+    out = _slice_best(r)
     text = r["text"]["methods"]
-    if "clip" in text and "bm25" in text:
-        vis = "visual=True"
-        c, b = text["clip"]["slices"].get(vis, {}), text["bm25"]["slices"].get(vis, {})
-        if c and b:
-            ratio = c["ndcg@10"] / b["ndcg@10"] if b["ndcg@10"] else float("inf")
-            out.append(
-                f"On queries naming a colour or pattern, CLIP text→image NDCG@10 is "
-                f"{c['ndcg@10']:.3f} vs {b['ndcg@10']:.3f} for BM25 ({ratio:.1f}x)."
+    silent = {m: v["title_silent"]["hit@10"] for m, v in text.items() if v.get("title_silent")}
+    if silent:
+        m = max(silent, key=lambda x: silent[x]["mean"])
+        bm25 = f"; BM25 {with_interval(silent['bm25'])}" if "bm25" in silent else ""
+        out.append(
+            f"Title-silent hit@10 (relevant items whose title and description do not name the "
+            f"asked colour or pattern, found in the top 10): best `{m}` "
+            f"{with_interval(silent[m])}{bm25}."
+        )
+    wild = r.get("comparisons", {}).get("best_on_wild")
+    if wild:
+        out.append(
+            f"The overall best, `{wild['overall_best']}`, ranks {wild['rank_on_wild']} on wild "
+            f"wording" + (
+                " (within the interval of the best there)." if wild["within_interval"] and
+                wild["overall_best"] != wild["wild_best"] else "." if wild["rank_on_wild"] == 1
+                else f"; `{wild['wild_best']}` is significantly better there."
             )
-    m, v = best_of(r["text"])
-    out.append(f"Best text method by NDCG@10: `{m}` ({v:.3f}).")
+        )
+    gains = [
+        u for u in r.get("comparisons", {}).get("understanding", [])
+        if u["slice"] == "wording=wild" and u["a"] == wild.get("overall_best")
+    ] if wild else []
+    for u in gains:
+        d = u["difference"]
+        out.append(
+            f"Query understanding changes `{u['a']}`'s NDCG@10 on wild wording by "
+            f"{d['mean']:+.3f} [{d['low']:+.3f}, {d['high']:+.3f}] "
+            f"({'significant' if u['significant'] else 'not significant'})."
+        )
     if r["image"]["methods"]:
-        m, v = best_of(r["image"])
-        out.append(f"Best image-query method by NDCG@10: `{m}` ({v:.3f}).")
-        clip = r["image"]["methods"].get("clip")
-        if clip and "encode" in clip["latency_ms"]:
-            e = clip["latency_ms"]["encode"]
+        for c in r.get("comparisons", {}).get("image", []):
+            best = r["image"]["methods"][c["best"]]["overall"]["ndcg@10"]
             out.append(
-                f"CLIP image-query encode latency: p50 {e['p50']:.1f} ms, "
-                f"p95 {e['p95']:.1f} ms (one thread)."
+                f"Image queries: best `{c['best']}` {with_interval(best)}"
+                + (f", significantly ahead of `{c['runner_up']}`." if c["significant"] else
+                   f", not significantly ahead of `{c['runner_up']}`.")
             )
     rec = r.get("recommend")
     if rec:
-        table = recommend_table(rec)
-        k = rec["evaluation"]["k"]
-        hyb = table[table["model"] == "hybrid"]
-        if len(hyb):
-            cold = ", ".join(
-                f"{m} {v:.3f}" for m, v in zip(table["model"], table[f"cold-start recall@{k}"])
-            )
-            out.append(f"Cold-start recall@{k} (NEW items): {cold}.")
-            metrics = [
-                f"recall@{k}",
-                f"ndcg@{k}",
-                f"map@{k}",
-                f"cold-start recall@{k}",
-                f"short-history recall@{k}",
-            ]
-            lost = [m for m in metrics if hyb[m].iat[0] + 1e-9 < table[m].max()]
-            out.append(
-                "The hybrid recommender wins or ties on every quality metric."
-                if not lost
-                else f"The hybrid recommender is beaten on: {', '.join(lost)}."
-            )
+        out += _recommend_headline(rec)
     info = r["build"].get("clip", {}).get("info", {})
     if info.get("trained"):
+        flag = " (STOPPED BY THE TIME CAP: fewer epochs than asked)" if info.get("capped") else ""
         out.append(
-            f"Compact CLIP training: {info.get('seconds', 0):.0f} s, "
-            f"{info.get('images_per_s', 0):.0f} images/s, "
-            f"{info.get('epochs', 0):.1f} epochs."
+            f"Compact CLIP training: {info.get('epochs', 0):.1f} of "
+            f"{info.get('epochs_requested', info.get('epochs', 0)):g} epochs{flag}, "
+            f"{info.get('images_per_s', 0):.0f} images/s, load average "
+            f"{(info.get('load_average') or ['?'])[0]} (NEW items left out: "
+            f"{info.get('excluded_new_items', '?')})."
         )
     if r.get("robustness"):
         out.append(_robustness_line(r["robustness"]))
+    return out
+
+
+def _recommend_headline(rec: dict[str, Any]) -> list[str]:
+    table = recommend_table(rec)
+    table = table[~table["model"].str.startswith("(")]  # the models, not the ceilings
+    k = rec["evaluation"]["k"]
+    out = []
+    cold = ", ".join(
+        f"{m} {v:.3f}" for m, v in zip(table["model"], table[f"cold-start recall@{k}"])
+    )
+    out.append(f"Cold-start recall@{k} (NEW items): {cold}.")
+    ceil = rec["evaluation"].get("ceilings")
+    if ceil:
+        best = table.loc[table[f"recall@{k}"].idxmax()]
+        out.append(
+            f"Recommendation recall@{k}: random {ceil['random'][f'recall@{k}']:.3f}, best model "
+            f"`{best['model']}` {best[f'recall@{k}']:.3f}, oracle that knows the world's true "
+            f"tastes {ceil['oracle'][f'recall@{k}']:.3f}."
+        )
     return out
 
 
@@ -126,6 +193,25 @@ def _robustness_md(rb: dict[str, Any]) -> list[str]:
     return parts
 
 
+def tagger_rows(tagger: dict[str, Any]) -> list[dict[str, Any]]:
+    """One row per tagged field: held-out and catalog accuracy, top-2 accuracy and ECE."""
+    rows = []
+    for field, h in tagger["heldout"].items():
+        c = tagger["catalog"][field]
+        rows.append(
+            {
+                "field": field,
+                "held-out accuracy": round(h["accuracy"], 3),
+                "held-out ECE": round(h["ece"], 3),
+                "catalog accuracy": round(c["accuracy"], 3),
+                "catalog top-2": round(c["top2_accuracy"], 3),
+                "catalog ECE": round(c["ece"], 3),
+                "mean confidence": round(c["mean_confidence"], 3),
+            }
+        )
+    return rows
+
+
 def tagger_md(tagger: dict[str, Any]) -> list[str]:
     """The world's image-tagger section: accuracy and calibration per field (build info)."""
     head = ("| field | held-out accuracy | top-2 | ECE | catalog accuracy | top-2 | ECE |"
@@ -156,15 +242,42 @@ def to_markdown(r: dict[str, Any], load: dict[str, Any] | None = None) -> str:
         parts += [
             f"## {title} ({sec['n_queries']} queries)",
             "",
-            _md(methods_table(sec)),
+            "Means over queries with 95 % bootstrap intervals.",
             "",
-            "NDCG@10 by slice (slice sizes: "
+            _md(methods_table(sec, intervals=True)),
+            "",
+            "NDCG@10 by slice (distinct queries per slice: "
             + ", ".join(f"{k} {v}" for k, v in sec["slice_sizes"].items())
             + "):",
             "",
-            _md(slices_table(sec)),
+            _md(slices_table(sec, intervals=True)),
             "",
         ]
+        if section == "text" and any(
+            "literal" in m or "title_silent" in m for m in sec["methods"].values()
+        ):
+            parts += [
+                "Wording: NDCG@10 with query understanding and without it (literal), and the "
+                "title-silent hit@10 (relevant items whose title and description do not name "
+                "the asked colour or pattern, found in the top 10, over min(10, their number)):",
+                "",
+                _md(wording_table(sec)),
+                "",
+            ]
+        new = {m: v["new_items"] for m, v in sec["methods"].items() if v.get("new_items")}
+        if new:
+            parts += [
+                "NEW items (launched after the cutoff): their share of the relevant results each "
+                "method found in its top 10, against their share of all relevant items:",
+                "",
+                "| method | NEW share of found | NEW share of relevant |",
+                "|---|---|---|",
+                *[
+                    f"| {m} | {v['share_of_found']:.3f} | {v['share_of_relevant']:.3f} |"
+                    for m, v in new.items()
+                ],
+                "",
+            ]
     if load:
         parts += load_md(load)
     if r.get("recommend"):
@@ -200,9 +313,28 @@ def to_markdown(r: dict[str, Any], load: dict[str, Any] | None = None) -> str:
 def readme_section(r: dict[str, Any], load: dict[str, Any] | None = None) -> str:
     extra = [load_headline(load)] if load else []
     lines = [START, "", _provenance(r), ""] + [f"- {s}" for s in [*headline(r), *extra]] + [""]
-    lines += ["Text queries:", "", _md(methods_table(r["text"])), ""]
+    intervals = r.get("format", 1) >= 2
+    lines += [
+        "Text queries (means with 95 % bootstrap intervals over queries):",
+        "",
+        _md(methods_table(r["text"], ("ndcg@10", "recall@10", "mrr"), intervals=intervals)),
+        "",
+    ]
+    if intervals:
+        lines += [
+            "By wording (NDCG@10, with and without query understanding) and the title-silent "
+            "hit@10:",
+            "",
+            _md(wording_table(r["text"])),
+            "",
+        ]
     if r["image"]["methods"]:
-        lines += ["Image queries:", "", _md(methods_table(r["image"])), ""]
+        lines += [
+            "Image queries:",
+            "",
+            _md(methods_table(r["image"], ("ndcg@10", "recall@10", "mrr"), intervals=intervals)),
+            "",
+        ]
     if r.get("recommend"):
         lines += [
             "Recommendations (chronological test split):",

@@ -226,6 +226,7 @@ def world_tables(
         "keywords": attribute_keywords(keywords, truth),
         "truth": truth,
         "user_truth": users[["user_id"]].copy(),
+        "oracle": pd.DataFrame({"user_id": [], "item_id": [], "rank": []}),
     }
     info = {
         "cutoff": cutoff,

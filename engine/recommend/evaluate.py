@@ -57,6 +57,23 @@ def _slice(recs: Mapping[str, np.ndarray], qrels: Mapping[str, dict], k: int) ->
     }
 
 
+def test_qrels(test_interactions: pd.DataFrame) -> dict[str, dict[str, int]]:
+    """Every held-out engagement of a user is relevant: ``{user: {item: 1}}``."""
+    qrels: dict[str, dict[str, int]] = {}
+    for u, i in zip(
+        test_interactions["user_id"].astype(str), test_interactions["item_id"].astype(str)
+    ):
+        qrels.setdefault(u, {})[i] = 1
+    return qrels
+
+
+def score_rankings(
+    recs: Mapping[str, np.ndarray], qrels: Mapping[str, dict], k: int
+) -> dict[str, Any]:
+    """recall/NDCG/MAP@k of fixed rankings (a ceiling or floor) on the users of ``qrels``."""
+    return _slice({u: recs.get(u, np.array([])) for u in qrels}, qrels, k)
+
+
 def latency_ms(model: Recommender, users: list[str], k: int = 10, warmup: int = 10) -> dict:
     """Per-call ``recommend`` latency percentiles (ms), single-threaded, after ``warmup`` calls."""
     with single_thread():

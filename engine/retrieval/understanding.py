@@ -27,17 +27,25 @@ def make_query(
     image_weight: float = 0.5,
     *,
     understand: bool = True,
+    drop: tuple[str, ...] = (),
 ) -> Query:
-    """The query to search ``catalog`` with (text already cleaned by the caller)."""
+    """The query to search ``catalog`` with (text already cleaned by the caller).
+
+    ``drop`` lists pieces of the interpretation to leave out (chip ids, see
+    ``Interpretation.chips``): a person removed them with one click.
+    """
     qu = query_understanding(catalog) if understand and text else None
     if qu is None:
         return Query(text=text or None, image=image, image_weight=image_weight)
-    interp, rewrites, mask = qu.understand(
-        text,
-        catalog.items["price"].to_numpy(),
-        catalog.items["is_new"].to_numpy(),
-        clip_prompts=clip_prompts(catalog),
-    )
+    interp = qu.interpret(text)
+    for piece in drop:
+        try:
+            interp = interp.without(piece)
+        except KeyError:
+            continue  # no longer in this interpretation (the text changed): nothing to drop
+    price, is_new = catalog.items["price"].to_numpy(), catalog.items["is_new"].to_numpy()
+    rewrites = qu.rewrites(interp, clip_prompts=clip_prompts(catalog))
+    mask = qu.mask(interp, price, is_new)
     return Query(
         text=text,
         image=image,

@@ -71,7 +71,7 @@ def generate_world(cfg: BuildConfig, out: Path, progress: ProgressFn = no_progre
     items = catalog.generate_products(w, rng_items)
     items["image_path"] = [image_relpath(i, k) for k, i in enumerate(items["item_id"])]
     people = users.generate_users(w, rng_users)
-    inter = users.generate_interactions(w, items, people, rng_inter)
+    inter, item_prior = users.interactions_and_prior(w, items, people, rng_inter)
     sessions = users.generate_sessions(w, items, inter, rng_sess)
     text_q, qrels = queries.generate_text_queries(w, items, rng_q)
     image_q = queries.sample_image_queries(w, rng_iq)
@@ -130,6 +130,7 @@ def generate_world(cfg: BuildConfig, out: Path, progress: ProgressFn = no_progre
         "keywords": tags,
         "truth": truth,
         "user_truth": user_truth,
+        "oracle": users.oracle_rankings(items, people, inter, item_prior),
     }
     for name, df in tables.items():
         df.to_parquet(out / f"{name}.parquet", index=False)

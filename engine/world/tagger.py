@@ -47,8 +47,11 @@ def _no_progress(it, total: int, desc: str):
     return it
 
 
-def keyword_rows(item_ids, probs: dict[str, np.ndarray]) -> list[tuple[str, str, float, str]]:
-    """Top-1 word per field with its probability, plus the runner-up when p >= RUNNER_UP_MIN."""
+def keyword_rows(
+    item_ids, probs: dict[str, np.ndarray]
+) -> list[tuple[str, str, float, str, str]]:
+    """Top-1 word per field with its probability, plus the runner-up when p >= RUNNER_UP_MIN;
+    like a vendor's API, each tag says which field it is (category, colour, pattern)."""
     rows = []
     order = {f: np.argsort(-p, axis=1, kind="stable")[:, :2] for f, p in probs.items()}
     names = {f: vocab.names(f) for f in FIELDS}
@@ -57,15 +60,17 @@ def keyword_rows(item_ids, probs: dict[str, np.ndarray]) -> list[tuple[str, str,
             for rank, c in enumerate(order[f][r]):
                 p = float(probs[f][r, c])
                 if rank == 0 or p >= RUNNER_UP_MIN:
-                    rows.append((item, VENDOR_WORDS[f][names[f][c]], round(p, 3), "tagger"))
+                    rows.append((item, VENDOR_WORDS[f][names[f][c]], round(p, 3), "tagger", f))
     return rows
 
 
 def tagger_keywords(items: pd.DataFrame, probs: dict[str, np.ndarray]) -> pd.DataFrame:
     """The keywords table: the tagger's rows of every item, then its brand from the catalog."""
     rows = keyword_rows(items["item_id"], probs)
-    rows += [(i, b.lower(), 1.0, "catalog") for i, b in zip(items["item_id"], items["brand"])]
-    df = pd.DataFrame(rows, columns=["item_id", "keyword", "confidence", "source"])
+    rows += [
+        (i, b.lower(), 1.0, "catalog", "brand") for i, b in zip(items["item_id"], items["brand"])
+    ]
+    df = pd.DataFrame(rows, columns=["item_id", "keyword", "confidence", "source", "field"])
     order = {item: k for k, item in enumerate(items["item_id"])}
     return df.sort_values("item_id", key=lambda s: s.map(order), kind="stable").reset_index(
         drop=True

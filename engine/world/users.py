@@ -55,6 +55,14 @@ def generate_interactions(
     cfg: WorldConfig, items: pd.DataFrame, users: pd.DataFrame, rng: np.random.Generator
 ) -> pd.DataFrame:
     """Sample (user, item, event, timestamp) rows: one row per user-item pair, its deepest event."""
+    return interactions_and_prior(cfg, items, users, rng)[0]
+
+
+def interactions_and_prior(
+    cfg: WorldConfig, items: pd.DataFrame, users: pd.DataFrame, rng: np.random.Generator
+) -> tuple[pd.DataFrame, np.ndarray]:
+    """:func:`generate_interactions` and each item's popularity prior (truth: the recommenders'
+    oracle ceiling uses it; no recommender sees it)."""
     n_items = len(items)
     cat, col, pat = (_codes(items, f) for f in ("category", "colour", "pattern"))
     log_price = np.log(items["price"].to_numpy())
@@ -123,7 +131,48 @@ def generate_interactions(
             "split": np.where(day < cfg.cutoff_day, "train", "test"),
         }
     )
-    return df.sort_values(["timestamp", "user_id", "item_id"], kind="stable").reset_index(drop=True)
+    df = df.sort_values(["timestamp", "user_id", "item_id"], kind="stable").reset_index(drop=True)
+    return df, item_prior
+
+
+def oracle_rankings(
+    items: pd.DataFrame, users: pd.DataFrame, inter: pd.DataFrame, item_prior: np.ndarray,
+    n: int = 20,
+) -> pd.DataFrame:
+    """The ceiling of any recommender: each test user's ``n`` items of highest TRUE utility for
+    the test period (the world's own formula, without the sampling noise), excluding the
+    user's training items. Columns ``user_id, item_id, rank``. Truth: evaluation only."""
+    cat, col, pat = (_codes(items, f) for f in ("category", "colour", "pattern"))
+    log_price = np.log(items["price"].to_numpy())
+    is_new = items["is_new"].to_numpy()
+    test_users = set(inter.loc[inter["split"] == "test", "user_id"])
+    rows = np.flatnonzero(users["user_id"].isin(test_users).to_numpy())
+    train = inter[inter["split"] == "train"]
+    item_row = pd.Series(np.arange(len(items)), index=items["item_id"].to_numpy())
+    seen = train.groupby("user_id")["item_id"].agg(list).to_dict()
+    pc = np.log(np.stack(users["pref_category"].to_numpy()) + 1e-4)
+    pcol = np.log(np.stack(users["pref_colour"].to_numpy()) + 1e-4)
+    ppat = np.log(np.stack(users["pref_pattern"].to_numpy()) + 1e-4)
+    level = users["price_level"].to_numpy()
+    out_u, out_i, out_r = [], [], []
+    for start in range(0, len(rows), _CHUNK):
+        sl = rows[start : start + _CHUNK]
+        util = (
+            1.6 * pc[sl][:, cat]
+            + 1.2 * pcol[sl][:, col]
+            + 0.6 * ppat[sl][:, pat]
+            - 0.6 * (log_price[None, :] - level[sl, None]) ** 2
+            + item_prior[None, :]
+            + 0.4 * is_new[None, :]
+        )
+        for r, u in enumerate(users["user_id"].to_numpy()[sl]):
+            util[r, item_row.reindex(seen.get(u, [])).to_numpy()] = -np.inf
+        top = np.argsort(-util, axis=1, kind="stable")[:, :n]
+        for r, u in enumerate(users["user_id"].to_numpy()[sl]):
+            out_u += [u] * n
+            out_i += items["item_id"].to_numpy()[top[r]].tolist()
+            out_r += list(range(1, n + 1))
+    return pd.DataFrame({"user_id": out_u, "item_id": out_i, "rank": out_r})
 
 
 def generate_sessions(
