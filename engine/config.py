@@ -45,7 +45,7 @@ class WorldConfig:
     tagger_train_images: int = 9_000
     tagger_calibration_images: int = 1_500
     tagger_test_images: int = 1_000
-    tagger_epochs: int = 6
+    tagger_epochs: int = 5
     tagger_batch_size: int = 64
     tagger_input_size: int = 64  # pixels; at most image_size
     tagger_width: int = 16  # channels of the first conv layer

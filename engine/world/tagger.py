@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import resource
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -116,18 +115,16 @@ def run_tagger(cfg: BuildConfig, items: pd.DataFrame, world_dir: Path,
     splits = {"train": slice(0, n_tr), "calibration": slice(n_tr, n_tr + n_cal),
               "test": slice(n_tr + n_cal, None)}
     t0, c0 = time.perf_counter(), _cpu_seconds()
+    model, stats = tm.train_tagger(
+        torch.from_numpy(x[splits["train"]]),
+        {f: torch.from_numpy(y[splits["train"], k]) for k, f in enumerate(FIELDS)},
+        seed=_torch_seed(cfg.seed), epochs=w.tagger_epochs, width=w.tagger_width,
+        batch_size=w.tagger_batch_size,
+    )  # (decoding the catalog meanwhile on a second thread was measured slower: the GIL)
+    train_s, train_cpu = time.perf_counter() - t0, _cpu_seconds() - c0
+    t0, c0 = time.perf_counter(), _cpu_seconds()
     paths = [world_dir / p for p in items["image_path"]]
-    with ThreadPoolExecutor(1) as side:  # training uses one core: decode on the other meanwhile
-        decoded = side.submit(catalog_pixels, paths, size) if cfg.build_threads > 1 else None
-        model, stats = tm.train_tagger(
-            torch.from_numpy(x[splits["train"]]),
-            {f: torch.from_numpy(y[splits["train"], k]) for k, f in enumerate(FIELDS)},
-            seed=_torch_seed(cfg.seed), epochs=w.tagger_epochs, width=w.tagger_width,
-            batch_size=w.tagger_batch_size,
-        )
-        train_s, train_cpu = time.perf_counter() - t0, _cpu_seconds() - c0
-        t0, c0 = time.perf_counter(), _cpu_seconds()
-        pixels = decoded.result() if decoded is not None else catalog_pixels(paths, size)
+    pixels = catalog_pixels(paths, size, cfg.build_threads)
     cal_logits = tm.predict_logits(model, torch.from_numpy(x[splits["calibration"]]))
     temps = {f: tm.fit_temperature(cal_logits[f], y[splits["calibration"], k])
              for k, f in enumerate(FIELDS)}
@@ -151,9 +148,8 @@ def run_tagger(cfg: BuildConfig, items: pd.DataFrame, world_dir: Path,
         "heldout": heldout,
         "catalog": quality(probs, truth_indices(items)),
         "tags": tag_overlap(tags, items, VENDOR_WORDS),
-        # "train" also decodes the catalog images on a second thread when build_threads > 1
         "seconds": {"render": round(render_s, 2), "train": round(train_s, 2),
-                    "calibrate_and_tag": round(tag_s, 2),
+                    "calibrate_and_tag": round(tag_s, 2),  # incl. decoding the catalog images
                     "total": round(time.perf_counter() - t_start, 2)},
         # CPU time of this process and its render workers: with ``seconds`` it tells what the
         # wall clock would have been without other processes competing for the cores
