@@ -46,9 +46,9 @@ class WorldConfig:
     # The simulated vendor image tagger (engine/world/tagger.py): a small CNN trained on its own
     # rendered photos (never a catalog image), calibrated, then run on every catalog image.
     tagger_train_images: int = 9_000
-    tagger_calibration_images: int = 1_500
+    tagger_calibration_images: int = 1_000
     tagger_test_images: int = 1_000
-    tagger_epochs: int = 6
+    tagger_epochs: int = 5
     tagger_batch_size: int = 64
     tagger_input_size: int = 64  # pixels; at most image_size
     tagger_width: int = 16  # channels of the first conv layer

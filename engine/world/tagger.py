@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import resource
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -33,6 +32,7 @@ from engine.world.tagger_photos import (
     ProgressFn,
     catalog_pixels,
     vendor_photos,
+    workers,
 )
 from engine.world.tagger_quality import quality, tag_overlap, truth_indices
 
@@ -114,32 +114,31 @@ def run_tagger(cfg: BuildConfig, items: pd.DataFrame, world_dir: Path,
 
     size = min(w.tagger_input_size, w.image_size)
     n_tr, n_cal, n_te = w.tagger_train_images, w.tagger_calibration_images, w.tagger_test_images
-    x, y = vendor_photos(cfg.seed, range(n_tr + n_cal + n_te), image_size=w.image_size,
-                         difficulty=w.image_difficulty, quality=w.image_quality,
-                         input_size=size, processes=cfg.build_threads, progress=progress)
-    render_s, render_cpu = time.perf_counter() - t_start, _cpu_seconds() - cpu
     splits = {"train": slice(0, n_tr), "calibration": slice(n_tr, n_tr + n_cal),
               "test": slice(n_tr + n_cal, None)}
-    t0, c0 = time.perf_counter(), _cpu_seconds()
-    paths = [world_dir / p for p in items["image_path"]]
-    with ThreadPoolExecutor(1) as side:  # training uses one core: decode on the other meanwhile
-        decoded = side.submit(catalog_pixels, paths, size) if cfg.build_threads > 1 else None
+    with workers(cfg.build_threads) as pmap:  # idle while the model trains on one thread
+        x, y = vendor_photos(cfg.seed, range(n_tr + n_cal + n_te), image_size=w.image_size,
+                             difficulty=w.image_difficulty, quality=w.image_quality,
+                             input_size=size, pmap=pmap, progress=progress)
+        render_s = time.perf_counter() - t_start
+        t0 = time.perf_counter()
         model, stats = tm.train_tagger(
             torch.from_numpy(x[splits["train"]]),
             {f: torch.from_numpy(y[splits["train"], k]) for k, f in enumerate(FIELDS)},
             seed=_torch_seed(cfg.seed), epochs=w.tagger_epochs, width=w.tagger_width,
             batch_size=w.tagger_batch_size,
         )
-        train_s, train_cpu = time.perf_counter() - t0, _cpu_seconds() - c0
-        t0, c0 = time.perf_counter(), _cpu_seconds()
-        pixels = decoded.result() if decoded is not None else catalog_pixels(paths, size)
+        train_s = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        pixels = catalog_pixels([world_dir / p for p in items["image_path"]], size, pmap,
+                                progress)
     cal_logits = tm.predict_logits(model, torch.from_numpy(x[splits["calibration"]]))
     temps = {f: tm.fit_temperature(cal_logits[f], y[splits["calibration"], k])
              for k, f in enumerate(FIELDS)}
     heldout = quality(predict_probs(model, temps, x[splits["test"]]), y[splits["test"]])
 
     probs = predict_probs(model, temps, pixels)
-    tag_s, tag_cpu = time.perf_counter() - t0, _cpu_seconds() - c0
+    tag_s = time.perf_counter() - t0
     tags = tagger_keywords(items, probs)
     meta = {"input_size": size, "temperatures": temps, "fields": {f: vocab.names(f) for f in
             FIELDS}, "vendor_words": VENDOR_WORDS, "seed": cfg.seed, "stream": STREAM,
@@ -156,25 +155,23 @@ def run_tagger(cfg: BuildConfig, items: pd.DataFrame, world_dir: Path,
         "heldout": heldout,
         "catalog": quality(probs, truth_indices(items)),
         "tags": tag_overlap(tags, items, VENDOR_WORDS),
-        # "train" also decodes the catalog images on a second thread when build_threads > 1
         "seconds": {"render": round(render_s, 2), "train": round(train_s, 2),
-                    "calibrate_and_tag": round(tag_s, 2),
+                    "calibrate_and_tag": round(tag_s, 2),  # incl. decoding the catalog images
                     "total": round(time.perf_counter() - t_start, 2)},
-        # CPU time of this process and its render workers: with ``seconds`` it tells what the
-        # wall clock would have been without other processes competing for the cores
-        "cpu_seconds": {"render": round(render_cpu, 2), "train": round(train_cpu, 2),
-                        "calibrate_and_tag": round(tag_cpu, 2),
-                        "total": round(_cpu_seconds() - cpu, 2)},
+        # CPU seconds of this process and its render/decode workers (with two of them it may
+        # exceed the wall clock; far below it, other processes were competing for the cores)
+        "cpu_seconds": round(_cpu_seconds() - cpu, 2),
     }
     return tags, info
 
 
-def saved_tagger_quality(world_dir: Path, threads: int = 1) -> dict:
+def saved_tagger_quality(world_dir: Path, processes: int = 1) -> dict:
     """Recompute the catalog quality of the tagger saved in a world folder (per field)."""
     from engine.world import tagger_model as tm
 
     model, meta = tm.load_tagger(world_dir / FOLDER)
     items = pd.read_parquet(world_dir / "items.parquet")
-    pixels = catalog_pixels([world_dir / p for p in items["image_path"]], meta["input_size"],
-                            threads)
+    with workers(processes) as pmap:
+        pixels = catalog_pixels([world_dir / p for p in items["image_path"]],
+                                meta["input_size"], pmap)
     return quality(predict_probs(model, meta["temperatures"], pixels), truth_indices(items))

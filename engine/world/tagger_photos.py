@@ -13,10 +13,10 @@ This module imports neither torch nor pandas, so the spawned render workers star
 
 from __future__ import annotations
 
+import contextlib
 import io
 import multiprocessing as mp
-from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterable, Iterator
 from functools import partial
 from pathlib import Path
 
@@ -27,6 +27,7 @@ from engine.world import vocab
 from engine.world.render import render_product
 
 ProgressFn = Callable[[Iterable, int, str], Iterable]
+MapFn = Callable[..., list]  # (fn, jobs, desc, progress) -> [fn(job) for job in jobs]
 FIELDS = vocab.VISUAL_FIELDS
 STREAM = 0x7A66  # the vendor's own render-seed stream ("tagger")
 
@@ -68,29 +69,49 @@ def _vendor_photo(job: tuple) -> np.ndarray:
     return load_pixels(buf, input_size)
 
 
+@contextlib.contextmanager
+def workers(processes: int) -> Iterator[MapFn]:
+    """An ordered ``map(fn, jobs, desc, progress)``: in this process, or in a spawn pool of
+    ``processes`` workers kept for the whole block (rendering, then decoding after training)."""
+    if processes <= 1:
+        yield lambda fn, jobs, desc, progress=_no_progress: [
+            fn(j) for j in progress(jobs, len(jobs), desc)
+        ]
+        return
+    with mp.get_context("spawn").Pool(processes) as pool:
+        yield lambda fn, jobs, desc, progress=_no_progress: list(
+            progress(pool.imap(fn, jobs, chunksize=64), len(jobs), desc)
+        )
+
+
+def _stack(arrays: list[np.ndarray], size: int) -> np.ndarray:
+    """(N, size, size, 3) arrays -> one contiguous uint8 (N, 3, size, size) array."""
+    if not arrays:
+        return np.zeros((0, 3, size, size), np.uint8)
+    return np.ascontiguousarray(np.stack(arrays).transpose(0, 3, 1, 2))
+
+
 def vendor_photos(seed: int, indices: range, *, image_size: int, difficulty: float, quality: int,
-                  input_size: int, processes: int = 1,
+                  input_size: int, pmap: MapFn | None = None,
                   progress: ProgressFn = _no_progress) -> tuple[np.ndarray, np.ndarray]:
-    """uint8 (N, 3, S, S) photos of ``indices`` and their (N, 3) label indices (FIELDS order)."""
+    """uint8 (N, 3, S, S) photos of ``indices`` and their (N, 3) label indices (FIELDS order);
+    rendered with ``pmap`` (see :func:`workers`; default: in this process)."""
     jobs = [(seed, i, image_size, difficulty, quality, input_size) for i in indices]
-    desc = "render tagger photos"
-    if processes <= 1 or len(jobs) < 200:
-        arrays = [_vendor_photo(j) for j in progress(jobs, len(jobs), desc)]
-    else:
-        with mp.get_context("spawn").Pool(processes) as pool:
-            arrays = list(progress(pool.imap(_vendor_photo, jobs, chunksize=64), len(jobs), desc))
-    x = np.stack(arrays).transpose(0, 3, 1, 2) if arrays else np.zeros((0, 3, input_size,
-                                                                        input_size), np.uint8)
+    with contextlib.ExitStack() as stack:
+        pmap = pmap or stack.enter_context(workers(1))
+        x = _stack(pmap(_vendor_photo, jobs, "render tagger photos", progress), input_size)
     index_of = [{n: k for k, n in enumerate(vocab.names(f))} for f in FIELDS]
     labels = [vendor_image_spec(seed, i)[1:] for i in indices]
     y = np.array([[m[v] for m, v in zip(index_of, lab)] for lab in labels], np.int64)
-    return np.ascontiguousarray(x), y.reshape(len(labels), len(FIELDS))
+    return x, y.reshape(len(labels), len(FIELDS))
 
 
-def catalog_pixels(paths: list[Path], size: int, threads: int = 1) -> np.ndarray:
-    """uint8 (N, 3, S, S) of the catalog's stored images, decoded with ``threads`` threads."""
-    out = np.empty((len(paths), size, size, 3), np.uint8)
-    with ThreadPoolExecutor(max(1, threads)) as pool:
-        for i, arr in enumerate(pool.map(partial(load_pixels, size=size), paths, chunksize=64)):
-            out[i] = arr
-    return np.ascontiguousarray(out.transpose(0, 3, 1, 2))
+def catalog_pixels(paths: list[Path], size: int, pmap: MapFn | None = None,
+                   progress: ProgressFn = _no_progress) -> np.ndarray:
+    """uint8 (N, 3, S, S) of the catalog's stored images, decoded with ``pmap`` (processes:
+    decoding in threads was measured no faster than one thread, the GIL)."""
+    with contextlib.ExitStack() as stack:
+        pmap = pmap or stack.enter_context(workers(1))
+        arrays = pmap(partial(load_pixels, size=size), [str(p) for p in paths],
+                      "decode catalog images for the tagger", progress)
+    return _stack(arrays, size)
