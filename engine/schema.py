@@ -67,3 +67,19 @@ def item_texts(items) -> list[str]:
             items["title"], items["description"], items["brand"], items["category"]
         )
     ]
+
+
+def items_with_truth(folder):
+    """A world folder's items with their ground truth joined back (tests and evaluation only)."""
+    import pandas as pd
+
+    items = pd.read_parquet(folder / "items.parquet")
+    return items.merge(pd.read_parquet(folder / "truth.parquet"), on="item_id", how="left")
+
+
+def users_with_truth(folder):
+    """A world folder's users with their latent tastes joined back (tests and evaluation only)."""
+    import pandas as pd
+
+    users = pd.read_parquet(folder / "users.parquet")
+    return users.merge(pd.read_parquet(folder / "user_truth.parquet"), on="user_id", how="left")

@@ -17,9 +17,9 @@ from pages.shared import (
 EXAMPLES = (
     "navy polka dot backpack",
     "crimson knapsack with spots",
-    "stripy tshirt under $30",
+    "striped tee under $30",
     "leather boots not black",
-    "new arrivals sage mug",
+    "new arrivals ceramic mug",
 )
 
 catalog = current_catalog()

@@ -21,6 +21,7 @@ import torch
 from PIL import Image
 
 from engine.config import load_preset
+from engine.schema import items_with_truth
 from engine.world import tagger_model as tm
 from engine.world import vocab
 from engine.world.generate import generate_world, item_render_seed
@@ -63,7 +64,7 @@ def tiny_world(tmp_path_factory: pytest.TempPathFactory) -> dict:
     folder = tmp_path_factory.mktemp("tiny-world")
     info = generate_world(cfg, folder)
     return {"dir": folder, "cfg": cfg, "info": info["tagger"],
-            "items": pd.read_parquet(folder / "items.parquet"),
+            "items": items_with_truth(folder),
             "keywords": pd.read_parquet(folder / "keywords.parquet")}
 
 
@@ -91,7 +92,7 @@ def test_training_never_reads_a_catalog_image(micro_worlds, tmp_path):
     never saw those files), while the tags, which do look at them, change."""
     src = micro_worlds["a"]
     cfg = dataclasses.replace(load_preset("tiny", world=MICRO), seed=42)
-    items = pd.read_parquet(src / "items.parquet")
+    items = items_with_truth(src)
     rng = np.random.default_rng(0)
     for rel in items["image_path"]:
         (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
@@ -127,7 +128,7 @@ def test_vendor_photo_attributes_are_uniform():
 # -- the keyword table -------------------------------------------------------------------------
 def test_tags_are_one_vendor_word_per_value_and_never_material(tiny_world):
     kw, items = tiny_world["keywords"], tiny_world["items"]
-    assert list(kw.columns) == ["item_id", "keyword", "confidence", "source"]
+    assert list(kw.columns) == ["item_id", "keyword", "confidence", "source", "field"]
     tagger = kw[kw["source"] == "tagger"]
     allowed = {w: f for f in FIELDS for w in VENDOR_WORDS[f].values()}
     assert set(tagger["keyword"]) <= set(allowed)
@@ -173,7 +174,7 @@ def test_substitutions_exist_and_confidences_overlap(tiny_world):
     """Unlike the old label-derived tagger (wrong tags only beside the true one, always less
     confident), the top-1 tag itself is often wrong, and wrong tags are often more confident
     than right ones. Colour is almost never wrong (see ACCURACY), so the overlap is asserted
-    for category and pattern (category is well calibrated and ~90 % right: its overlap is small).
+    for category and pattern (category is well calibrated and ~98 % right: its overlap is small).
     """
     kw, items = tiny_world["keywords"], tiny_world["items"]
     truth = items.set_index("item_id")
@@ -191,12 +192,13 @@ def test_substitutions_exist_and_confidences_overlap(tiny_world):
         if f == "colour":
             continue
         right, wrong = c[top1 & ok], c[top1 & ~ok]
-        assert len(wrong) >= 0.05 * len(items), f  # real substitutions of the top-1 tag
+        # real substitutions of the top-1 tag (category is ~98 % right, pattern ~65 %)
+        assert len(wrong) >= (0.01 if f == "category" else 0.1) * len(items), f
         # the old tagger's ranges never met (wrong 0.2-0.55, right 0.55-0.95); here the most
         # confident wrong top-1 tags beat the least confident tenth of the right ones, and for
         # pattern (measured: 66 % / 76 % for seeds 42 / 7) most wrong tags do
-        assert wrong.max() > np.quantile(right, 0.1), f
         if f == "pattern":
+            assert wrong.max() > np.quantile(right, 0.1), f
             assert np.mean(wrong > np.quantile(right, 0.1)) > 0.3
         assert c[~ok].min() < c[ok].max() and c[~ok].max() > c[ok].min(), f
     tags = tiny_world["info"]["tags"]["all"]  # the info dict reports the same counts
@@ -248,7 +250,7 @@ def test_temperature_scaling_recovers_a_known_temperature():
 
 
 def test_benchmark_markdown_has_a_tagger_row_per_field(tiny_world):
-    from engine.evaluation.report import tagger_md
+    from engine.benchmark.report import tagger_md
 
     info = tiny_world["info"]
     lines = tagger_md(info)

@@ -20,7 +20,7 @@ import pytest
 from PIL import Image
 
 from engine.config import load_preset
-from engine.schema import TABLES
+from engine.schema import TABLES, items_with_truth, users_with_truth
 from engine.world import catalog as world_catalog
 from engine.world import vocab
 from engine.world.generate import generate_world, item_render_seed
@@ -135,6 +135,7 @@ def world(tiny_catalog) -> dict:
     """The session's tiny world: its folder, config and tables."""
     folder = tiny_catalog.world_dir
     tables = {name: pd.read_parquet(folder / f"{name}.parquet") for name in TABLES}
+    tables["items"], tables["users"] = items_with_truth(folder), users_with_truth(folder)
     return {"dir": folder, "config": tiny_catalog.config, **tables}
 
 
@@ -151,7 +152,7 @@ def test_same_seed_gives_byte_identical_files(small_worlds):
 
 def test_different_seed_gives_different_world(small_worlds):
     a, c = sha256_tree(small_worlds["a"]), sha256_tree(small_worlds["c"])
-    for table in ("items", "users", "interactions", "queries", "qrels"):
+    for table in ("items", "truth", "user_truth", "interactions", "queries", "qrels"):
         assert a[f"{table}.parquet"] != c[f"{table}.parquet"], table
     common_images = [p for p in a if p.endswith(".jpg") and p in c]
     assert common_images

@@ -7,7 +7,7 @@ Order of work (each word is used by the first step that claims it):
 3. words; stop words and negation cues split them into segments (n-grams never cross them);
    at most ``MAX_WORDS`` content words are read;
 4. **exact**: the longest n-grams (up to 3 words) that are lexicon surfaces, also without spaces
-   ("tshirt") and singular/plural variants ("dresses");
+   ("tablelamp") and singular/plural variants ("dresses");
 5. **colour-table**: colour phrases with modifiers (:func:`~engine.query.colours.parse_colour`)
    mapped to the nearest catalog colour by CIEDE2000 (kL = 2) to its image-grounded Lab;
 6. **fuzzy**: remaining words not in the catalog vocabulary against every surface (rapidfuzz

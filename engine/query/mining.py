@@ -36,7 +36,8 @@ COLOUR_MERGE_DE = 7.0  # colour terms closer than this are one colour
 COLOUR_SAMPLE = 800  # items per word used to find the densest cluster (deterministic)
 MATERIAL_BEFORE_NOUN = 0.7  # share of a word's title uses directly before the category noun
 SYNONYM_OVERLAP = 0.6  # tag phrases put on the same items: |A & B| / min(|A|, |B|)
-PATTERN_TEXT_SHARE = 0.5  # Wilson lower bound of the share of a title word's items tagged ..
+PATTERN_TEXT_SHARE = 0.35  # Wilson lower bound of the share of a title word's items whose top
+#                            pattern tag is the group's (the most common one among its items) ..
 PATTERN_TEXT_LIFT = 2.0  # ... and that share over the group's base rate
 VOCABULARY_SIZE = 5000
 
@@ -64,6 +65,9 @@ class _Occurrences:
                     self.text[" ".join(d[j : j + n])][i] = 1.0
         self.tags: dict[str, dict[int, float]] = defaultdict(dict)
         self.tag_source: dict[str, Counter] = defaultdict(Counter)
+        # A tagger that says which field each tag is (one word per value): two tags of one
+        # field on one item are alternatives, never synonyms.
+        self.fielded = keywords is not None and "field" in keywords
         if keywords is not None and len(keywords):
             row_of = {item: r for r, item in enumerate(items["item_id"])}
             for item, kw, conf, src in zip(keywords["item_id"], keywords["keyword"],
@@ -294,26 +298,33 @@ def _mine_patterns(occ: _Occurrences, min_support: float, taken: set[str],
         cands.append((p, items))
     cands.sort(key=lambda c: (-sum(c[1].values()), c[0]))
     taken_words = {w for p in taken for w in p.split()}
+    # Each item's most confident pattern tag: what the tagger thinks the item shows.
+    top: dict[int, tuple[float, str]] = {}
+    for p, items in cands:
+        for i, c in items.items():
+            if c > top.get(i, (0.0, ""))[0]:
+                top[i] = (c, p)
+    groups = _group(cands) if not occ.fielded else [[p] for p, _ in cands]
+    group_items = [{i for i, (_, p) in top.items() if p in names} for names in groups]
+    base = [len(g) / max(occ.n, 1) for g in group_items]
+    extra: list[list[str]] = [[] for _ in groups]
+    for g, t_items in occ.title.items():
+        if (" " in g or g in taken_words or any(g in names for names in groups) or g in stop
+                or g in brand_words or len(t_items) < min_support or len(g) < 3 or g.isdigit()):
+            continue
+        hits = [len(t_items.keys() & items) for items in group_items]
+        if not hits:
+            continue
+        j = int(np.argmax(hits))  # the pattern most of the word's items are tagged with
+        low = _wilson_low(hits[j], len(t_items))
+        if low >= PATTERN_TEXT_SHARE and low >= PATTERN_TEXT_LIFT * base[j]:
+            extra[j].append(g)
     terms = []
-    for names in _group(cands):
-        g_items: dict[int, float] = {}
-        for p in names:
-            for i, c in occ.tags[p].items():
-                g_items[i] = max(g_items.get(i, 0.0), c)
-        base = len(g_items) / max(occ.n, 1)
-        extra = []
-        for g, t_items in occ.title.items():
-            if (" " in g or g in taken_words or g in names or g in stop or g in brand_words
-                    or len(t_items) < min_support or len(g) < 3 or g.isdigit()):
-                continue
-            hits = len(t_items.keys() & g_items.keys())
-            low = _wilson_low(hits, len(t_items))
-            if low >= PATTERN_TEXT_SHARE and low >= PATTERN_TEXT_LIFT * base:
-                extra.append(g)
-        surfaces = names + sorted(set(extra) - set(names))
+    for names, g_items, more in zip(groups, group_items, extra):
+        surfaces = names + sorted(set(more) - set(names))
         sup = [round(sum(occ.items_of(p).values()), 1) for p in surfaces]
         terms.append(Term("pattern", names[0], surfaces, sup,
-                          evidence={"items": len(g_items), "from_titles": sorted(extra)}))
+                          evidence={"items": len(g_items), "from_titles": sorted(more)}))
     return terms
 
 

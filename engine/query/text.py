@@ -43,7 +43,7 @@ def phrase(text: str) -> str:
 
 
 def compact(p: str) -> str:
-    """A phrase without spaces (``t shirt`` and ``tshirt`` compare equal)."""
+    """A phrase without spaces (``table lamp`` and ``tablelamp`` compare equal)."""
     return p.replace(" ", "")
 
 

@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from engine.config import BuildConfig
+from engine.schema import items_with_truth
 from engine.world import vocab
 from engine.world.tagger_photos import (
     FIELDS,
@@ -170,7 +171,7 @@ def saved_tagger_quality(world_dir: Path, processes: int = 1) -> dict:
     from engine.world import tagger_model as tm
 
     model, meta = tm.load_tagger(world_dir / FOLDER)
-    items = pd.read_parquet(world_dir / "items.parquet")
+    items = items_with_truth(world_dir)  # the truth grades the tagger; it never trains on it
     with workers(processes) as pmap:
         pixels = catalog_pixels([world_dir / p for p in items["image_path"]],
                                 meta["input_size"], pmap)
