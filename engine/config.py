@@ -59,6 +59,10 @@ class TextConfig:
     """Text encoders and lexical indexes."""
 
     sbert_model: str = "all-MiniLM-L6-v2"
+    # Precompute the text encoder's vectors of its whole word vocabulary (~21,700 words) for
+    # query understanding, so an unseen word costs nothing at query time. Off: only the
+    # catalog's words and the colour table (others are encoded on first use, then cached).
+    query_vocabulary: bool = True
     bm25_k1: float = 1.5
     bm25_b: float = 0.75
     encode_batch_size: int = 128

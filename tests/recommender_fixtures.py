@@ -40,13 +40,38 @@ def rec_world() -> dict[str, pd.DataFrame]:
     people = users.generate_users(WORLD, rng_users)
     inter = users.generate_interactions(WORLD, items, people, rng_inter)
     sessions = users.generate_sessions(WORLD, items, inter, rng_sess)
-    return {"items": items, "users": people, "interactions": inter, "sessions": sessions}
+    return {
+        "items": items,
+        "users": people,
+        "interactions": inter,
+        "sessions": sessions,
+        "keywords": noisy_tags(items),
+    }
+
+
+def noisy_tags(items: pd.DataFrame, accuracy: float = 0.8, seed: int = 0) -> pd.DataFrame:
+    """A stand-in for the image tagger on a world without images: each item's colour and
+    pattern tag is its true value with probability ``accuracy``, else another value, with
+    overlapping confidences (what recommenders may see; never the truth columns themselves)."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for field in ("colour", "pattern"):
+        values = sorted(items[field].unique())
+        for item, true in zip(items["item_id"], items[field]):
+            right = rng.random() < accuracy
+            value = true if right else values[int(rng.integers(len(values)))]
+            conf = float(rng.uniform(0.5, 1.0) if right else rng.uniform(0.3, 0.9))
+            rows.append((item, value, round(conf, 3), "tagger", field))
+    return pd.DataFrame(rows, columns=["item_id", "keyword", "confidence", "source", "field"])
 
 
 @pytest.fixture(scope="session")
 def rec_data(rec_world) -> InteractionData:
     people = pd.concat([rec_world["users"][["user_id"]], pd.DataFrame({"user_id": [COLD_USER]})])
-    return InteractionData.from_tables(rec_world["items"], rec_world["interactions"], users=people)
+    catalog_items = rec_world["items"].drop(columns=["colour", "pattern", "material"])
+    return InteractionData.from_tables(
+        catalog_items, rec_world["interactions"], users=people, keywords=rec_world["keywords"]
+    )
 
 
 def fit_all(data: InteractionData) -> dict:

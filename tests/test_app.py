@@ -19,6 +19,7 @@ from streamlit.testing.v1 import AppTest
 from engine.catalog import Catalog
 from engine.search import search
 from pages.shared import esc
+from tests.catalog_fixtures import with_truth
 
 APP = str(Path(__file__).parents[1] / "app.py")
 EXPLORER = "pages/catalog_explorer.py"
@@ -184,7 +185,7 @@ def test_category_filter_narrows_the_cards(explorer, tiny_catalog):
 
 
 def test_combined_filters_match_pandas(explorer, tiny_catalog):
-    items: pd.DataFrame = tiny_catalog.items
+    items: pd.DataFrame = with_truth(tiny_catalog)
     explorer.multiselect(key="ex_cat").set_value(["mug", "vase", "lamp"])
     explorer.multiselect(key="ex_col").set_value(["red", "blue", "white", "black"])
     explorer.radio(key="ex_age").set_value("existing")

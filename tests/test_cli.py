@@ -47,7 +47,8 @@ def test_search_json_output(cli, tiny_catalog):
     payload = json.loads(out)
     assert payload["query"] == "leather boots" and payload["method"] == "bm25"
     assert len(payload["item_ids"]) == len(payload["scores"]) == 10
-    assert set(payload["timings_ms"]) == {"load", "score", "rank"}
+    assert set(payload["timings_ms"]) == {"understand", "load", "score", "rank"}
+    assert payload["interpretation"]["label"]
     expected = search(tiny_catalog, "bm25", text="leather boots", k=10)
     assert payload["item_ids"] == [tiny_catalog.item_ids[r] for r in expected.rows]
     assert payload["scores"] == sorted(payload["scores"], reverse=True)
@@ -77,7 +78,8 @@ def test_search_text_output_lists_ranked_titles(cli, tiny_catalog):
     assert code == 0
     lines = out.strip().splitlines()
     assert lines[0].startswith("bm25: 5 result(s) for 'wool hat'") and "ms" in lines[0]
-    ranked = [line for line in lines[1:] if not line.strip().startswith("note:")]
+    assert lines[1].strip() == "understood as: hat · wool"  # query understanding, shown
+    ranked = [line for line in lines[2:] if not line.strip().startswith("note:")]
     assert len(ranked) == 5 and ranked[0].lstrip().startswith("1. p")
     first_id = ranked[0].split()[1]
     assert tiny_catalog.items.set_index("item_id").loc[first_id, "title"] in ranked[0]
@@ -123,7 +125,7 @@ def test_batch_search_writes_results_and_errors_per_line(cli, tmp_path, tiny_cat
     for qid in ("a", "5"):
         r = by_id[qid]
         assert "error" not in r and len(r["item_ids"]) == len(r["scores"]) == 4
-        assert set(r["timings_ms"]) == {"load", "score", "rank"}
+        assert set(r["timings_ms"]) == {"understand", "load", "score", "rank"}
         expected = search(tiny_catalog, "tfidf", text=r["query"], k=4)
         assert r["item_ids"] == [tiny_catalog.item_ids[i] for i in expected.rows]
     assert by_id["5"]["extra"] == [1, 2]  # other fields pass through

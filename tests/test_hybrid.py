@@ -17,6 +17,7 @@ from engine.components import text_encoder
 from engine.evaluation.metrics import ndcg_at_k
 from engine.ranking.features import FEATURES, POOL
 from engine.ranking.ltr import META_FILE, MODEL_FILE, LambdaMartRanker
+from engine.retrieval.understanding import make_query
 from engine.search import get_retriever, search
 
 NAMES = ("noise_a", "noise_b", "signal", "noise_c", "noise_d")
@@ -126,7 +127,7 @@ QUERIES = ("red striped t-shirt", "navy polka dot backpack", "leather boots", "c
 def test_hybrid_returns_ranked_results_with_its_stages(tiny_catalog, text):
     result = search(tiny_catalog, "hybrid", text=text, k=10)
     assert len(result) == 10 and len(set(result.rows.tolist())) == 10
-    assert set(result.timings_ms) == {"encode", "lexical", "candidates", "rerank"}
+    assert set(result.timings_ms) == {"understand", "encode", "lexical", "candidates", "rerank"}
     assert all(v >= 0 for v in result.timings_ms.values())
     assert np.all(np.diff(result.scores) <= 0)
 
@@ -137,7 +138,7 @@ def test_hybrid_scores_are_the_rankers_predictions(tiny_catalog):
     hybrid = get_retriever(tiny_catalog, "hybrid")
     builder, _, ranker = hybrid._parts()
     text = "green checked mug"
-    s = hybrid.signals(text, StageTimer())
+    s = hybrid.signals(make_query(tiny_catalog, text), StageTimer())
     rows, full = builder.candidates(s)
     pred = ranker.predict(builder.features(s, rows, full))
     result = search(tiny_catalog, "hybrid", text=text, k=10)
@@ -173,7 +174,7 @@ def test_explain_generator_ranks_match_the_generators(tiny_catalog):
     rows = search(c, "hybrid", text=text, k=5).rows.tolist() + [bm25[7], len(c.items) - 1]
     for row in rows:
         gens = hybrid.explain(text, row)["generators"]
-        assert set(gens) == {"bm25", "keyword", "sbert", "clip"}
+        assert set(gens) == {"bm25", "keyword", "sbert", "clip", "attr"}
         for name, ranking in (("bm25", bm25), ("keyword", keyword), ("sbert", sbert)):
             expected = ranking.index(row) + 1 if row in ranking else None
             assert gens[name]["rank"] == expected, (name, row)
@@ -209,7 +210,7 @@ def test_ranker_validation_score_is_reproducible_from_the_val_queries(tiny_catal
     qrels = tiny_catalog.qrels("text")
     vals = []
     for qid, text in zip(val["query_id"], val["query"]):
-        s = hybrid.signals(text, StageTimer())
+        s = hybrid.signals(make_query(tiny_catalog, text), StageTimer())
         rows, full = builder.candidates(s)
         pred = ranker.predict(builder.features(s, rows, full))
         judged = qrels.get(qid, {})

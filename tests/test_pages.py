@@ -25,6 +25,7 @@ from engine.imageio import load_image
 from engine.ranking.features import FEATURES
 from engine.retrieval.registry import available_retrievers
 from engine.search import search
+from tests.catalog_fixtures import with_truth
 
 APP = str(Path(__file__).parents[1] / "app.py")
 IMAGE_PAGE = "pages/image_search.py"
@@ -150,7 +151,7 @@ def test_colour_method_on_an_upload_finds_that_colour(image_page, tiny_catalog):
     rerun(at)
     rows = result_rows(at, "img")
     assert len(rows) == 15
-    assert (tiny_catalog.items["colour"].iloc[rows] == "green").mean() >= 0.8
+    assert (with_truth(tiny_catalog)["colour"].iloc[rows] == "green").mean() >= 0.8
 
 
 @pytest.mark.parametrize(
@@ -582,8 +583,8 @@ def test_embedding_map_colour_by(explorer, tiny_catalog):
     at.selectbox(key="map_by").set_value("colour")
     rerun(at)
     fig = _map_figure(at)
-    assert {t["name"] for t in fig["data"]} == set(tiny_catalog.items["colour"])
+    assert {t["name"] for t in fig["data"]} == set(with_truth(tiny_catalog)["colour"])
     red = next(t for t in fig["data"] if t["name"] == "red")
     assert red["marker"]["color"] == CSS4_COLORS["red"]  # the colour name's CSS colour
     rows = trace_array(red["customdata"]).astype(int)
-    assert (tiny_catalog.items["colour"].iloc[rows] == "red").all()
+    assert (with_truth(tiny_catalog)["colour"].iloc[rows] == "red").all()

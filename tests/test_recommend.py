@@ -6,10 +6,10 @@ is in ``test_recommender_contract.py``.
 
 from __future__ import annotations
 
-import dataclasses
 from types import SimpleNamespace
 
 import numpy as np
+import pandas as pd
 import pytest
 
 import engine  # noqa: F401  (offline env)
@@ -81,8 +81,19 @@ def test_content_features_blocks(world) -> None:
     both = content_features(items, rng.normal(size=(400, 8)), rng.normal(size=(400, 6)))
     assert both.shape == (400, attrs.shape[1] + 14)
     np.testing.assert_allclose(np.linalg.norm(both[:, :8], axis=1), 1.0, rtol=1e-5)
-    n_blocks = 5  # four one-hot attributes + price bumps, each of unit norm
+    n_blocks = 2  # the merchant category one-hot + price bumps, each of unit norm
     np.testing.assert_allclose(np.linalg.norm(attrs, axis=1) ** 2, n_blocks, rtol=1e-5)
+    # the tagger's colour and pattern confidences join as two more unit blocks (truth never)
+    tags = pd.DataFrame(
+        {
+            "item_id": list(items["item_id"]) * 2,
+            "keyword": ["red"] * len(items) + ["striped"] * len(items),
+            "confidence": 0.7,
+            "field": ["colour"] * len(items) + ["pattern"] * len(items),
+        }
+    )
+    tagged = content_features(items, keywords=tags)
+    np.testing.assert_allclose(np.linalg.norm(tagged, axis=1) ** 2, 4, rtol=1e-5)
     with pytest.raises(ValueError, match="rows"):
         content_features(items, clip_items=np.zeros((3, 4)))
 
@@ -194,15 +205,6 @@ def test_personalized_rerank(fitted, world) -> None:
     assert res["personalized"]["recall@10"] >= res["search"]["recall@10"]
 
 
-@dataclasses.dataclass(frozen=True)
-class _SmallSettings:  # the build step's config section, scaled down for this tiny world
-    als_factors: int = 16
-    als_alpha: float = 5.0
-    two_tower_epochs: int = 3
-    fm_epochs: int = 3
-    latency_users: int = 10
-
-
 def test_build_step(world, tmp_path) -> None:
     from engine.pipeline.step import StepContext
     from engine.pipeline.steps.recommend import run as build_recommenders
@@ -210,17 +212,17 @@ def test_build_step(world, tmp_path) -> None:
 
     folder = tmp_path / "world"
     folder.mkdir()
-    for name in ("items", "users", "interactions", "sessions"):
+    for name in ("items", "users", "interactions", "sessions", "keywords"):
         world[name].to_parquet(folder / f"{name}.parquet", index=False)
     ctx = StepContext(
-        cfg=SimpleNamespace(seed=3, build_threads=1, recommend=_SmallSettings()),
+        cfg=SimpleNamespace(seed=3, build_threads=1),
         inputs={"world": folder},
         progress=lambda it, total, desc: it,
         log=lambda msg: None,
     )
     info = build_recommenders(ctx, tmp_path / "out")
     assert set(info["evaluation"]["models"]) == set(list_recommenders()) == set(ALL)
-    assert info["features"] == {"blocks": ["attributes"], "dim": 45}
+    assert info["features"]["blocks"] == ["category", "tags", "price"]
     assert info["hybrid"]["weights"]["cold"]["als"] == 0.0
     assert "personalized_search" not in info  # no lexical step given
     hybrid = load_recommender(tmp_path / "out" / "hybrid")

@@ -63,7 +63,8 @@ SEMANTIC_QUERIES = {
 
 # -- BM25 vs rank-bm25 -------------------------------------------------------------------------
 def _bm25_queries(catalog) -> list[str]:
-    queries = catalog.table("queries")["query"].tolist()
+    table = catalog.table("queries")
+    queries = table.loc[table["wording"] == "catalog", "query"].tolist()  # the catalog's words
     return queries + [
         "leather leather leather boots",  # repeated tokens count again
         "boots boots",
@@ -87,7 +88,7 @@ def test_bm25_scores_equal_rank_bm25(corpus, tiny_catalog):
     index = BM25Index(k1=k1, b=b).fit(corpus)
     reference = BM25Okapi([tokenize(d) or ["<empty>"] for d in corpus], k1=k1, b=b)
     queries = _bm25_queries(tiny_catalog)
-    assert len(queries) > 60
+    assert len(queries) > 30
     n_nonzero = 0
     for q in queries:
         ours = index.scores(q)
@@ -122,7 +123,7 @@ def test_bm25_search_ranks_like_rank_bm25(corpus, tiny_catalog):
         s = np.asarray(reference.get_scores(tokenize(q)))
         rows = np.flatnonzero(s > 0)
         expected = rows[np.lexsort((rows, -s[rows]))][:20]
-        result = search(tiny_catalog, "bm25", text=q, k=20)
+        result = search(tiny_catalog, "bm25", text=q, k=20, understand=False)
         # Same scores rank by rank; rows may swap only within (floating-point) ties.
         assert len(result) == len(expected) > 0, q
         np.testing.assert_allclose(result.scores, s[expected], rtol=1e-5, err_msg=q)
@@ -276,7 +277,7 @@ def test_control_characters_inside_a_query_are_ignored(tiny_catalog):
 )
 @pytest.mark.parametrize("method", CORE)
 def test_emoji_and_non_english_queries_answer_or_say_no_match(tiny_catalog, method, text):
-    result = search(tiny_catalog, method, text=text, k=10)
+    result = search(tiny_catalog, method, text=text, k=10, understand=False)
     assert len(result) > 0 or NO_MATCH in result.notes
     if method != "sbert" and not tokenize(text):
         assert len(result) == 0 and result.notes == [NO_MATCH]
@@ -315,7 +316,7 @@ def test_method_that_cannot_use_the_query_says_which_can(tiny_catalog):
     "text", ["leather boots", "red striped mug", "navy polka dot backpack", "crimson tee"]
 )
 def test_results_are_unique_sorted_and_timed(tiny_catalog, method, text):
-    result = search(tiny_catalog, method, text=text, k=25)
+    result = search(tiny_catalog, method, text=text, k=25, understand=False)
     assert result.method == method
     rows = result.rows.tolist()
     assert 0 < len(rows) <= 25 and len(set(rows)) == len(rows)
@@ -331,7 +332,7 @@ def test_results_are_unique_sorted_and_timed(tiny_catalog, method, text):
 
 def test_search_finds_the_products_asked_for(tiny_catalog):
     """Catalog-level sanity: 'leather boots' returns leather boots with every text method."""
-    items = tiny_catalog.items
+    items = tiny_catalog.items.merge(tiny_catalog.truth, on="item_id")  # grading: ground truth
     for method in CORE:
         result = search(tiny_catalog, method, text="leather boots", k=5)
         top = items.iloc[result.rows]

@@ -21,6 +21,7 @@ from engine.projection import fit_pca, map_sample
 from engine.retrieval.registry import available_retrievers, list_retrievers, retriever_class
 from engine.search import QueryError, search
 from engine.world import vocab
+from tests.catalog_fixtures import with_truth
 
 IMAGE_METHODS = {"clip", "colour", "rrf", "fusion-early", "fusion-late", "fusion-mlp"}
 
@@ -38,7 +39,7 @@ def clip_items(tiny_catalog) -> np.ndarray:
 
 # -- CLIP --------------------------------------------------------------------------------------
 def test_clip_text_to_image_finds_the_colour_asked_for_above_chance(tiny_catalog):
-    items = tiny_catalog.items
+    items = with_truth(tiny_catalog)
     hits, base = [], []
     for colour in vocab.names("colour"):
         for category in ("t-shirt", "mug", "handbag"):
@@ -52,11 +53,13 @@ def test_clip_text_to_image_finds_the_colour_asked_for_above_chance(tiny_catalog
 
 def test_clip_text_scores_are_cosines_with_the_item_images(tiny_catalog, clip_items):
     text = "purple striped dress"
-    result = search(tiny_catalog, "clip", text=text, k=10)
+    result = search(tiny_catalog, "clip", text=text, k=10, understand=False)
     q = clip_encoder(tiny_catalog).encode_texts([text])[0]
     assert np.linalg.norm(q) == pytest.approx(1.0, abs=1e-4)
     np.testing.assert_allclose(result.scores, clip_items[result.rows] @ q, atol=1e-4)
     assert set(result.timings_ms) == {"load", "encode", "search"}
+    understood = search(tiny_catalog, "clip", text=text, k=10)
+    assert set(understood.timings_ms) == {"understand", "load", "encode", "search"}
 
 
 @pytest.mark.parametrize("row", [0, 41, 222, 599])
@@ -70,7 +73,7 @@ def test_clip_image_query_with_an_items_own_image_finds_that_item_first(tiny_cat
 
 def test_clip_image_to_image_neighbours_share_the_look(tiny_catalog):
     """Nearest images (excluding the item itself) share category or colour far above chance."""
-    items = tiny_catalog.items
+    items = with_truth(tiny_catalog)
     rng = np.random.default_rng(0)
     same, base = [], []
     for row in rng.choice(len(items), size=20, replace=False).tolist():
@@ -91,7 +94,7 @@ def test_clip_image_to_image_neighbours_share_the_look(tiny_catalog):
 @pytest.mark.parametrize("colour", ["red", "yellow", "teal", "navy", "pink", "black", "white"])
 def test_colour_retriever_with_a_swatch_returns_that_colour(tiny_catalog, colour):
     rgb = vocab.term("colour", colour).rgb
-    items = tiny_catalog.items
+    items = with_truth(tiny_catalog)
     solid = Image.new("RGB", (64, 64), rgb)
     framed = Image.new("RGB", (64, 64), (255, 255, 255))  # a product on a white backdrop
     framed.paste(Image.new("RGB", (32, 32), rgb), (16, 16))
@@ -126,7 +129,7 @@ def test_clip_hnsw_recall_against_exact_search(tiny_catalog, clip_items):
     exact_scores = np.take_along_axis(queries @ clip_items.T, exact, axis=1)
     np.testing.assert_allclose(flat_scores, exact_scores, atol=1e-4)
     # the clip retriever uses the HNSW index: its results are those ids
-    result = search(tiny_catalog, "clip", text=texts[0], k=10)
+    result = search(tiny_catalog, "clip", text=texts[0], k=10, understand=False)
     assert result.rows.tolist() == ids[0].tolist()
 
 

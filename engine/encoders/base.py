@@ -8,7 +8,9 @@ the one way to build any of them, and an unknown name lists the valid choices.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+import logging
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
@@ -79,3 +81,23 @@ def create_encoder(name: str, *, modality: str | None = None, **kwargs: Any) -> 
             f"{', '.join(list_encoders(modality))}"
         )
     return spec.factory(**kwargs)
+
+
+@contextlib.contextmanager
+def quiet_loading() -> Iterator[None]:
+    """Silence open_clip's and transformers' load warnings and progress bars for a moment."""
+    import transformers
+
+    tlog = transformers.utils.logging
+    verbosity, bars = tlog.get_verbosity(), tlog.is_progress_bar_enabled()
+    previous_disable = logging.root.manager.disable
+    tlog.set_verbosity_error()
+    tlog.disable_progress_bar()
+    logging.disable(logging.WARNING)
+    try:
+        yield
+    finally:
+        logging.disable(previous_disable)
+        tlog.set_verbosity(verbosity)
+        if bars:
+            tlog.enable_progress_bar()

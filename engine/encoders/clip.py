@@ -22,14 +22,13 @@ import os
 from pathlib import Path
 
 from engine import runtime  # noqa: F401  (offline env before open_clip/transformers are imported)
-from engine.encoders.base import register_encoder
+from engine.encoders.base import quiet_loading, register_encoder
 from engine.encoders.clip_base import (
     CHECKPOINT_SUFFIXES,
     COMPACT,
     FALLBACK_NOTE,
     ClipEncoder,
     ClipUnavailable,
-    quiet_loading,
 )
 
 CLIP_SPEC_FILE = "clip_spec.json"

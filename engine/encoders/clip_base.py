@@ -6,10 +6,8 @@ Every encoder returns L2-normalised float32 rows, images and texts in one shared
 
 from __future__ import annotations
 
-import contextlib
-import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from pathlib import Path
@@ -114,26 +112,6 @@ class ClipEncoder:
             tokens = self.tokenize([str(t) for t in texts[i : i + batch_size]])
             out.append(self.model.encode_text(tokens).float().numpy())
         return l2_normalise(np.concatenate(out))
-
-
-@contextlib.contextmanager
-def quiet_loading() -> Iterator[None]:
-    """Silence open_clip's and transformers' load warnings and progress bars for a moment."""
-    import transformers
-
-    tlog = transformers.utils.logging
-    verbosity, bars = tlog.get_verbosity(), tlog.is_progress_bar_enabled()
-    previous_disable = logging.root.manager.disable
-    tlog.set_verbosity_error()
-    tlog.disable_progress_bar()
-    logging.disable(logging.WARNING)
-    try:
-        yield
-    finally:
-        logging.disable(previous_disable)
-        tlog.set_verbosity(verbosity)
-        if bars:
-            tlog.enable_progress_bar()
 
 
 # ---------------------------------------------------------------- square images (compact CLIP)

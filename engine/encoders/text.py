@@ -14,7 +14,13 @@ from pathlib import Path
 import numpy as np
 
 from engine import runtime  # noqa: F401  (offline env before transformers is imported)
-from engine.encoders.base import TextEncoder, create_encoder, list_encoders, register_encoder
+from engine.encoders.base import (
+    TextEncoder,
+    create_encoder,
+    list_encoders,
+    quiet_loading,
+    register_encoder,
+)
 from engine.vectors import l2_normalise
 
 MINILM = "all-MiniLM-L6-v2"
@@ -43,7 +49,8 @@ class SbertEncoder:
         from sentence_transformers import SentenceTransformer
 
         self.name = name
-        self.model = SentenceTransformer(str(path or minilm_path()), device="cpu")
+        with quiet_loading():
+            self.model = SentenceTransformer(str(path or minilm_path()), device="cpu")
         self.dim = int(self.model.get_embedding_dimension())
 
     def encode_texts(self, texts: list[str], *, batch_size: int = 64) -> np.ndarray:

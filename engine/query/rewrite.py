@@ -41,11 +41,17 @@ ATTR_FILES = ("query_item_attributes.npz", "query_item_attributes.json")
 # ----------------------------------------------------------------------------- text rewrites
 def lexical_query(interp: Interpretation, lexicon: QueryLexicon,
                   max_synonyms: int = MAX_SYNONYMS) -> str:
-    """Catalog words with their synonyms, then the free words (for BM25, TF-IDF, keyword)."""
+    """The words BM25, TF-IDF and keyword matching should look for: a part typed in the
+    catalog's own words stays as typed; a part understood from other words (a typo, a synonym,
+    a colour name) becomes the catalog's words for it; free words stay. Constraints (price,
+    "new", "not black") are filters, not words to match."""
     out: list[str] = []
     for p in interp.positive():
-        term = lexicon.term(p.slot, p.value)
-        surfaces = term.surfaces[: max(1, max_synonyms)] if term else [phrase(p.value)]
+        if p.how == "exact":
+            surfaces = [phrase(p.surface)]
+        else:
+            term = lexicon.term(p.slot, p.value)
+            surfaces = term.surfaces[: max(1, max_synonyms)] if term else [phrase(p.value)]
         out.extend(s for s in surfaces if s not in out)
     out.extend(w for w in interp.free_text if w not in out)
     return " ".join(out)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import re
 from collections import OrderedDict
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -97,6 +98,30 @@ def query_word_list(lexicon: QueryLexicon | None = None, logged_queries: list[st
     return sorted(w for w in out if w and len(w) <= 40)
 
 
+MIN_PIECE_CHARS = 2.5  # mean characters per word piece of a plausible unknown word
+
+
+@lru_cache(maxsize=1)
+def _wordpiece():
+    from transformers import AutoTokenizer
+
+    from engine.encoders.text import minilm_path
+
+    return AutoTokenizer.from_pretrained(str(minilm_path()))
+
+
+@lru_cache(maxsize=65536)
+def plausible_word(word: str) -> bool:
+    """Whether an unknown word looks like a word rather than noise ("zzqx", "blorp"): the
+    encoder's word-piece tokenizer splits it into pieces of at least ``MIN_PIECE_CHARS``
+    characters on average (noise falls apart into single letters, and an encoder maps those
+    anywhere: "zzqx" is 0.74 from "zigzag")."""
+    pieces = [t.removeprefix("##") for t in _wordpiece().tokenize(word)]
+    if len(pieces) <= 1:
+        return True
+    return sum(len(t) for t in pieces) / len(pieces) >= MIN_PIECE_CHARS
+
+
 class SemanticMatcher:
     """Best lexicon term per slot for query phrases, by cosine similarity of encoder vectors."""
 
@@ -154,6 +179,7 @@ class SemanticMatcher:
                     out[p] = (m / max(float(np.linalg.norm(m)), 1e-9), "mean")
                     continue
             todo.append(p)
+        todo = [p for p in todo if all(plausible_word(w) for w in p.split())]
         if todo and self.encoder is not None:
             self.encoder_calls += 1
             vecs = np.asarray(self.encoder.encode_texts(todo), dtype=np.float32)

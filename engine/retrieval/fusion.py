@@ -35,6 +35,38 @@ from engine.retrieval.visual import clip_query_vector
 from engine.vectors import top_k
 
 LATE_POOL = 200  # candidates per signal for late fusion
+ATTR_POOL = 200  # candidates re-ranked by the attribute score (query understanding)
+
+
+def blend_attributes(
+    rows: np.ndarray, scores: np.ndarray, attrs: np.ndarray | None, weight: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Re-rank candidates by z(score) + weight * z(attribute score), best first; unchanged when
+    there is no attribute score (nothing understood) or the weight is 0."""
+    if attrs is None or weight == 0 or len(rows) < 2:
+        return rows, scores
+    finite = np.isfinite(scores)
+    s = np.where(finite, scores, np.nan)
+    zs = (s - np.nanmean(s)) / (np.nanstd(s) + 1e-9)
+    za = (attrs - attrs.mean()) / (attrs.std() + 1e-9)
+    fused = np.where(finite, zs + weight * za, -np.inf)
+    order = np.lexsort((rows, -fused))
+    return rows[order], fused[order].astype(np.float32)
+
+
+def attribute_rerank(catalog, query: Query, rows, scores, strategy: str):
+    """Attribute-aware fusion: the candidates re-ranked with the query's attribute score
+    (merchant category, tags, text mentions, image colour vs what was understood), with the
+    weight the fusion step tuned on validation queries for this strategy."""
+    from engine.components import query_understanding
+    from engine.query import attribute_scores
+
+    qu = query_understanding(catalog)
+    weight = fusion_params(catalog).get("attributes", {}).get(strategy, 0.0)
+    if qu is None or qu.attributes is None or query.understood is None or weight == 0:
+        return rows, scores
+    return blend_attributes(rows, scores, attribute_scores(query.understood, qu.attributes, rows),
+                            weight)
 
 
 @dataclass
@@ -130,6 +162,12 @@ class EarlyFusionRetriever(_Fusion, DenseRetriever):
         w = self.weights(query, "early")
         return early_vector(f, w["sbert"], w["colour"], tuple(self.fusion_params()["dims"]))
 
+    def _search(self, query: Query, k: int, timer: StageTimer):
+        rows, scores, notes = super()._search(query, max(k, ATTR_POOL), timer)
+        with timer("attributes"):
+            rows, scores = attribute_rerank(self.catalog, query, rows, scores, "early")
+        return rows[:k], scores[:k], notes
+
 
 @register_retriever
 class LateFusionRetriever(_Fusion, Retriever):
@@ -160,8 +198,9 @@ class LateFusionRetriever(_Fusion, Retriever):
                 )
         with timer("fuse"):
             pool, fused = late_fuse(signals, self.weights(query, "late"))
-            order, top = top_k(fused, k)
-        return pool[order], top, []
+            order, top = top_k(fused, max(k, ATTR_POOL))
+            rows, top = attribute_rerank(self.catalog, query, pool[order], top, "late")
+        return rows[:k], top[:k], []
 
 
 @register_retriever
@@ -181,3 +220,9 @@ class MlpFusionRetriever(_Fusion, DenseRetriever):
         f = query_features(self.catalog, query)
         x = mlp_input(f, tuple(self.fusion_params()["dims"]))
         return project(fusion_mlp(self.catalog), x, side="query")[0]
+
+    def _search(self, query: Query, k: int, timer: StageTimer):
+        rows, scores, notes = super()._search(query, max(k, ATTR_POOL), timer)
+        with timer("attributes"):
+            rows, scores = attribute_rerank(self.catalog, query, rows, scores, "mlp")
+        return rows[:k], scores[:k], notes

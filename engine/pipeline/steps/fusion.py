@@ -19,6 +19,7 @@ from engine.pipeline.step import Step, StepContext, needs_queries, register_step
 from engine.schema import item_texts
 
 GRID = tuple(round(x, 2) for x in np.linspace(0.0, 0.9, 10))
+ATTR_GRID = (0.0, 0.25, 0.5, 1.0, 2.0, 4.0)  # weight of the attribute score (query understanding)
 MLP_TEXT_PAIRS = 8000
 
 
@@ -49,6 +50,35 @@ def _late_ndcg(sims: dict[str, np.ndarray], w: dict[str, float], qids, qrels, it
     return float(np.mean(vals))
 
 
+def _attr_ndcg(
+    base: np.ndarray, attrs: list, w: float, qids, qrels, item_ids, pool: int
+) -> float:
+    """Mean NDCG@10 when each query's top ``pool`` by ``base`` is re-ranked by base + w x the
+    attribute score (``engine.retrieval.fusion.attribute_rerank``, the same arithmetic)."""
+    from engine.retrieval.fusion import blend_attributes
+    from engine.vectors import top_k
+
+    vals = []
+    for j, q in enumerate(qids):
+        rows, scores = top_k(base[j], pool)
+        a = attrs[j][rows] if attrs[j] is not None else None
+        rows, _ = blend_attributes(rows, scores, a, w)
+        vals.append(ndcg_at_k(item_ids[rows[:10]], qrels.get(q, {}), k=10))
+    return float(np.mean(vals))
+
+
+def _tune_attr(name: str, base: np.ndarray, attrs: list, qids, qrels, item_ids, log):
+    from engine.retrieval.fusion import ATTR_POOL
+
+    curve = {
+        str(w): round(_attr_ndcg(base, attrs, w, qids, qrels, item_ids, ATTR_POOL), 4)
+        for w in ATTR_GRID
+    }
+    best = max(ATTR_GRID, key=lambda w: (curve[str(w)], -w))
+    log(f"  {name}: attribute weight {best} (val NDCG@10 {curve[str(best)]:.3f})")
+    return best, curve
+
+
 def _tune(name: str, fn, log) -> tuple[float, dict[str, float]]:
     curve = {str(x): round(fn(x), 4) for x in GRID}
     best = max(GRID, key=lambda x: (curve[str(x)], -x))
@@ -60,6 +90,7 @@ def run(ctx: StepContext, out: Path) -> dict[str, Any]:
     from engine.encoders.clip import load_clip_step
     from engine.encoders.fusion_mlp import project, save_fusion_mlp, train_fusion_mlp
     from engine.encoders.text import create_text_encoder
+    from engine.query import QueryUnderstanding, attribute_scores
     from engine.runtime import set_threads
 
     world, vis = ctx.inputs["world"], ctx.inputs["visual"]
@@ -78,9 +109,16 @@ def run(ctx: StepContext, out: Path) -> dict[str, Any]:
     val = queries[queries["split"] == "val"]
     qids, texts = val["query_id"].tolist(), val["query"].tolist()
     qrels = _qrels(pd.read_parquet(world / "qrels.parquet"))
+    # Validation queries are understood as a search understands them (engine.query): the dense
+    # rewrite for SBERT and CLIP, and each item's attribute score for the attribute weight.
+    qu = QueryUnderstanding.load(ctx.inputs["query"], text_enc)
+    price, is_new = items["price"].to_numpy(), items["is_new"].to_numpy()
+    understood = [qu.understand(t, price, is_new) for t in texts]
+    dense = [rw.get("dense", t) for (_, rw, _), t in zip(understood, texts)]
+    attrs = [attribute_scores(interp, qu.attributes) for interp, _, _ in understood]
     # Each validation query is encoded once per encoder and reused below.
-    s_val = text_enc.encode_texts(texts)
-    c_val = clip.encode_texts_with(texts, s_val)
+    s_val = text_enc.encode_texts(dense)
+    c_val = clip.encode_texts_with(dense, s_val)
     ss = s_val @ sbert_items.T
     sc = c_val @ clip_items.T
     ival = (image_q["split"] == "val").to_numpy()
@@ -113,6 +151,9 @@ def run(ctx: StepContext, out: Path) -> dict[str, Any]:
         ctx.log,
     )
 
+    w_early, attr_early = _tune_attr(
+        "early/attributes", ratio(a_e) * ss + sc, attrs, qids, qrels, item_ids, ctx.log
+    )
     early_items = np.concatenate(
         [np.sqrt(ratio(a_e)) * sbert_items, clip_items, np.sqrt(ratio(c_e)) * colour_items], axis=1
     ).astype(np.float32)
@@ -182,6 +223,13 @@ def run(ctx: StepContext, out: Path) -> dict[str, Any]:
     )
     mlp_val = project(model, val_q, side="query")
     stats["val_ndcg@10"] = round(_mean_ndcg(mlp_val @ mlp_items.T, qids, qrels, item_ids), 4)
+    w_mlp, attr_mlp = _tune_attr(
+        "mlp/attributes", mlp_val @ mlp_items.T, attrs, qids, qrels, item_ids, ctx.log
+    )
+    late_scores = _late_scores({"sbert": ss, "clip": sc}, {"sbert": a_l, "clip": 1 - a_l})
+    w_late, attr_late = _tune_attr(
+        "late/attributes", late_scores, attrs, qids, qrels, item_ids, ctx.log
+    )
     info["mlp_index"] = build_vector_indexes(mlp_items, mlp_val, out, "mlp", ctx.log)
     params = {
         "dims": list(dims),
@@ -193,8 +241,13 @@ def run(ctx: StepContext, out: Path) -> dict[str, Any]:
             "text": {"sbert": a_l, "clip": 1 - a_l},
             "image": {"sbert": a_l, "clip": 1 - c_l, "colour": c_l},
         },
+        "attributes": {"early": w_early, "late": w_late, "mlp": w_mlp},
         "tuning": {
             "grid": list(GRID),
+            "attribute_grid": list(ATTR_GRID),
+            "attributes_early": attr_early,
+            "attributes_late": attr_late,
+            "attributes_mlp": attr_mlp,
             "early_text": early_text,
             "early_image": early_img,
             "late_text": late_text,
@@ -203,7 +256,25 @@ def run(ctx: StepContext, out: Path) -> dict[str, Any]:
         "mlp": stats,
     }
     (out / "fusion.json").write_text(json.dumps(params, indent=2))
-    return {**info, "weights": {k: params[k] for k in ("early", "late")}, "mlp": stats}
+    return {
+        **info,
+        "weights": {k: params[k] for k in ("early", "late", "attributes")},
+        "mlp": stats,
+    }
+
+
+def _late_scores(sims: dict[str, np.ndarray], w: dict[str, float]) -> np.ndarray:
+    """Late-fusion scores of every item (the pool's z-scores; -inf outside each pool)."""
+    from engine.retrieval.fusion import LATE_POOL, late_fuse
+    from engine.vectors import top_k
+
+    n = next(iter(sims.values())).shape
+    out = np.full(n, -np.inf, np.float32)
+    for j in range(n[0]):
+        signals = {name: top_k(s[j], LATE_POOL) for name, s in sims.items()}
+        pool, fused = late_fuse(signals, w)
+        out[j, pool] = fused
+    return out
 
 
 def look_keys(items: pd.DataFrame, keywords: pd.DataFrame) -> np.ndarray:
@@ -238,7 +309,7 @@ STEP = register_step(
     Step(
         "fusion",
         1,
-        ("world", "sbert", "clip", "visual"),
+        ("world", "sbert", "clip", "visual", "query"),
         ("text",),
         run,
         "fusion weights (tuned on validation) and the fusion MLP",

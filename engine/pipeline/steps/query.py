@@ -46,7 +46,10 @@ def run(ctx: StepContext, out: Path) -> dict[str, Any]:
     attrs = build_item_attributes(items, keywords, lexicon, stats)
     timings["lexicon_s"] = round(time.perf_counter() - t0, 2)
     t0 = time.perf_counter()
-    words = WordVectors.build(encoder, query_word_list(lexicon, logged), progress=ctx.progress)
+    word_list = query_word_list(
+        lexicon, logged, include_encoder_vocabulary=ctx.cfg.text.query_vocabulary
+    )
+    words = WordVectors.build(encoder, word_list, progress=ctx.progress)
     timings["word_vectors_s"] = round(time.perf_counter() - t0, 2)
     save_artifacts(out, lexicon, stats, attrs, words)
     terms = {
