@@ -295,6 +295,11 @@ def test_bad_json_and_wrong_content(client):
                  422, "invalid_request", "not valid JSON")
     assert_error(client.post("/search/text", json=["boots"]), 422, "invalid_request",
                  "must be a JSON object")
+    assert_error(client.post("/search/text", content=b'{"query": "boots"}'), 422,
+                 "invalid_request", "Content-Type: application/json")
+    assert_error(client.post("/search/text", content=b"[" * 100_000,
+                             headers={"content-type": "application/json"}),
+                 400, "bad_request", "could not be read as JSON")
     assert_error(client.post("/search/text", content=b"x" * (2 * 1024 * 1024),
                              headers={"content-type": "application/json"}),
                  413, "too_large", "larger than 1 MB")
@@ -535,3 +540,15 @@ def test_a_committed_load_report_is_not_from_the_tiny_catalog():
     report = Path(__file__).resolve().parents[1] / "reports" / "api_load.json"
     if report.exists():
         assert json.loads(report.read_text())["catalog"]["name"] != "tiny"
+
+
+def test_the_api_rows_of_docs_bad_input_name_real_tests():
+    import re
+
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "bad-input.md").read_text()
+    section = doc.split("\n## HTTP API\n")[1].split("\n## ")[0]
+    names = set(re.findall(r"`(test_[a-z0-9_]+)", section))
+    source = Path(__file__).read_text()
+    assert len(names) >= 10
+    for name in names:
+        assert f"def {name}(" in source, name

@@ -48,6 +48,10 @@ _STATUS_CODES = {
 }
 
 
+JSON_HINT = ("Send a JSON object with the header Content-Type: application/json, e.g. "
+             """curl -H 'Content-Type: application/json' -d '{"query": "red boots"}'.""")
+
+
 class ApiError(Exception):
     """An error with its HTTP status, a stable code and a message written for people."""
 
@@ -145,13 +149,18 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        ctype = request.headers.get("content-type", "")
+        if request.method == "POST" and not ctype.startswith("application/json"):
+            return error_response(422, "invalid_request", JSON_HINT)
         return error_response(422, "invalid_request", validation_message(list(exc.errors())))
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = _STATUS_CODES.get(exc.status_code, "http_error")
         message = str(exc.detail)
-        if exc.status_code == 404 and message == "Not Found":
+        if exc.status_code == 400 and message == "There was an error parsing the body":
+            message = "The request body could not be read as JSON (UTF-8 text expected)."
+        elif exc.status_code == 404 and message == "Not Found":
             message = f"No such endpoint: {request.method} {request.url.path}. See /docs."
         elif exc.status_code == 405:
             message = f"{request.method} is not allowed on {request.url.path}. See /docs."
