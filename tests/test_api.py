@@ -473,6 +473,17 @@ def test_the_write_watch_sees_starlettes_spooled_upload():
 
 
 # -- the command and one real server -----------------------------------------------------------
+def test_the_api_never_imports_streamlit_or_the_pages():
+    import subprocess
+
+    code = ("import sys, engine.api, engine.api.server, bench.api_load; "
+            "bad = [m for m in sys.modules if m.split('.')[0] in ('streamlit', 'pages')]; "
+            "assert not bad, bad")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).resolve().parents[1],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+
+
 def test_serve_refuses_a_bad_port(capsys):
     assert main(["serve", "--port", "0"]) == 2
     assert "--port must be from 1 to 65535" in capsys.readouterr().err
