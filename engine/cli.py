@@ -1,4 +1,4 @@
-"""``python -m engine``: build artifacts, search from scripts, and check a catalog's status.
+"""``python -m engine``: build artifacts, search from scripts, check a catalog, serve the API.
 
 Every user-facing problem (bad input, missing or stale artifacts, a full disk) ends in one clear
 line on stderr and exit status 2; never a traceback.
@@ -322,6 +322,12 @@ def cmd_methods(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    from engine.api.server import serve
+
+    return serve(args.host, args.port, args.catalog, access_log=not args.quiet)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m engine", description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="command", required=True)
@@ -412,6 +418,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     m = sub.add_parser("methods", help="list the search methods")
     m.set_defaults(func=cmd_methods)
+
+    sv = sub.add_parser("serve", help="serve the HTTP API (FastAPI on uvicorn; docs at /docs)")
+    sv.add_argument("--host", default="127.0.0.1", help="address to listen on (default loopback)")
+    sv.add_argument("--port", type=int, default=8000)
+    sv.add_argument("--catalog", default=DEFAULT_PRESET, help="built catalog to serve")
+    sv.add_argument("--quiet", action="store_true", help="no access log")
+    sv.set_defaults(func=cmd_serve)
     return p
 
 
