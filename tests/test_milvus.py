@@ -170,6 +170,21 @@ def test_open_errors_are_clear(lite, tmp_path):
         MilvusIndex.open(str(absent), "x")
     assert not absent.exists(), "open() must not create an empty database"
 
+    a_file = tmp_path / "file.db"
+    a_file.write_text("not a database")
+    with pytest.raises(VectorStoreError, match="is a file"):
+        MilvusIndex.open(str(a_file), "x")
+
+    from pymilvus import DataType  # an interrupted build: the collection exists, no index yet
+
+    client = milvus.client_for(uri)
+    schema = client.create_schema(auto_id=False, enable_dynamic_field=False)
+    schema.add_field("id", DataType.INT64, is_primary=True)
+    schema.add_field("vector", DataType.FLOAT_VECTOR, dim=DIM)
+    client.create_collection("partial", schema=schema)
+    with pytest.raises(VectorStoreError, match="no vector index"):
+        MilvusIndex.open(uri, "partial")
+
     with socket.socket() as s:  # a port nobody listens on
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -305,3 +320,54 @@ def test_no_child_processes_and_no_open_clients_after_close(lite):
     children = Path(f"/proc/{os.getpid()}/task/{os.getpid()}/children")
     if children.exists():
         assert children.read_text().split() == [], "Milvus Lite must not leave child processes"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_server_uri_against_a_milvus_lite_server_process(tmp_path, data):
+    """The http:// code path, against ``milvus-lite server`` (the Milvus protocol over gRPC), which
+    is also the documented way to share one Lite database between the app and the CLI."""
+    import time
+
+    vectors, queries = data
+    port = _free_port()
+    exe = Path(sys.executable).with_name("milvus-lite")
+    cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "milvus_lite"]
+    server = subprocess.Popen(
+        [*cmd, "server", "--data-dir", str(tmp_path / "served.db"), "--host", "127.0.0.1"]
+        + ["--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    uri = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            assert server.poll() is None and time.monotonic() < deadline, "server did not start"
+            time.sleep(0.2)
+        cfg = VectorStoreConfig("milvus", uri)
+        write_vector_index(cfg, vectors, tmp_path, "demo", "sbert", "hnsw", version="h1")
+        milvus.close(uri)  # a fresh client, as another process would have
+        index = open_vector_index(cfg, tmp_path, "demo", "sbert", "hnsw", version="h1")
+        assert (index.kind, index.ntotal) == ("hnsw", N)
+        ids, _ = index.search(queries, K)
+        f_ids, _ = VectorIndex.build(vectors, "hnsw").search(queries, K)
+        assert np.mean([len(set(a) & set(b)) / K for a, b in zip(ids, f_ids)]) >= 0.9
+        with pytest.raises(VectorStoreError, match="does not exist"):
+            open_vector_index(cfg, tmp_path, "demo", "sbert", "hnsw", version="other")
+    finally:
+        milvus.close(uri)
+        server.terminate()
+        try:
+            server.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait(timeout=15)
+    assert not list(tmp_path.glob("*.milvus.db")), "a server store writes no local file"

@@ -133,14 +133,17 @@ def _lock_holder(path: Path) -> bool:
     return False
 
 
-def client_for(uri: str | os.PathLike, *, create: bool = False):
+def client_for(uri: str | os.PathLike | MilvusTarget, *, create: bool = False):
     """The process's ``MilvusClient`` for ``uri`` (created on first use, then shared).
 
     ``create=False`` refuses a Milvus Lite path that does not exist (instead of creating an empty
     database there). Connection failures raise :class:`VectorStoreError` with a fix.
     """
-    target = parse_uri(uri)
+    target = uri if isinstance(uri, MilvusTarget) else parse_uri(uri)
     key = f"{target.uri}|{_token()}"
+    client = _clients.get(key)  # lock-free fast path for searches (dict reads are atomic)
+    if client is not None:
+        return client
     with _clients_lock:
         client = _clients.get(key)
         if client is not None:
@@ -164,6 +167,11 @@ def _connect(target: MilvusTarget, *, create: bool):
                     fix="rebuild the catalog's vector indexes with --vector-store milvus",
                 )
             path.parent.mkdir(parents=True, exist_ok=True)
+        if path.exists() and not path.is_dir():
+            raise VectorStoreError(
+                f"{path} is a file, not a Milvus Lite database (milvus-lite 3 keeps a folder).",
+                fix="remove it or choose another .db path, then rebuild",
+            )
         if _lock_holder(path):
             raise VectorStoreError(
                 f"The Milvus Lite database {path} is open in another process (Milvus Lite allows "
@@ -297,7 +305,7 @@ class MilvusIndex:
 
     @property
     def client(self):
-        return client_for(self.uri)
+        return client_for(self.target)
 
     # -- writing -------------------------------------------------------------------------------
     @classmethod
@@ -402,7 +410,13 @@ class MilvusIndex:
                     fix="rebuild the catalog's vector indexes with --vector-store milvus "
                     "(and the same --milvus-uri)",
                 )
-            info = client.describe_index(collection, index_name=VECTOR_FIELD)
+            info = client.describe_index(collection, index_name=VECTOR_FIELD) or {}
+            if not info:
+                raise VectorStoreError(
+                    f"The Milvus collection {collection} at {where} has no vector index (an "
+                    "interrupted build).",
+                    fix="rebuild the catalog's vector indexes with --vector-store milvus",
+                )
             kind = KIND_OF_INDEX_TYPE.get(str(info.get("index_type", "")).upper())
             if kind is None:
                 raise VectorStoreError(
