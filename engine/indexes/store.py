@@ -1,0 +1,183 @@
+"""Where a catalog's vector indexes live: FAISS files (the default) or Milvus.
+
+``VectorStoreConfig(kind="faiss")`` keeps today's layout: ``<step_dir>/<prefix>_<kind>.faiss``.
+``VectorStoreConfig(kind="milvus")`` writes one Milvus collection per index:
+
+* ``uri=None`` (the default) — **Milvus Lite**, one database per build step and prefix, inside the
+  step's folder: ``<step_dir>/<prefix>.milvus.db`` (a folder; it holds the flat, HNSW and IVF
+  collections of that prefix). It is versioned, published and garbage-collected with the step
+  folder by the artifact store, exactly like the ``.faiss`` files, and a build writes a *new*
+  step folder, so it never needs the lock of the database a running app has open.
+* ``uri="http://host:19530"`` — a Milvus server or cluster (token from
+  ``PIXELMATCH_MILVUS_TOKEN``). Collection names carry the catalog, prefix, kind and a
+  ``version`` (the step's config hash), so builds with different configs never overwrite each
+  other and the current manifest's collection stays intact while a new build runs.
+
+Both stores return objects with the same ``search(queries, k, ef_search=, nprobe=)`` interface,
+``ntotal`` and ``kind``.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from engine.indexes.vector import INDEX_KINDS, IndexParams, VectorIndex
+
+DEFAULT_PARAMS = IndexParams()
+VECTOR_STORES = ("faiss", "milvus")
+STORE_ENV = "PIXELMATCH_VECTOR_STORE"  # faiss | milvus
+URI_ENV = "PIXELMATCH_MILVUS_URI"  # empty: Milvus Lite inside the step folders
+LITE_SUFFIX = ".milvus.db"
+
+
+@dataclass(frozen=True)
+class VectorStoreConfig:
+    """The vector store of a catalog: ``faiss`` files, or ``milvus`` (Lite when ``uri`` is None)."""
+
+    kind: str = "faiss"
+    uri: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind not in VECTOR_STORES:
+            raise ValueError(
+                f"unknown vector store {self.kind!r}; valid: {', '.join(VECTOR_STORES)}"
+            )
+        if self.uri is not None:
+            if self.kind != "milvus":
+                raise ValueError("a vector store URI is only used with --vector-store milvus")
+            from engine.indexes.milvus import parse_uri
+
+            parse_uri(self.uri)  # ValueError on a malformed URI
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None) -> VectorStoreConfig:
+        """``PIXELMATCH_VECTOR_STORE`` (faiss|milvus) and ``PIXELMATCH_MILVUS_URI``."""
+        env = os.environ if environ is None else environ
+        kind = env.get(STORE_ENV, "").strip().lower() or "faiss"
+        uri = env.get(URI_ENV, "").strip() or None
+        return cls(kind, uri if kind == "milvus" else None)
+
+    @property
+    def is_milvus(self) -> bool:
+        return self.kind == "milvus"
+
+    @property
+    def lite(self) -> bool:
+        """Milvus Lite files inside the step folders, or an explicit ``*.db`` URI."""
+        return self.is_milvus and (self.uri is None or self.uri.strip().endswith(".db"))
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready record for a manifest (never credentials: they come from the env)."""
+        if not self.is_milvus:
+            return {"kind": "faiss"}
+        from engine.indexes.milvus import parse_uri
+
+        return {"kind": "milvus", "uri": None if self.uri is None else parse_uri(self.uri).display}
+
+    def describe(self) -> str:
+        if not self.is_milvus:
+            return "FAISS files"
+        if self.uri is None:
+            return "Milvus Lite (a database in each build step's folder)"
+        return f"Milvus at {self.to_dict()['uri']}"
+
+
+FAISS = VectorStoreConfig()
+
+
+def faiss_path(folder: Path, prefix: str, kind: str) -> Path:
+    return Path(folder) / f"{prefix}_{kind}.faiss"
+
+
+def lite_path(folder: Path, prefix: str) -> Path:
+    """The default Milvus Lite database of one prefix in a step folder."""
+    return Path(folder) / f"{prefix}{LITE_SUFFIX}"
+
+
+def milvus_location(
+    cfg: VectorStoreConfig,
+    folder: Path,
+    catalog_name: str,
+    prefix: str,
+    kind: str,
+    version: str = "",
+) -> tuple[str, str]:
+    """``(uri, collection)`` of one index in Milvus."""
+    from engine.indexes.milvus import collection_name
+
+    uri = cfg.uri if cfg.uri is not None else str(lite_path(folder, prefix))
+    return uri, collection_name(catalog_name, prefix, kind, version)
+
+
+def write_vector_index(
+    cfg: VectorStoreConfig,
+    vectors: np.ndarray,
+    folder: Path,
+    catalog_name: str,
+    prefix: str,
+    kind: str,
+    *,
+    version: str = "",
+    params: IndexParams = DEFAULT_PARAMS,
+):
+    """Build one index of ``kind`` over ``vectors`` in the configured store and return it.
+
+    FAISS: ``<folder>/<prefix>_<kind>.faiss``. Milvus: the collection of
+    :func:`milvus_location`. A Milvus Lite database stays open in this process until
+    :func:`release_vector_indexes` (call it before the step folder is renamed into place).
+    """
+    if kind not in INDEX_KINDS:
+        raise ValueError(f"unknown index kind {kind!r}; valid: {', '.join(INDEX_KINDS)}")
+    if not cfg.is_milvus:
+        index = VectorIndex.build(vectors, kind, params)
+        index.save(faiss_path(folder, prefix, kind))
+        return index
+    from engine.indexes.milvus import MilvusIndex
+
+    uri, collection = milvus_location(cfg, folder, catalog_name, prefix, kind, version)
+    return MilvusIndex.build(vectors, uri=uri, collection=collection, kind=kind, params=params)
+
+
+def open_vector_index(
+    cfg: VectorStoreConfig,
+    folder: Path,
+    catalog_name: str,
+    prefix: str,
+    kind: str,
+    *,
+    version: str = "",
+    params: IndexParams = DEFAULT_PARAMS,
+    expect_rows: int | None = None,
+):
+    """Open one index written by :func:`write_vector_index` with the same arguments.
+
+    Milvus problems (missing database or collection, locked Lite database, unreachable server,
+    row count different from ``expect_rows``) raise ``VectorStoreError``, an ``ArtifactError``.
+    """
+    if kind not in INDEX_KINDS:
+        raise ValueError(f"unknown index kind {kind!r}; valid: {', '.join(INDEX_KINDS)}")
+    if not cfg.is_milvus:
+        return VectorIndex.load(faiss_path(folder, prefix, kind), kind, params)
+    from engine.indexes.milvus import MilvusIndex
+
+    uri, collection = milvus_location(cfg, folder, catalog_name, prefix, kind, version)
+    return MilvusIndex.open(uri, collection, params=params, expect_rows=expect_rows)
+
+
+def release_vector_indexes(cfg: VectorStoreConfig, folder: Path) -> None:
+    """Close the Milvus Lite databases of a step folder (no-op for FAISS and servers).
+
+    Milvus Lite holds a lock on its database folder while open; a build must release it before
+    the artifact store renames the step's temporary folder, and so must a test before removing it.
+    """
+    if not cfg.is_milvus or cfg.uri is not None:
+        return
+    from engine.indexes.milvus import close
+
+    for db in sorted(Path(folder).glob(f"*{LITE_SUFFIX}")):
+        close(db)
