@@ -19,7 +19,7 @@ pytest.importorskip("pymilvus")
 pytest.importorskip("milvus_lite")
 
 from engine.artifacts import ArtifactError  # noqa: E402
-from engine.evaluation.vector_stores import (  # noqa: E402
+from engine.benchmark.vector_stores import (  # noqa: E402
     compare_with_faiss,
     exact_top_k,
     synthetic_vectors,

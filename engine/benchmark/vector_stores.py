@@ -10,7 +10,7 @@ Lite in a temporary folder unless a URI is given) and measures, per kind:
 * build seconds, and single-query latency p50/p95 (one query per call, one thread, after a
   warm-up), for FAISS and Milvus.
 
-Run ``python -m engine.evaluation.vector_stores`` for the synthetic measurement (clustered,
+Run ``python -m engine.benchmark.vector_stores`` for the synthetic measurement (clustered,
 L2-normalised vectors); each run is appended to ``reports/milvus_synthetic.json``.
 """
 
@@ -227,7 +227,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     vectors, queries = synthetic_vectors(args.n, args.dim, n_queries=args.queries)
     report = compare_with_faiss(vectors, queries, k=args.k, uri=args.uri)
-    report["data"]["kind"] = "synthetic: clustered, L2-normalised (engine.evaluation.vector_stores)"
+    report["data"]["kind"] = "synthetic: clustered, L2-normalised (engine.benchmark.vector_stores)"
     print(json.dumps(report, indent=2))
     if args.out:
         # Runs accumulate: on 2 shared cores, latencies depend on the other jobs' load, which
