@@ -16,10 +16,11 @@ import time
 import numpy as np
 import pytest
 
+from engine.benchmark.comparisons import headline_comparisons
 from engine.benchmark.harness import disagreement
 from engine.benchmark.jobs import BenchmarkJob
 from engine.benchmark.report import END, START, headline, load_report, to_markdown, write_reports
-from engine.benchmark.tables import best_of, methods_table, slices_table
+from engine.benchmark.tables import methods_table, slices_table
 from engine.evaluation.metrics import ndcg_at_k
 from engine.monitoring import LatencyMonitor
 from engine.retrieval.base import SearchResult
@@ -55,8 +56,11 @@ def test_report_json_has_the_expected_sections(written, report):
     from engine.pipeline import STEPS
 
     assert set(data["build"]) == {step.name for step in STEPS} == {
-        "world", "lexical", "sbert", "clip", "visual", "fusion", "ranker", "recommend"
+        "world", "lexical", "query", "sbert", "clip", "visual", "fusion", "ranker", "recommend"
     }
+    assert data["format"] == 2 and data["catalog"]["step_hashes"]["world"]
+    assert {"load_average_before", "load_average_after"} <= set(data["machine"])
+    assert data["comparisons"]["text"] and data["comparisons"]["metric"] == "ndcg@10"
 
 
 def test_every_text_and_image_method_is_measured(report, tiny_catalog):
@@ -69,8 +73,10 @@ def test_metrics_are_in_range_and_latencies_ordered(report, section):
     for method, r in report[section]["methods"].items():
         overall = r["overall"]
         assert set(METRICS) <= set(overall), method
-        for name, v in overall.items():
-            assert 0.0 <= v <= 1.0, (method, name, v)
+        for name, v in overall.items():  # every figure with its 95 % bootstrap interval
+            assert 0.0 <= v["low"] <= v["mean"] <= v["high"] <= 1.0, (method, name, v)
+            assert v["n"] == report[section]["n_queries"]
+        assert len(r["per_query"]["ndcg@10"]) == report[section]["n_queries"]
         for stage, lat in r["latency_ms"].items():
             assert 0 <= lat["p50"] <= lat["p95"] <= lat["p99"], (method, stage, lat)
             assert lat["n"] == report[section]["n_queries"], (method, stage)
@@ -78,7 +84,8 @@ def test_metrics_are_in_range_and_latencies_ordered(report, section):
         total = r["latency_ms"]["total"]
         assert total["p50"] >= max(v["p50"] for s, v in r["latency_ms"].items() if s != "total")
         for name, sl in r["slices"].items():
-            assert all(0.0 <= v <= 1.0 for v in sl.values()), (method, name)
+            assert all(0.0 <= v["low"] <= v["high"] <= 1.0 for v in sl.values()), (method, name)
+            assert sl["ndcg@10"]["n"] == report[section]["slice_sizes"][name]
     sizes = report[section]["slice_sizes"]
     assert sizes and all(n > 0 for n in sizes.values()), sizes
 
@@ -92,9 +99,18 @@ def test_overall_ndcg_recomputed_for_one_method(report, tiny_catalog):
         ndcg_at_k(c.item_ids[search(c, "bm25", text=t, k=10).rows], qrels.get(qid, {}), k=10)
         for qid, t in zip(test["query_id"], test["query"])
     ]
-    assert report["text"]["methods"]["bm25"]["overall"]["ndcg@10"] == pytest.approx(
-        np.mean(vals), abs=1e-4
-    )
+    bm25 = report["text"]["methods"]["bm25"]
+    assert bm25["overall"]["ndcg@10"]["mean"] == pytest.approx(np.mean(vals), abs=1e-4)
+    assert bm25["per_query"]["ndcg@10"] == pytest.approx(vals, abs=1e-4)
+    literal = [
+        ndcg_at_k(
+            c.item_ids[search(c, "bm25", text=t, k=10, understand=False).rows],
+            qrels.get(qid, {}),
+            k=10,
+        )
+        for qid, t in zip(test["query_id"], test["query"])
+    ]
+    assert bm25["literal"]["per_query"]["ndcg@10"] == pytest.approx(literal, abs=1e-4)
 
 
 def test_slice_sizes_count_the_queries_of_each_type(report, tiny_catalog):
@@ -128,7 +144,8 @@ def test_markdown_has_provenance_and_a_row_per_method(written, report):
     assert "catalog `tiny` (600 products, preset `tiny`), test split, k=10" in md
     for section in ("text", "image"):
         for method, r in report[section]["methods"].items():
-            ndcg = f"{r['overall']['ndcg@10']:.3f}"
+            v = r["overall"]["ndcg@10"]
+            ndcg = f"{v['mean']:.3f} [{v['low']:.3f}, {v['high']:.3f}]"
             rows = [
                 line for line in md.splitlines() if line.startswith(f"| {method} | {ndcg} |")
             ]
@@ -143,7 +160,7 @@ def test_tables_have_one_row_per_method(report):
     assert mt["method"].tolist() == list(report["text"]["methods"])
     for _, row in mt.iterrows():
         r = report["text"]["methods"][row["method"]]
-        assert row["ndcg@10"] == r["overall"]["ndcg@10"]
+        assert row["ndcg@10"] == r["overall"]["ndcg@10"]["mean"]
         assert row["p50 ms"] == r["latency_ms"]["total"]["p50"]
         assert row["p95 ms"] == r["latency_ms"]["total"]["p95"]
     st = slices_table(report["text"])
@@ -186,34 +203,34 @@ def test_readme_without_markers_is_left_alone(report, tmp_path):
 # -- headline ----------------------------------------------------------------------------------
 def test_headline_sentences_follow_the_numbers(report):
     lines = headline(report)
-    best, value = best_of(report["text"])
-    assert f"Best text method by NDCG@10: `{best}` ({value:.3f})." in lines
+    best = report["comparisons"]["text"][0]
+    assert best["slice"] == "all"
+    assert any(line.startswith("All text queries (10 queries): best NDCG@10 `") for line in lines)
+    assert any(f"`{best['best']}`" in line for line in lines)
     changed = copy.deepcopy(report)
-    other = next(m for m in changed["text"]["methods"] if m != best)
-    changed["text"]["methods"][other]["overall"]["ndcg@10"] = 0.9876
-    new_lines = headline(changed)
-    assert f"Best text method by NDCG@10: `{other}` (0.988)." in new_lines
-    assert new_lines != lines
+    other = best["runner_up"]
+    changed["text"]["methods"][other]["per_query"]["ndcg@10"] = [1.0] * 10
+    changed["comparisons"] = headline_comparisons(changed)
+    assert changed["comparisons"]["text"][0]["best"] == other
+    assert changed["comparisons"]["text"][0]["significant"] == (
+        changed["comparisons"]["text"][0]["difference"]["low"] > 0
+    )
+    assert headline(changed) != lines
 
 
-def test_headline_clip_vs_bm25_sentence_is_computed(report):
+def test_a_difference_inside_the_noise_is_not_called_a_win(report):
+    """Two methods with the same per-query values: the headline says they cannot be told apart."""
     r = copy.deepcopy(report)
-    for m, v in (("clip", 0.6), ("bm25", 0.2)):
-        r["text"]["methods"][m]["slices"]["visual=True"] = {"ndcg@10": v}
-    sentence = next(s for s in headline(r) if s.startswith("On queries naming a colour"))
-    assert "0.600 vs 0.200 for BM25 (3.0x)" in sentence
-    r["text"]["methods"]["bm25"]["slices"]["visual=True"]["ndcg@10"] = 0.3
-    sentence = next(s for s in headline(r) if s.startswith("On queries naming a colour"))
-    assert "0.600 vs 0.300 for BM25 (2.0x)" in sentence
-
-
-def test_headline_image_latency_sentence(report):
-    enc = report["image"]["methods"]["clip"]["latency_ms"]["encode"]
-    expected = f"p50 {enc['p50']:.1f} ms, p95 {enc['p95']:.1f} ms"
-    assert any(expected in s for s in headline(report))
-    r = copy.deepcopy(report)
-    r["image"]["methods"]["clip"]["latency_ms"]["encode"].update(p50=12.34, p95=56.78)
-    assert any("p50 12.3 ms, p95 56.8 ms" in s for s in headline(r))
+    a, b = list(r["text"]["methods"])[:2]
+    r["text"]["methods"][b]["per_query"]["ndcg@10"] = list(
+        r["text"]["methods"][a]["per_query"]["ndcg@10"]
+    )
+    for m in r["text"]["methods"]:
+        if m not in (a, b):
+            r["text"]["methods"][m]["per_query"]["ndcg@10"] = [0.0] * 10
+    c = headline_comparisons(r)["text"][0]
+    assert not c["significant"] and c["p_value"] == 1.0
+    assert "not significant" in c["sentence"]
 
 
 # -- disagreement ------------------------------------------------------------------------------

@@ -85,7 +85,8 @@ def headline(r: dict[str, Any]) -> list[str]:
     """Sentences comparing methods, computed from the report (never typed by hand)."""
     if r.get("format", 1) < 2:  # an older report: means only
         m, v = best_of(r["text"])
-        return [f"Best text method by NDCG@10: `{m}` ({v:.3f}); no intervals in this report."]
+        out = [f"Best text method by NDCG@10: `{m}` ({v:.3f}); no intervals in this report."]
+        return out + ([_robustness_line(r["robustness"])] if r.get("robustness") else [])
     out = _slice_best(r)
     text = r["text"]["methods"]
     silent = {m: v["title_silent"]["hit@10"] for m, v in text.items() if v.get("title_silent")}

@@ -37,13 +37,15 @@ def tag_confidences(items: pd.DataFrame, keywords: pd.DataFrame | None, field: s
     if keywords is None or "field" not in keywords or not len(items):
         return np.zeros((len(items), 0), np.float32)
     tags = keywords[keywords["field"] == field]
-    words = sorted(tags["keyword"].unique())
+    words = sorted(tags["keyword"].astype(str).unique())
+    if not words:
+        return np.zeros((len(items), 0), np.float32)
     rows = pd.Series(np.arange(len(items)), index=items["item_id"].to_numpy())
     r = rows.reindex(tags["item_id"]).to_numpy()
     ok = ~np.isnan(r)
     out = np.zeros((len(items), len(words)), np.float32)
     col = {w: j for j, w in enumerate(words)}
-    c = tags["keyword"].map(col).to_numpy()
+    c = tags["keyword"].astype(str).map(col).to_numpy(dtype=np.int64)
     np.maximum.at(out, (r[ok].astype(int), c[ok]), tags["confidence"].to_numpy(np.float32)[ok])
     return out
 

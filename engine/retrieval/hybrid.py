@@ -22,7 +22,7 @@ class HybridRetriever(Retriever):
     description = "Hybrid: BM25 + keyword + SBERT + CLIP candidates re-ranked by LambdaMART"
     modalities: ClassVar[frozenset[str]] = frozenset({"text"})
     requires: ClassVar[tuple[str, ...]] = ("lexical", "sbert", "clip", "visual", "ranker")
-    fuses: ClassVar[tuple[str, ...]] = GENERATORS
+    fuses: ClassVar[tuple[str, ...]] = ("bm25", "keyword", "sbert", "clip")  # + attributes
     explains = True
     order = 60
 
