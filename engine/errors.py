@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 
 _HINTS = {
     errno.ENOSPC: "free some disk space (or set PIXELMATCH_DATA to a bigger disk) and re-run",
@@ -32,17 +33,21 @@ def os_error_message(exc: OSError, *, building: bool = False) -> str:
 
 
 _RECOGNISED = (errno.ENOSPC, errno.EDQUOT, errno.EROFS)
+_SHORT_WRITE = re.compile(r"\d+ requested and \d+ written")
 
 
 def as_os_error(exc: BaseException, where: str | None = None) -> OSError | None:
     """``exc`` as an OSError when it is one, or when a library reported a disk error in its own
-    exception type (FAISS raises RuntimeError "... (No space left on device)"); else None."""
-    if isinstance(exc, OSError):
-        return exc
+    exception type (FAISS raises RuntimeError "... (No space left on device)"), or a short write
+    without an error code (numpy's "N requested and M written": the disk filled up); else None."""
     if not isinstance(exc, Exception):
         return None
     text = str(exc)
+    if isinstance(exc, OSError) and not (exc.errno is None and _SHORT_WRITE.search(text)):
+        return exc
     for code in _RECOGNISED:
         if os.strerror(code) in text:
             return OSError(code, os.strerror(code), where)
+    if _SHORT_WRITE.search(text):  # numpy's short write: the disk filled up under it
+        return OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), where)
     return None

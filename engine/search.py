@@ -13,6 +13,7 @@ import time
 import unicodedata
 from typing import TYPE_CHECKING
 
+from engine.artifacts import ArtifactError
 from engine.components import query_understanding
 from engine.retrieval.base import Query, SearchResult
 from engine.retrieval.registry import available_retrievers, retriever_class, shared_retriever
@@ -118,14 +119,21 @@ def search(
         raise QueryError(
             f"Method '{method}' needs a {needs} query. Methods for this query: {options}."
         )
+    unavailable = None
     if understand and query.text:
-        query_understanding(catalog)  # loaded once per catalog, not part of this query's time
+        try:
+            query_understanding(catalog)  # loaded once per catalog, not this query's time
+        except ArtifactError as exc:  # e.g. the text encoder will not load: search as typed
+            understand, unavailable = False, exc.reason
     t0 = time.perf_counter()
     query = make_query(
         catalog, query.text, image, query.image_weight, understand=understand, drop=tuple(drop)
     )
     understand_ms = (time.perf_counter() - t0) * 1000
     result = retriever.search(query, k)
+    if unavailable:
+        result.notes = [f"Searched the words as typed: query understanding is unavailable "
+                        f"({unavailable})", *result.notes]
     if query.understood is not None:
         result.timings_ms = {"understand": understand_ms, **result.timings_ms}
         result.interpretation = query.understood

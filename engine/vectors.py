@@ -46,7 +46,11 @@ def top_k(
         return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float32)
     k = min(k, len(candidates))
     s = scores[candidates]
-    part = np.argpartition(-s, k - 1)[:k] if k < len(s) else np.arange(len(s))
-    order = np.lexsort((candidates[part], -s[part]))
+    if k < len(s):
+        kth = s[np.argpartition(-s, k - 1)[k - 1]]
+        part = np.flatnonzero(s >= kth)  # every tie at the boundary, so the lower rows win
+    else:
+        part = np.arange(len(s))
+    order = np.lexsort((candidates[part], -s[part]))[:k]
     rows = candidates[part][order]
     return rows.astype(np.int64), scores[rows].astype(np.float32)

@@ -58,13 +58,15 @@ def _quality(r: dict) -> None:
         )
         fig.update_layout(height=340, margin={"t": 40, "b": 10})
         st.plotly_chart(fig, key=f"q_{section}")
-        sl = slices_table(sec, metric).set_index("method")
+        sliced = next(iter(sec["methods"].values()))["slices"]
+        by = metric if all(metric in v for v in sliced.values()) else "ndcg@10"
+        sl = slices_table(sec, by).set_index("method")
         heat = px.imshow(
             sl,
             text_auto=".2f",
             aspect="auto",
             color_continuous_scale="Purples",
-            title=f"{title}: {metric} by slice",
+            title=f"{title}: {by} by slice",
         )
         heat.update_layout(height=120 + 28 * len(sl), margin={"t": 40, "b": 10})
         st.plotly_chart(heat, key=f"s_{section}")

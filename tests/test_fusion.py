@@ -27,6 +27,7 @@ from engine.encoders.fusion_mlp import (
 )
 from engine.evaluation.metrics import ndcg_at_k
 from engine.pipeline.steps.fusion import GRID
+from engine.retrieval.understanding import make_query
 from engine.retrieval.fusion import QueryFeatures, early_vector, late_fuse, mlp_input
 from engine.search import search
 
@@ -270,6 +271,8 @@ def test_early_text_curve_recomputed_from_the_item_vectors(fusion_params, tiny_c
     val = c.table("queries")
     val = val[val["split"] == "val"]
     texts, qids = val["query"].tolist(), val["query_id"].tolist()
+    # the step tunes on the queries as a search understands them (their dense rewrite)
+    texts = [make_query(c, t).text_as("dense") for t in texts]
     qrels = c.qrels("text")
     ss = text_encoder(c).encode_texts(texts) @ np.load(c.step_dir("sbert") / "sbert_items.npy").T
     sc = clip_encoder(c).encode_texts(texts) @ np.load(c.step_dir("visual") / "clip_items.npy").T
@@ -317,7 +320,7 @@ def test_fusion_methods_return_valid_results(tiny_catalog, method, parts):
 def test_fusion_early_scores_are_the_weighted_cosines(tiny_catalog, fusion_params):
     """The early-fusion score of a text query = a·sbert + clip cosines, recomputed here."""
     c, text = tiny_catalog, "navy polka dot backpack"
-    result = search(c, "fusion-early", text=text, k=10)
+    result = search(c, "fusion-early", text=text, k=10, understand=False)
     a = fusion_params["early"]["text"]["sbert"]
     sb = np.load(c.step_dir("sbert") / "sbert_items.npy") @ text_encoder(c).encode_texts([text])[0]
     cl = np.load(c.step_dir("visual") / "clip_items.npy") @ clip_encoder(c).encode_texts([text])[0]
@@ -330,7 +333,7 @@ def test_fusion_early_scores_are_the_weighted_cosines(tiny_catalog, fusion_param
 
 def test_fusion_late_agrees_with_late_fuse_of_the_member_scores(tiny_catalog, fusion_params):
     c, text = tiny_catalog, "green checked mug"
-    result = search(c, "fusion-late", text=text, k=10)
+    result = search(c, "fusion-late", text=text, k=10, understand=False)
     sb = np.load(c.step_dir("sbert") / "sbert_items.npy") @ text_encoder(c).encode_texts([text])[0]
     cl = np.load(c.step_dir("visual") / "clip_items.npy") @ clip_encoder(c).encode_texts([text])[0]
     w = fusion_params["late"]["text"]

@@ -492,18 +492,18 @@ def test_benchmarks_page_renders_the_report(small_report, monkeypatch):
     charts = at.get("plotly_chart")
     figs = [figure(c) for c in charts]
     titles = [f["layout"]["title"]["text"] for f in figs]
-    assert "Text queries: ndcg@10 (5 queries)" in titles
-    assert "Image queries: ndcg@10 (5 queries)" in titles
+    assert "Text queries: ndcg@10 with 95 % intervals (5 queries)" in titles
+    assert "Image queries: ndcg@10 with 95 % intervals (5 queries)" in titles
     assert "Query latency (total), single thread" in titles
     assert {"sbert: recall vs latency", "clip: recall vs latency"} <= set(titles)
     assert any(t.startswith("LambdaMART feature importance") for t in titles)
     # the quality bars are the report's numbers
-    bars = figs[titles.index("Text queries: ndcg@10 (5 queries)")]["data"][0]
+    bars = figs[titles.index("Text queries: ndcg@10 with 95 % intervals (5 queries)")]["data"][0]
     got = dict(zip(trace_array(bars["x"]).tolist(), trace_array(bars["y"]).tolist()))
-    expected = {m: r["overall"]["ndcg@10"] for m, r in report["text"]["methods"].items()}
+    expected = {m: r["overall"]["ndcg@10"]["mean"] for m, r in report["text"]["methods"].items()}
     assert got == pytest.approx(expected)
     assert any(report["commit"] in c for c in captions(at))
-    assert [m.value for m in at.markdown if m.value.startswith("- Best text method")]
+    assert [m.value for m in at.markdown if m.value.startswith("- All text queries")]
     assert not any("No benchmark report yet" in i.value for i in at.info)
 
 
@@ -514,7 +514,7 @@ def test_benchmarks_metric_selector_changes_the_chart(small_report, monkeypatch)
     at.selectbox(key="bench_metric").set_value("mrr")
     rerun(at)
     titles = [figure(c)["layout"]["title"]["text"] for c in at.get("plotly_chart")]
-    assert "Text queries: mrr (5 queries)" in titles
+    assert "Text queries: mrr with 95 % intervals (5 queries)" in titles
 
 
 def test_benchmarks_page_without_a_report_says_run_make_bench(tiny_catalog, tmp_path, monkeypatch):

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+from engine.artifacts import ArtifactError
 from engine.catalog import Catalog
 from engine.components import query_understanding
-from engine.search import clean_query_text
+from engine.search import QueryError, clean_query_text
 
 
 def interpret_text(catalog: Catalog, text: str | None):
-    """The interpretation of ``text`` on ``catalog`` (None when the catalog does not understand
-    queries or the text is empty). Bad text raises :class:`engine.search.QueryError`."""
-    text = clean_query_text(text)
-    qu = query_understanding(catalog) if text else None
+    """The interpretation of ``text`` on ``catalog``, or None when there is nothing to show: no
+    text, bad text (the search itself says what is wrong), a catalog that does not understand
+    queries, or query understanding that will not load (the search then says so)."""
+    try:
+        text = clean_query_text(text)
+        qu = query_understanding(catalog) if text else None
+    except (QueryError, ArtifactError):
+        return None
     return qu.interpret(text) if qu is not None else None
 
 
