@@ -27,8 +27,8 @@ from engine.encoders.fusion_mlp import (
 )
 from engine.evaluation.metrics import ndcg_at_k
 from engine.pipeline.steps.fusion import GRID
-from engine.retrieval.understanding import make_query
 from engine.retrieval.fusion import QueryFeatures, early_vector, late_fuse, mlp_input
+from engine.retrieval.understanding import make_query
 from engine.search import search
 
 FUSION_METHODS = ("fusion-early", "fusion-late", "fusion-mlp")
