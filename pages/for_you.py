@@ -35,6 +35,11 @@ cols = st.columns(len(personas) + 1, vertical_alignment="bottom")
 user_id = cols[0].text_input("User id", key="fy_user", value=next(iter(personas.values())))
 for col, (label, uid) in zip(cols[1:], personas.items()):
     col.button(label, key=f"fy_p_{uid}", on_click=_use_persona, args=(uid,), width="stretch")
+if catalog.is_synthetic:
+    st.caption(
+        "Personas are picked from the synthetic world's ground-truth tastes, which no "
+        "recommender sees: check whether the recommendations fit them."
+    )
 user_id = user_id.strip()
 
 models = service.models()

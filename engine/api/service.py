@@ -30,7 +30,7 @@ IMAGE_DEFAULTS = ("clip", "fusion-mlp", "fusion-early", "colour")
 # Methods that weigh a text and an image together (image_weight): the multimodal page's list.
 MULTIMODAL = ("clip", "fusion-early", "fusion-late", "fusion-mlp")
 RECOMMEND_DEFAULT = "hybrid"
-ITEM_FIELDS = ("title", "price", "category", "brand", "colour", "pattern", "material", "is_new")
+ITEM_FIELDS = ("title", "price", "category", "brand", "is_new")  # catalog data, never truth
 DECODE_SLOTS = 2  # images decoded at once (each may hold up to 40 MP while decoding)
 
 _decode_gate = threading.BoundedSemaphore(DECODE_SLOTS)
