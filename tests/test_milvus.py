@@ -318,8 +318,11 @@ def test_no_child_processes_and_no_open_clients_after_close(lite):
     milvus.close_all()
     assert not milvus._clients
     children = Path(f"/proc/{os.getpid()}/task/{os.getpid()}/children")
-    if children.exists():
-        assert children.read_text().split() == [], "Milvus Lite must not leave child processes"
+    if children.exists():  # other tests of the session may have children (worker pools): only
+        for pid in children.read_text().split():  # a Milvus one would be this test's failure
+            cmdline = Path(f"/proc/{pid}/cmdline")
+            command = cmdline.read_bytes().replace(b"\0", b" ") if cmdline.exists() else b""
+            assert b"milvus" not in command.lower(), f"Milvus Lite left a child: {command!r}"
 
 
 def _free_port() -> int:

@@ -82,7 +82,8 @@ def test_conversions_become_a_chronological_split_and_judged_queries(unsplash_ca
     assert {"red", "lamp", "red lamp"} <= set(logged["query"])
     qrels = unsplash_catalog.qrels("text")
     qid = logged.set_index("query").loc["red lamp", "query_id"]
-    assert set(qrels[qid]) <= set(unsplash_catalog.items.query("colour == 'red'")["item_id"])
+    truth = unsplash_catalog.truth  # the merchant's colour column (here: the photo's colour)
+    assert set(qrels[qid]) <= set(truth.loc[truth["colour"] == "red", "item_id"])
 
 
 def test_search_image_search_and_keyword_matching_work(unsplash_catalog):
