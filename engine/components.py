@@ -33,6 +33,39 @@ def text_encoder(catalog: Catalog) -> TextEncoder:
     return catalog.cached(f"text_encoder:{name}", lambda: create_text_encoder(name))
 
 
+class _TextVectors:
+    """The last few query texts' SBERT vectors: a query's text is encoded once even when several
+    methods (RRF's members, fusion, CLIP sharing the encoder) need it. Thread-safe."""
+
+    def __init__(self, encoder: TextEncoder, size: int = 256):
+        import threading
+        from collections import OrderedDict
+
+        self.encoder, self.size = encoder, size
+        self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __call__(self, text: str) -> np.ndarray:
+        with self._lock:
+            hit = self._cache.get(text)
+            if hit is not None:
+                self._cache.move_to_end(text)
+                return hit
+        vec = self.encoder.encode_texts([text])[0]
+        vec.setflags(write=False)
+        with self._lock:
+            self._cache[text] = vec
+            while len(self._cache) > self.size:
+                self._cache.popitem(last=False)
+        return vec
+
+
+def query_text_vector(catalog: Catalog, text: str) -> np.ndarray:
+    """The SBERT vector of a query text, computed once for every method that needs it."""
+    vectors = catalog.cached("query_text_vectors", lambda: _TextVectors(text_encoder(catalog)))
+    return vectors(text)
+
+
 def clip_encoder(catalog: Catalog):
     """The catalog's CLIP encoder (the one its build chose: compact or pretrained)."""
     from engine.encoders.clip import load_clip_step

@@ -26,6 +26,7 @@ from engine.components import (
     colour_encoder,
     fusion_mlp,
     fusion_params,
+    query_text_vector,
     text_encoder,
     vector_index,
 )
@@ -80,7 +81,7 @@ class QueryFeatures:
 
 def query_features(catalog, query: Query) -> QueryFeatures:
     """Encode a query for every signal it has."""
-    sbert = text_encoder(catalog).encode_texts([query.text_as("dense")])[0] if query.text else None
+    sbert = query_text_vector(catalog, query.text_as("dense")) if query.text else None
     clip = clip_query_vector(clip_encoder(catalog), query, sbert)
     colour = (
         colour_encoder(catalog).encode_images([query.image])[0] if query.image is not None else None

@@ -6,11 +6,18 @@ it, and the re-ranker's largest per-feature contributions (LightGBM ``pred_contr
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import ClassVar
 
 import numpy as np
 
-from engine.components import bm25_index, clip_encoder, query_understanding, text_encoder
+from engine.components import (
+    bm25_index,
+    clip_encoder,
+    query_text_vector,
+    query_understanding,
+    text_encoder,
+)
 from engine.ranking.features import FEATURES, GENERATORS, POOL, FeatureBuilder, QuerySignals
 from engine.retrieval.base import Query, Retriever, StageTimer, register_retriever
 from engine.vectors import top_k
@@ -53,12 +60,13 @@ class HybridRetriever(Retriever):
 
     def signals(self, query: Query, timer: StageTimer) -> QuerySignals:
         builder, bm25, _ = self._parts()
+        catalog = self.catalog
         return query_signals(
             query,
             bm25,
             builder.keyword_index,
-            text_encoder(self.catalog),
-            clip_encoder(self.catalog),
+            lambda text: query_text_vector(catalog, text),
+            clip_encoder(catalog),
             timer,
         )
 
@@ -105,11 +113,16 @@ class HybridRetriever(Retriever):
 
 
 def query_signals(
-    query: Query, bm25, keyword_index, text_enc, clip, timer: StageTimer | None = None
+    query: Query,
+    bm25,
+    keyword_index,
+    encode: Callable[[str], np.ndarray],
+    clip,
+    timer: StageTimer | None = None,
 ) -> QuerySignals:
     """Everything the re-ranker computes once per query (shared by the build's training and
-    the retriever): lexical scores of the lexical rewrite, the dense rewrite's SBERT vector and
-    the CLIP text vector (reusing the SBERT one when the texts agree)."""
+    the retriever): lexical scores of the lexical rewrite, the dense rewrite's SBERT vector
+    (``encode``) and the CLIP text vector (reusing the SBERT one when the texts agree)."""
     timer = timer or StageTimer()
     dense, clip_text, lexical = (
         query.text_as("dense"),
@@ -117,7 +130,7 @@ def query_signals(
         query.text_as("lexical"),
     )
     with timer("encode"):
-        s_vec = text_enc.encode_texts([dense])[0]
+        s_vec = encode(dense)
         if clip_text == dense:
             c_vec = clip.encode_texts_with([clip_text], s_vec[None, :])[0]
         else:

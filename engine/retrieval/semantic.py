@@ -6,7 +6,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from engine.components import text_encoder
+from engine.components import query_text_vector, text_encoder
 from engine.retrieval.base import Query, register_retriever
 from engine.retrieval.dense import DenseRetriever
 
@@ -24,4 +24,4 @@ class SbertRetriever(DenseRetriever):
         text_encoder(self.catalog)
 
     def query_vector(self, query: Query) -> np.ndarray:
-        return text_encoder(self.catalog).encode_texts([query.text_as("dense")])[0]
+        return query_text_vector(self.catalog, query.text_as("dense"))

@@ -6,7 +6,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from engine.components import clip_encoder, colour_encoder
+from engine.components import clip_encoder, colour_encoder, query_text_vector
 from engine.retrieval.base import Query, register_retriever
 from engine.retrieval.dense import DenseRetriever
 from engine.vectors import l2_normalise
@@ -48,7 +48,10 @@ class ClipRetriever(DenseRetriever):
         clip_encoder(self.catalog)
 
     def query_vector(self, query: Query) -> np.ndarray:
-        return clip_query_vector(clip_encoder(self.catalog), query)
+        encoder = clip_encoder(self.catalog)
+        shared = query.text and getattr(encoder, "text_encoder", None) is not None
+        text_vector = query_text_vector(self.catalog, query.text_as("dense")) if shared else None
+        return clip_query_vector(encoder, query, text_vector)
 
 
 @register_retriever

@@ -61,7 +61,9 @@ def run(ctx: StepContext, out: Path) -> dict[str, Any]:
         """The same understanding and signals as a search of ``text`` (constraints aside)."""
         interp, rewrites, _ = qu.understand(text, price, is_new, clip_prompts=prompts)
         query = Query(text=text, rewrites=rewrites, understood=interp)
-        return query_signals(query, bm25, builder.keyword_index, text_enc, clip)
+        return query_signals(
+            query, bm25, builder.keyword_index, lambda t: text_enc.encode_texts([t])[0], clip
+        )
 
     queries = pd.read_parquet(world / "queries.parquet")
     q = pd.read_parquet(world / "qrels.parquet")
