@@ -236,7 +236,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from engine.paths import REPO_ROOT, reports_dir
 
     catalog = open_catalog(args.catalog or args.preset)
-    report = run_benchmark(catalog, limit=args.limit, progress=_progress)
+    report = run_benchmark(catalog, limit=args.limit, progress=_progress, settle=True)
     # The demo's report is the one the README quotes; any other catalog gets its own folder.
     own = args.out is None and catalog.name != DEFAULT_PRESET
     folder = (

@@ -373,3 +373,23 @@ def test_readme_with_markers_in_the_wrong_order_is_left_alone(report, tmp_path):
     readme.write_bytes(original)
     write_reports(report, tmp_path, readme)
     assert readme.read_bytes() == original
+
+
+def test_wait_for_idle_waits_until_the_load_falls_and_stops_at_the_cap() -> None:
+    """The bench's settle wait: fake clock and load, no real sleeping."""
+    from engine.benchmark.harness import wait_for_idle
+
+    t = [0.0]
+    loads = iter([3.0, 2.0, 1.4, 0.8, 0.5])
+
+    def sleep(s: float) -> None:
+        t[0] += s
+
+    out = wait_for_idle(
+        1.0, 60, poll_s=5, clock=lambda: t[0], sleep=sleep, load=lambda: next(loads)
+    )
+    assert out == {"settled": True, "waited_s": 15.0, "threshold": 1.0, "load_at_start": 3.0}
+
+    t[0] = 0.0
+    busy = wait_for_idle(1.0, 12, poll_s=5, clock=lambda: t[0], sleep=sleep, load=lambda: 4.0)
+    assert busy["settled"] is False and busy["waited_s"] == 15.0

@@ -38,11 +38,29 @@ def _cell(v: Any) -> str:
     return "–" if v is None else str(v)
 
 
+def _machine_load(m: dict[str, Any]) -> str:
+    """'load average 0.52 before, 1.01 after' plus the idle wait, when the report has them."""
+    before, after = m.get("load_average_before"), m.get("load_average_after")
+    if not before or not after:
+        return ""
+    idle = m.get("idle_wait") or {}
+    wait = ""
+    if idle.get("settled") is not None:
+        waited = idle["waited_s"]
+        wait = (
+            f" after waiting {waited:g} s for the machine to settle"
+            if idle["settled"]
+            else f"; NOT IDLE: still above {idle['threshold']:g} after {waited:g} s"
+        )
+    return f"; 1-min load average {before[0]:.2f} before, {after[0]:.2f} after{wait}"
+
+
 def _provenance(r: dict[str, Any]) -> str:
     c = r["catalog"]
+    m = r["machine"]
     return (
-        f"Measured {r['measured_at']} at commit `{r['commit']}` on {r['machine']['platform']} "
-        f"({r['machine']['note']}), catalog `{c['name']}` ({c['items']:,} products, preset "
+        f"Measured {r['measured_at']} at commit `{r['commit']}` on {m['platform']} "
+        f"({m['note']}{_machine_load(m)}), catalog `{c['name']}` ({c['items']:,} products, preset "
         f"`{c['preset']}`), {r['split']} split, k={r['k']}, relevant = grade ≥ "
         f"{r['relevant_grade']}. Written by `make bench` to `reports/benchmark.json`."
     )
