@@ -106,6 +106,8 @@ def test_text_search_matches_the_cli_json(client, tiny_catalog, capsys):
                                             "top_k": "5"}).json()
     for key in ("query", "method", "item_ids", "scores", "notes"):
         assert api[key] == cli[key], key
+    assert api["interpretation"] == cli["interpretation"]  # the same understanding
+    assert "wool" in api["interpretation"]["label"], api["interpretation"]
 
 
 @pytest.mark.parametrize("method", [None, "colour", "fusion-mlp"])

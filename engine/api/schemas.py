@@ -57,6 +57,12 @@ class SearchResponse(BaseModel):
     items: list[Item]
     timings_ms: dict[str, float] = Field(description="Milliseconds per stage of this query.")
     notes: list[str] = Field(description="What the user should know (e.g. 'rotated per EXIF').")
+    interpretation: dict[str, Any] | None = Field(
+        None,
+        description="What the text was understood as (query understanding): the label, each "
+        "understood part with its confidence and how it was found, price/NEW filters, free text. "
+        "Absent for image-only searches or when understanding is off.",
+    )
 
 
 class RecommendResponse(BaseModel):
