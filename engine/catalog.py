@@ -30,6 +30,7 @@ class Catalog:
         self.manifest = manifest
         self._lock = threading.RLock()
         self._cache: dict[str, Any] = {}
+        self._image_paths: dict[int, Path] = {}  # row -> resolved image file (see image_path)
 
     @classmethod
     def load(cls, name: str, manifest: dict[str, Any], *, root: Path | None = None) -> Catalog:
@@ -86,9 +87,13 @@ class Catalog:
 
     def image_path(self, row: int) -> Path:
         """The image file of a catalog row, confined to the world folder."""
+        known = self._image_paths.get(row)
+        if known is not None:  # resolving walks every folder of the path: once per row
+            return known
         path = (self.world_dir / self.items["image_path"].iat[row]).resolve()
         if not path.is_relative_to(self.world_dir.resolve()):
             raise ArtifactError(f"image path of row {row} escapes the catalog folder")
+        self._image_paths[row] = path
         return path
 
     def qrels(self, kind: str = "text") -> dict[str, dict[str, int]]:

@@ -69,11 +69,12 @@ def embedding_projection(
 
 @st.cache_resource(show_spinner="Loading the recommenders…", max_entries=4)
 def recommendation_service(name: str, manifest_mtime: float):
-    """The catalog's recommenders (loaded lazily, shared by every session)."""
+    """The catalog's recommenders (loaded lazily, shared by every session; users' histories and
+    the items' attributes memoised for the per-card reasons)."""
     note_build("recommendation_service", name, manifest_mtime)
-    from engine.recommend.service import RecommendationService
+    from engine.serving.recommendations import ServingRecommendations
 
-    return RecommendationService.for_catalog(_open_catalog(name, manifest_mtime))
+    return ServingRecommendations.for_catalog(_open_catalog(name, manifest_mtime))
 
 
 @st.cache_data(show_spinner=False, max_entries=4)
@@ -260,8 +261,9 @@ def item_caption(catalog: Catalog, row: int) -> str:
     """One escaped Markdown line for a card: the price, then the item's attributes labelled as
     ground truth (what the synthetic world knows; no method sees them)."""
     price = f"${catalog.items['price'].iat[row]:.2f}"
-    truth = catalog.truth.iloc[row]
-    attrs = [str(truth[f]) for f in ("colour", "pattern", "material") if f in truth and truth[f]]
+    truth = catalog.truth  # column access: a row of a wide table per card costs ~1 ms
+    values = [truth[f].iat[row] for f in ("colour", "pattern", "material") if f in truth]
+    attrs = [str(v) for v in values if v]
     line = esc(price)
     if attrs:
         line += f" · *{esc(truth_label(catalog))}:* " + " · ".join(esc(a) for a in attrs)
@@ -303,11 +305,11 @@ def result_grid(
             if i >= len(rows):
                 break
             row = int(rows[i])
-            item = catalog.items.iloc[row]
+            items = catalog.items  # column access, not a pandas row per card
             with col.container(border=True):
                 st.image(str(catalog.image_path(row)), width="stretch")
-                badge = " :orange-badge[NEW]" if item["is_new"] else ""
-                st.markdown(f"**{i + 1}. {esc(item['title'])}**{badge}")
+                badge = " :orange-badge[NEW]" if items["is_new"].iat[row] else ""
+                st.markdown(f"**{i + 1}. {esc(items['title'].iat[row])}**{badge}")
                 st.caption(item_caption(catalog, row))
                 if scores is not None:
                     st.caption(f"score {float(scores[i]):.4f}")
@@ -323,7 +325,7 @@ def result_grid(
                         "More like this",
                         key=f"{key}-mlt-{row}-{i}",
                         on_click=more_like_this,
-                        args=(str(item["item_id"]),),
+                        args=(str(items["item_id"].iat[row]),),
                     )
 
 
