@@ -93,7 +93,7 @@ def _open(catalog: str, page: str) -> AppTest:
 def _for_you(at: AppTest, i: int) -> None:
     """Like the load test's action: another user's page, with a personalised search."""
     if i == 0:  # first run: the default persona and a search (loads the text encoder)
-        at.text_input(key="fy_query").set_value(QUERIES[0])
+        at.session_state["fy_query"] = QUERIES[0]
         return
     at.text_input(key="fy_user").set_value(_USERS[(i - 1) % len(_USERS)])
     at.text_input(key="fy_query").set_value(QUERIES[i % len(QUERIES)])
