@@ -6,6 +6,7 @@ import streamlit as st
 
 from engine.serving.personalize import BASE_METHOD, personalized_search
 from pages.shared import (
+    card_image,
     catalog_key,
     current_catalog,
     esc,
@@ -51,7 +52,7 @@ k = st.slider("Recommendations", 5, 20, 10, key="fy_k")
 def card(item_id: str, score: float | None = None, why: str | None = None) -> None:
     row = catalog.row_of[item_id]
     with st.container(border=True):
-        st.image(str(catalog.image_path(row)), width=120)
+        st.image(card_image(catalog, row), width=120)
         badge = " :orange-badge[NEW]" if catalog.items["is_new"].iat[row] else ""
         st.markdown(f"**{esc(catalog.items['title'].iat[row])}**{badge}")
         st.caption(
@@ -73,7 +74,7 @@ else:
     for col, (item_id, event) in zip(hcols, zip(history["item_id"], history["event"])):
         with col:
             row = catalog.row_of[item_id]
-            st.image(str(catalog.image_path(row)), width=90)
+            st.image(card_image(catalog, row), width=90)
             st.caption(esc(event.replace("_", " ")))
 
 if chosen:

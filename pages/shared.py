@@ -47,6 +47,23 @@ def warm_retriever(name: str, manifest_mtime: float, method: str) -> bool:
     return True
 
 
+@st.cache_resource(show_spinner=False, max_entries=4)
+def _thumbnails(name: str, manifest_mtime: float):
+    """The catalog's card-image thumbnails (built per item on first show, shared by sessions)."""
+    note_build("_thumbnails", name, manifest_mtime)
+    from engine.serving.thumbnails import ThumbnailCache
+
+    return ThumbnailCache()
+
+
+def card_image(catalog: Catalog, row: int) -> str:
+    """A card's image: a small inline ``data:`` URI built once per item (for ``st.image``)."""
+    name, mtime = catalog_key()
+    if catalog.name != name:  # not the session's catalog: its file, served by Streamlit
+        return str(catalog.image_path(row))
+    return _thumbnails(name, mtime).get(row, catalog.image_path(row))
+
+
 @st.cache_data(show_spinner=False, max_entries=64)
 def facet_values(name: str, manifest_mtime: float, column: str) -> list:
     """Distinct values of a catalog column (or a ground-truth one), for filter widgets."""
@@ -307,7 +324,7 @@ def result_grid(
             row = int(rows[i])
             items = catalog.items  # column access, not a pandas row per card
             with col.container(border=True):
-                st.image(str(catalog.image_path(row)), width="stretch")
+                st.image(card_image(catalog, row), width="stretch")
                 badge = " :orange-badge[NEW]" if items["is_new"].iat[row] else ""
                 st.markdown(f"**{i + 1}. {esc(items['title'].iat[row])}**{badge}")
                 st.caption(item_caption(catalog, row))
