@@ -14,6 +14,7 @@ from pathlib import Path
 
 from engine.artifacts import ArtifactError, atomic_write_bytes
 from engine.config import DEFAULT_PRESET, list_presets, load_preset
+from engine.index_kinds import INDEX_KINDS
 from engine.serving import open_catalog
 
 
@@ -50,8 +51,16 @@ def cmd_build(args: argparse.Namespace) -> int:
         source = SourceConfig(args.catalog, record["fingerprint"])
         name = name or args.catalog
     preset = args.preset or ("catalog" if source else DEFAULT_PRESET)
+    index = {"kind": args.index_kind} if args.index_kind else {}
+    if args.recall_target is not None:
+        index["recall_target"] = args.recall_target
     cfg = load_preset(
-        preset, seed=args.seed, n_items=args.items, clip_model=args.clip, source=source
+        preset,
+        seed=args.seed,
+        n_items=args.items,
+        clip_model=args.clip,
+        index=index,
+        source=source,
     )
     manifest = run_build(cfg, name=name, progress=None if args.quiet else _progress, log=_log)
     built = [s for s, r in manifest["steps"].items() if not r.get("skipped")]
@@ -350,6 +359,19 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="CLIP model: compact (default), MODEL/PRETRAINED (e.g. "
         "ViT-B-32/laion2b_s34b_b79k) or MODEL@/path/to/checkpoint",
+    )
+    b.add_argument(
+        "--index-kind",
+        default=None,
+        choices=INDEX_KINDS,
+        help="the vector index the dense methods serve from (default: the preset's, else hnsw; "
+        "hnsw-sq8: 8-bit compressed HNSW)",
+    )
+    b.add_argument(
+        "--recall-target",
+        type=float,
+        default=None,
+        help="recall@10 vs exact search each index's efSearch/nprobe is tuned to (default 0.98)",
     )
     b.add_argument("--quiet", action="store_true", help="no progress bars")
     b.set_defaults(func=cmd_build)

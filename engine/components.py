@@ -82,10 +82,24 @@ def colour_encoder(catalog: Catalog) -> ImageEncoder:
     return catalog.cached("colour_encoder", lambda: create_encoder("colour"))
 
 
+SERVED = "ann"  # the kind name that means "the catalog's served approximate index"
+
+
+def served_index_kind(catalog: Catalog) -> str:
+    """The approximate index kind the catalog serves from (its config's ``index.kind``; catalogs
+    built before that setting serve ``hnsw``)."""
+    from engine.index_kinds import DEFAULT_SERVED_KIND
+
+    return catalog.config.get("index", {}).get("kind", DEFAULT_SERVED_KIND)
+
+
 def vector_index(catalog: Catalog, step: str, prefix: str, kind: str) -> VectorIndex:
-    """A FAISS index written by a build step (``<prefix>_<kind>.faiss``)."""
+    """A FAISS index written by a build step (``<prefix>_<kind>.faiss``), searched with the
+    efSearch / nprobe its build tuned. ``kind="ann"``: the catalog's served kind."""
     from engine.indexes.vector import VectorIndex
 
+    if kind == SERVED:
+        kind = served_index_kind(catalog)
     path = catalog.step_dir(step) / f"{prefix}_{kind}.faiss"
     return catalog.cached(f"faiss:{prefix}:{kind}", lambda: VectorIndex.load(path, kind))
 

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from engine.index_kinds import DEFAULT_RECALL_TARGET, DEFAULT_SERVED_KIND, check_kind
+
 PRESET_DIR = Path(__file__).with_name("presets")
 DEFAULT_PRESET = "demo"
 DEFAULT_SEED = 42
@@ -90,6 +92,26 @@ class ClipConfig:
 
 
 @dataclass(frozen=True)
+class IndexConfig:
+    """The vector indexes a catalog serves from (a preset's ``index`` section).
+
+    ``kind`` is the approximate index the dense methods search: ``hnsw`` (full float32 vectors),
+    ``hnsw-sq8`` (8-bit scalar-quantised vectors: about a quarter of the vector memory, a little
+    less recall per efSearch), ``ivf`` or ``flat`` (exact). Every build also writes flat, HNSW
+    and IVF (the benchmark compares them). ``recall_target`` is the recall@10 against exact
+    search each approximate index must reach: its efSearch / nprobe is tuned to it at build time.
+    """
+
+    kind: str = DEFAULT_SERVED_KIND
+    recall_target: float = DEFAULT_RECALL_TARGET
+
+    def __post_init__(self) -> None:
+        check_kind(self.kind)
+        if not 0.0 < self.recall_target <= 1.0:
+            raise ValueError(f"index recall_target must be in (0, 1], got {self.recall_target}")
+
+
+@dataclass(frozen=True)
 class SourceConfig:
     """An ingested catalog (``python -m engine ingest``) that replaces the synthetic world.
 
@@ -110,6 +132,7 @@ class BuildConfig:
     world: WorldConfig = field(default_factory=WorldConfig)
     text: TextConfig = field(default_factory=TextConfig)
     clip: ClipConfig = field(default_factory=ClipConfig)
+    index: IndexConfig = field(default_factory=IndexConfig)
     build_threads: int = 2
     source: SourceConfig | None = None  # None: the synthetic world of ``world``
 
@@ -161,12 +184,14 @@ def load_preset(
     n_items: int | None = None,
     world: dict[str, Any] | None = None,
     clip_model: str | None = None,
+    index: dict[str, Any] | None = None,
     source: SourceConfig | None = None,
 ) -> BuildConfig:
     """Build the :class:`BuildConfig` of a named preset, with optional overrides.
 
     ``n_items`` scales users, interactions and sessions in proportion, so ``--items 2000`` on the
     demo preset gives a coherent small world rather than 5,000 users over 2,000 products.
+    ``index`` overrides the preset's ``index`` section (``{"kind": "hnsw-sq8"}``).
     """
     raw = _read_preset(name)
     world_values = dict(raw.get("world", {}))
@@ -192,6 +217,7 @@ def load_preset(
             {**raw.get("clip", {}), **({"model": clip_model} if clip_model else {})},
             "clip",
         ),
+        index=_section(IndexConfig, {**raw.get("index", {}), **(index or {})}, "index"),
         source=source,
     )
 
@@ -204,6 +230,7 @@ def config_from_dict(d: dict[str, Any]) -> BuildConfig:
         world=_section(WorldConfig, d.get("world", {}), "world"),
         text=_section(TextConfig, d.get("text", {}), "text"),
         clip=_section(ClipConfig, d.get("clip", {}), "clip"),
+        index=_section(IndexConfig, d.get("index", {}), "index"),
         build_threads=int(d.get("build_threads", 2)),
         source=SourceConfig(**d["source"]) if d.get("source") else None,
     )

@@ -9,6 +9,8 @@ import streamlit as st
 from engine.benchmark.report import headline, tagger_rows
 from engine.benchmark.tables import (
     ann_points,
+    ann_tuned_table,
+    index_tuning_table,
     interval_frame,
     latency_table,
     live_vs_benchmark,
@@ -105,6 +107,12 @@ def _latency(r: dict) -> None:
 
 
 def _ann(r: dict) -> None:
+    if r.get("indexes"):
+        st.caption(
+            "efSearch / nprobe chosen by the build: the smallest reaching the recall@10 target "
+            "against exact search."
+        )
+        st.dataframe(index_tuning_table(r["indexes"]), hide_index=True)
     for space, sweep in r.get("ann", {}).items():
         fig = px.line(
             ann_points(sweep),
@@ -112,12 +120,15 @@ def _ann(r: dict) -> None:
             y="recall@10",
             color="index",
             text="setting",
+            hover_data=["MB"],
             markers=True,
             title=f"{space}: recall vs latency",
         )
         fig.update_traces(textposition="top center")
         fig.update_layout(height=380)
         st.plotly_chart(fig, key=f"ann_{space}")
+        if sweep.get("tuned"):
+            st.dataframe(ann_tuned_table(sweep), hide_index=True)
 
 
 def _reranker(r: dict) -> None:

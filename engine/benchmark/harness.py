@@ -17,6 +17,7 @@ from typing import Any
 
 import pandas as pd
 
+from engine.benchmark.ann import ann_sweep, index_tunings
 from engine.benchmark.comparisons import headline_comparisons
 from engine.benchmark.quality import evaluate, slices
 from engine.catalog import Catalog
@@ -173,36 +174,6 @@ def recommend_section(catalog: Catalog, k: int = K) -> dict[str, Any] | None:
     }
 
 
-def ann_sweep(catalog: Catalog, queries: list[dict], k: int = K) -> dict[str, Any]:
-    """Recall@k against exact search and latency for HNSW efSearch and IVF nprobe settings."""
-    from engine.components import clip_encoder, text_encoder, vector_index
-    from engine.indexes.vector import recall_vs_exact
-
-    texts = [q["text"] for q in queries if q.get("text")][:200]
-    spaces = {"sbert": ("sbert", "sbert", lambda: text_encoder(catalog).encode_texts(texts))}
-    if "visual" in catalog.built_steps:
-        spaces["clip"] = ("visual", "clip", lambda: clip_encoder(catalog).encode_texts(texts))
-    out: dict[str, Any] = {}
-    for name, (step, prefix, encode) in spaces.items():
-        vecs = encode()
-        flat = vector_index(catalog, step, prefix, "flat")
-        hnsw = vector_index(catalog, step, prefix, "hnsw")
-        ivf = vector_index(catalog, step, prefix, "ivf")
-        t_flat = recall_vs_exact(flat, flat, vecs, k=k)["ms_per_query"]
-        out[name] = {
-            "flat_ms_per_query": t_flat,
-            "hnsw": [
-                {"ef_search": ef, **recall_vs_exact(hnsw, flat, vecs, k=k, ef_search=ef)}
-                for ef in (8, 16, 32, 64, 128, 256)
-            ],
-            "ivf": [
-                {"nprobe": n, **recall_vs_exact(ivf, flat, vecs, k=k, nprobe=n)}
-                for n in (1, 2, 4, 8, 16, 32)
-            ],
-        }
-    return out
-
-
 def run_benchmark(
     catalog: Catalog,
     *,
@@ -273,6 +244,7 @@ def run_benchmark(
             k,
         ),
         "ann": ann_sweep(catalog, text_q, k),
+        "indexes": index_tunings(catalog),
         "recommend": recommend_section(catalog, k),
         "build": {
             s: {"seconds": r["seconds"], "hash": r.get("hash"), "info": r.get("info", {})}

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.artifacts import atomic_write_bytes, atomic_write_json
+from engine.benchmark.ann import ann_md
 from engine.benchmark.load_section import load_headline, load_md, read_load
 from engine.benchmark.tables import (
     best_of,
@@ -324,6 +325,7 @@ def to_markdown(r: dict[str, Any], load: dict[str, Any] | None = None) -> str:
         parts += tagger_md(tagger)
     if r.get("robustness"):
         parts += _robustness_md(r["robustness"])
+    parts += ann_md(r, _md)
     parts += ["## Build", "", "| step | seconds |", "|---|---|"]
     parts += [f"| {s} | {v['seconds']:.1f} |" for s, v in r["build"].items()]
     return "\n".join(parts) + "\n"

@@ -140,35 +140,81 @@ def latency_table(report: dict[str, Any]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+ANN_LABELS = {"hnsw": "HNSW", "hnsw-sq8": "HNSW-SQ8", "ivf": "IVF"}
+SETTING = {"ef_search": "ef", "nprobe": "nprobe"}
+
+
+def _mb(n: int | None) -> float | None:
+    return None if n is None else round(n / 1e6, 2)
+
+
 def ann_points(sweep: dict[str, Any]) -> pd.DataFrame:
-    """The ANN sweep of one embedding space: recall@10 and ms/query per index setting."""
-    pts = [
-        {
-            "index": "HNSW",
-            "setting": f"ef={x['ef_search']}",
-            "recall@10": x["recall_at_k"],
-            "ms/query": x["ms_per_query"],
-        }
-        for x in sweep["hnsw"]
-    ]
-    pts += [
-        {
-            "index": "IVF",
-            "setting": f"nprobe={x['nprobe']}",
-            "recall@10": x["recall_at_k"],
-            "ms/query": x["ms_per_query"],
-        }
-        for x in sweep["ivf"]
-    ]
+    """The ANN sweep of one embedding space: recall@10, ms/query and index MB per setting
+    (older reports have no HNSW-SQ8 rows and no sizes)."""
+    size = sweep.get("bytes", {})
+    pts = []
+    for kind, label in ANN_LABELS.items():
+        for x in sweep.get(kind, []):
+            knob = "ef_search" if "ef_search" in x else "nprobe"
+            pts.append(
+                {
+                    "index": label,
+                    "setting": f"{SETTING[knob]}={x[knob]}",
+                    "recall@10": x["recall_at_k"],
+                    "ms/query": x["ms_per_query"],
+                    "MB": _mb(size.get(kind)),
+                }
+            )
     pts.append(
         {
             "index": "Flat (exact)",
             "setting": "exact",
             "recall@10": 1.0,
             "ms/query": sweep["flat_ms_per_query"],
+            "MB": _mb(size.get("flat")),
         }
     )
     return pd.DataFrame(pts)
+
+
+def ann_tuned_table(sweep: dict[str, Any]) -> pd.DataFrame:
+    """Each approximate index of one space at its build-tuned setting, on the benchmark's
+    queries, with its memory against the flat index's."""
+    size = sweep.get("bytes", {})
+    rows = [
+        {
+            "index": ANN_LABELS.get(kind, kind) + (" (served)" if kind == sweep["served"] else ""),
+            "tuned setting": f"{SETTING[t['knob']]}={t['value']}"
+            + ("" if t["recorded"] else " (default)"),
+            "recall@10": t["recall_at_k"],
+            "ms/query": t["ms_per_query"],
+            "MB": _mb(size.get(kind)),
+            "vs flat": (
+                f"{size[kind] / size['flat']:.2f}x" if kind in size and size.get("flat") else None
+            ),
+        }
+        for kind, t in sweep.get("tuned", {}).items()
+    ]
+    return pd.DataFrame(rows)
+
+
+def index_tuning_table(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    """The efSearch / nprobe every built index recorded, and its recall@10 at tuning time
+    (items: 500 catalog vectors, seed 42; queries: the build step's query vectors)."""
+    return pd.DataFrame(
+        [
+            {
+                "index": f"{r['index']}/{r['kind']}" + (" (served)" if r["served"] else ""),
+                "tuned": "–" if r["value"] is None else f"{SETTING[r['knob']]}={r['value']}",
+                "recall@10 items": r["recall"].get("items"),
+                "recall@10 queries": r["recall"].get("queries"),
+                "target": r["target"],
+                "met": {True: "yes", False: "NO", None: "–"}[r["met"]],
+                "MB": _mb(r["bytes"]),
+            }
+            for r in rows
+        ]
+    )
 
 
 def live_vs_benchmark(live: list[dict[str, Any]], report: dict[str, Any] | None) -> pd.DataFrame:

@@ -30,7 +30,8 @@ from typing import Any
 import numpy as np
 
 from engine.evaluation.metrics import index_recall_at_k
-from engine.indexes.vector import INDEX_KINDS, IndexParams, VectorIndex
+from engine.indexes.milvus import MILVUS_KINDS
+from engine.indexes.vector import IndexParams, VectorIndex
 
 DEFAULT_PARAMS = IndexParams()
 
@@ -123,7 +124,7 @@ def compare_with_faiss(
     vectors: np.ndarray,
     queries: np.ndarray,
     k: int = 10,
-    kinds: tuple[str, ...] = INDEX_KINDS,
+    kinds: tuple[str, ...] = MILVUS_KINDS,
     *,
     uri: str | None = None,
     params: IndexParams = DEFAULT_PARAMS,

@@ -35,7 +35,8 @@ from typing import Any
 import numpy as np
 
 from engine.artifacts import ArtifactError
-from engine.indexes.vector import INDEX_KINDS, IndexParams
+from engine.index_kinds import check_kind
+from engine.indexes.vector import IndexParams
 
 DEFAULT_PARAMS = IndexParams()
 TOKEN_ENV = "PIXELMATCH_MILVUS_TOKEN"
@@ -45,6 +46,7 @@ METRIC = "IP"
 MAX_TOPK = 16_384  # Milvus's limit on ``limit`` (top-k) and on queries per request
 CONNECT_TIMEOUT = 10.0  # seconds to wait for a server
 INDEX_TYPES = {"flat": "FLAT", "hnsw": "HNSW", "ivf": "IVF_FLAT"}
+MILVUS_KINDS = tuple(INDEX_TYPES)  # hnsw-sq8 is FAISS-only
 KIND_OF_INDEX_TYPE = {"FLAT": "flat", "BRUTE_FORCE": "flat", "HNSW": "hnsw", "IVF_FLAT": "ivf"}
 # FAISS's padding for a missing inner-product result: id -1, score -FLT_MAX.
 PAD_SCORE = np.float32(-np.finfo(np.float32).max)
@@ -287,11 +289,11 @@ class MilvusIndex:
         dim: int,
         params: IndexParams = DEFAULT_PARAMS,
     ):
-        if kind not in INDEX_KINDS:
-            raise ValueError(f"unknown index kind {kind!r}; valid: {', '.join(INDEX_KINDS)}")
+        check_kind(kind, MILVUS_KINDS)
         self.target = parse_uri(uri)
         self.uri, self.collection, self.kind = self.target.uri, collection, kind
         self._ntotal, self.dim, self.params = int(ntotal), int(dim), params
+        self.tuning: dict[str, Any] | None = None  # set by engine.indexes.tuning / the store
 
     def __repr__(self) -> str:
         return (
@@ -302,6 +304,11 @@ class MilvusIndex:
     @property
     def ntotal(self) -> int:
         return self._ntotal
+
+    @property
+    def nlist(self) -> int | None:
+        """The IVF lists :meth:`build` asked for (None for other kinds): nprobe's ceiling."""
+        return _ivf_nlist(self.ntotal) if self.kind == "ivf" else None
 
     @property
     def client(self):
@@ -330,8 +337,7 @@ class MilvusIndex:
         from pymilvus import DataType
         from pymilvus.exceptions import MilvusException
 
-        if kind not in INDEX_TYPES:
-            raise ValueError(f"unknown index kind {kind!r}; valid: {', '.join(INDEX_KINDS)}")
+        check_kind(kind, MILVUS_KINDS)
         if not _NAME_RE.match(collection):
             raise ValueError(f"invalid Milvus collection name {collection!r}")
         x = np.ascontiguousarray(vectors, dtype=np.float32)

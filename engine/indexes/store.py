@@ -14,11 +14,16 @@
   other and the current manifest's collection stays intact while a new build runs.
 
 Both stores return objects with the same ``search(queries, k, ef_search=, nprobe=)`` interface,
-``ntotal`` and ``kind``.
+``ntotal`` and ``kind``. :func:`write_vector_index` tunes an approximate index's efSearch /
+nprobe to a recall target against exact search (``engine.indexes.tuning``) and records it beside
+the index (``<prefix>_<kind>.faiss.json`` or ``<prefix>_<kind>.milvus.json`` in the folder);
+:func:`open_vector_index` searches with the recorded value. Milvus serves flat, hnsw and ivf
+(``hnsw-sq8`` is FAISS-only).
 """
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,7 +31,8 @@ from typing import Any
 
 import numpy as np
 
-from engine.indexes.vector import INDEX_KINDS, IndexParams, VectorIndex
+from engine.index_kinds import DEFAULT_RECALL_TARGET, KNOBS, check_kind
+from engine.indexes.vector import IndexParams, VectorIndex
 
 DEFAULT_PARAMS = IndexParams()
 VECTOR_STORES = ("faiss", "milvus")
@@ -94,6 +100,11 @@ def faiss_path(folder: Path, prefix: str, kind: str) -> Path:
     return Path(folder) / f"{prefix}_{kind}.faiss"
 
 
+def milvus_meta_path(folder: Path, prefix: str, kind: str) -> Path:
+    """The parameters and tuning record of one Milvus index, kept in the step folder."""
+    return Path(folder) / f"{prefix}_{kind}.milvus.json"
+
+
 def lite_path(folder: Path, prefix: str) -> Path:
     """The default Milvus Lite database of one prefix in a step folder."""
     return Path(folder) / f"{prefix}{LITE_SUFFIX}"
@@ -124,23 +135,41 @@ def write_vector_index(
     *,
     version: str = "",
     params: IndexParams = DEFAULT_PARAMS,
+    queries: np.ndarray | None = None,
+    recall_target: float | None = DEFAULT_RECALL_TARGET,
 ):
     """Build one index of ``kind`` over ``vectors`` in the configured store and return it.
 
     FAISS: ``<folder>/<prefix>_<kind>.faiss``. Milvus: the collection of
     :func:`milvus_location`. A Milvus Lite database stays open in this process until
     :func:`release_vector_indexes` (call it before the step folder is renamed into place).
+    An approximate index is tuned to ``recall_target`` (None: keep ``params``) on seeded
+    catalog rows and ``queries`` (see ``engine.indexes.tuning``), and the result recorded.
     """
-    if kind not in INDEX_KINDS:
-        raise ValueError(f"unknown index kind {kind!r}; valid: {', '.join(INDEX_KINDS)}")
+    check_kind(kind)
     if not cfg.is_milvus:
         index = VectorIndex.build(vectors, kind, params)
+        _tune(index, vectors, queries, recall_target)
         index.save(faiss_path(folder, prefix, kind))
         return index
     from engine.indexes.milvus import MilvusIndex
 
     uri, collection = milvus_location(cfg, folder, catalog_name, prefix, kind, version)
-    return MilvusIndex.build(vectors, uri=uri, collection=collection, kind=kind, params=params)
+    index = MilvusIndex.build(vectors, uri=uri, collection=collection, kind=kind, params=params)
+    _tune(index, vectors, queries, recall_target)
+    meta = {"kind": kind, "params": index.params.to_dict(), "tuning": index.tuning}
+    milvus_meta_path(folder, prefix, kind).write_text(json.dumps(meta, indent=2) + "\n")
+    return index
+
+
+def _tune(index, vectors: np.ndarray, queries: np.ndarray | None, target: float | None) -> None:
+    """Tune an approximate index against a flat FAISS index over the same vectors."""
+    if target is None or index.kind not in KNOBS:
+        return
+    from engine.indexes.tuning import tune_index
+
+    exact = VectorIndex.build(vectors, "flat")
+    tune_index(index, exact, vectors, queries, target=target)
 
 
 def open_vector_index(
@@ -151,22 +180,29 @@ def open_vector_index(
     kind: str,
     *,
     version: str = "",
-    params: IndexParams = DEFAULT_PARAMS,
+    params: IndexParams | None = None,
     expect_rows: int | None = None,
 ):
     """Open one index written by :func:`write_vector_index` with the same arguments.
 
-    Milvus problems (missing database or collection, locked Lite database, unreachable server,
-    row count different from ``expect_rows``) raise ``VectorStoreError``, an ``ArtifactError``.
+    It searches with its recorded (tuned) parameters unless ``params`` are given; indexes
+    written without a record use ``IndexParams()``. Milvus problems (missing database or
+    collection, locked Lite database, unreachable server, row count different from
+    ``expect_rows``) raise ``VectorStoreError``, an ``ArtifactError``.
     """
-    if kind not in INDEX_KINDS:
-        raise ValueError(f"unknown index kind {kind!r}; valid: {', '.join(INDEX_KINDS)}")
+    check_kind(kind)
     if not cfg.is_milvus:
         return VectorIndex.load(faiss_path(folder, prefix, kind), kind, params)
     from engine.indexes.milvus import MilvusIndex
 
+    meta_file = milvus_meta_path(folder, prefix, kind)
+    meta = json.loads(meta_file.read_text()) if meta_file.is_file() else {}
+    if params is None:
+        params = IndexParams.from_dict(meta.get("params", {}))
     uri, collection = milvus_location(cfg, folder, catalog_name, prefix, kind, version)
-    return MilvusIndex.open(uri, collection, params=params, expect_rows=expect_rows)
+    index = MilvusIndex.open(uri, collection, params=params, expect_rows=expect_rows)
+    index.tuning = meta.get("tuning")
+    return index
 
 
 def release_vector_indexes(cfg: VectorStoreConfig, folder: Path) -> None:

@@ -28,7 +28,8 @@ class DenseRetriever(Retriever):
 
     index_step: ClassVar[str]  # the build step that wrote the index
     index_prefix: ClassVar[str]  # its file prefix (``<prefix>_<kind>.faiss``)
-    params: ClassVar[dict] = {"index_kind": "hnsw"}
+    # "ann": the catalog's served approximate index (its config's index.kind, HNSW by default).
+    params: ClassVar[dict] = {"index_kind": "ann"}
 
     def index(self) -> VectorIndex:
         return vector_index(self.catalog, self.index_step, self.index_prefix, self.index_kind)

@@ -186,12 +186,12 @@ class LateFusionRetriever(_Fusion, Retriever):
         with timer("search"):
             signals = {
                 "clip": dense_search(
-                    vector_index(self.catalog, "visual", "clip", "hnsw"), f.clip, self.pool
+                    vector_index(self.catalog, "visual", "clip", "ann"), f.clip, self.pool
                 )
             }
             if f.sbert is not None:
                 signals["sbert"] = dense_search(
-                    vector_index(self.catalog, "sbert", "sbert", "hnsw"), f.sbert, self.pool
+                    vector_index(self.catalog, "sbert", "sbert", "ann"), f.sbert, self.pool
                 )
             if f.colour is not None:
                 signals["colour"] = dense_search(

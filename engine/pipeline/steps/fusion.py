@@ -171,6 +171,7 @@ def run(ctx: StepContext, out: Path) -> dict[str, Any]:
             out,
             "early",
             ctx.log,
+            ctx.cfg.index,
         )
     }
 
@@ -230,7 +231,9 @@ def run(ctx: StepContext, out: Path) -> dict[str, Any]:
     w_late, attr_late = _tune_attr(
         "late/attributes", late_scores, attrs, qids, qrels, item_ids, ctx.log
     )
-    info["mlp_index"] = build_vector_indexes(mlp_items, mlp_val, out, "mlp", ctx.log)
+    info["mlp_index"] = build_vector_indexes(
+        mlp_items, mlp_val, out, "mlp", ctx.log, ctx.cfg.index
+    )
     params = {
         "dims": list(dims),
         "early": {
@@ -310,10 +313,16 @@ STEP = register_step(
         "fusion",
         1,
         ("world", "sbert", "clip", "visual", "query"),
-        ("text",),
+        ("text", "index"),
         run,
         "fusion weights (tuned on validation) and the fusion MLP",
-        ("encoders/fusion_mlp.py", "retrieval/fusion.py", "pipeline/indexing.py"),
+        (
+            "encoders/fusion_mlp.py",
+            "retrieval/fusion.py",
+            "indexes/vector.py",
+            "indexes/tuning.py",
+            "pipeline/indexing.py",
+        ),
         needs_queries(val=1, image_val=1),
     )
 )

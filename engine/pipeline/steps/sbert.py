@@ -41,7 +41,7 @@ def run(ctx: StepContext, out: Path) -> dict[str, Any]:
     where = {t: i for i, t in enumerate(distinct)}
     np.save(out / "sbert_titles.npy", title_vecs[[where[t] for t in titles]].astype(np.float32))
     q_vecs = encoder.encode_texts(queries["query"].tolist()[:300], batch_size=bs)
-    info = build_vector_indexes(vectors, q_vecs, out, "sbert", ctx.log)
+    info = build_vector_indexes(vectors, q_vecs, out, "sbert", ctx.log, ctx.cfg.index)
     info.update(
         model=encoder.name,
         dim=int(vectors.shape[1]),
@@ -57,9 +57,15 @@ STEP = register_step(
         "sbert",
         1,
         ("world",),
-        ("text",),
+        ("text", "index"),
         run,
         "Sentence-BERT embeddings + FAISS",
-        ("encoders/text.py", "encoders/base.py", "indexes/vector.py", "pipeline/indexing.py"),
+        (
+            "encoders/text.py",
+            "encoders/base.py",
+            "indexes/vector.py",
+            "indexes/tuning.py",
+            "pipeline/indexing.py",
+        ),
     )
 )

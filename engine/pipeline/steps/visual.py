@@ -63,8 +63,10 @@ def run(ctx: StepContext, out: Path) -> dict[str, Any]:
     np.save(out / "clip_image_queries.npy", clip_q)
     np.save(out / "colour_image_queries.npy", colour_q)
     text_q = encoder.encode_texts(queries["query"].tolist()[:300])
-    info = build_vector_indexes(clip_items, text_q, out, "clip", ctx.log)
-    colour_info = build_vector_indexes(colour_items, colour_q, out, "colour", ctx.log)
+    info = build_vector_indexes(clip_items, text_q, out, "clip", ctx.log, ctx.cfg.index)
+    colour_info = build_vector_indexes(
+        colour_items, colour_q, out, "colour", ctx.log, ctx.cfg.index
+    )
     info.update({f"colour_{k}": v for k, v in colour_info.items()})
     info.update(
         clip_model=encoder.name,
@@ -81,9 +83,9 @@ STEP = register_step(
         "visual",
         1,
         ("world", "clip"),
-        (),
+        ("index",),
         run,
         "CLIP + colour image embeddings",
-        ("encoders/colour.py", "pipeline/indexing.py"),
+        ("encoders/colour.py", "indexes/vector.py", "indexes/tuning.py", "pipeline/indexing.py"),
     )
 )
