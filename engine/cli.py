@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from engine.artifacts import ArtifactError, atomic_write_bytes
-from engine.config import DEFAULT_PRESET, list_presets, load_preset
+from engine.config import DEFAULT_PRESET, SBERT_PRECISIONS, list_presets, load_preset
 from engine.serving import open_catalog
 
 
@@ -51,7 +51,12 @@ def cmd_build(args: argparse.Namespace) -> int:
         name = name or args.catalog
     preset = args.preset or ("catalog" if source else DEFAULT_PRESET)
     cfg = load_preset(
-        preset, seed=args.seed, n_items=args.items, clip_model=args.clip, source=source
+        preset,
+        seed=args.seed,
+        n_items=args.items,
+        clip_model=args.clip,
+        sbert_precision=args.sbert_precision,
+        source=source,
     )
     manifest = run_build(cfg, name=name, progress=None if args.quiet else _progress, log=_log)
     built = [s for s, r in manifest["steps"].items() if not r.get("skipped")]
@@ -350,6 +355,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="CLIP model: compact (default), MODEL/PRETRAINED (e.g. "
         "ViT-B-32/laion2b_s34b_b79k) or MODEL@/path/to/checkpoint",
+    )
+    b.add_argument(
+        "--sbert-precision",
+        dest="sbert_precision",
+        default=None,
+        choices=SBERT_PRECISIONS,
+        help="Sentence-BERT precision for items and queries (default: the preset's, else fp32)",
     )
     b.add_argument("--quiet", action="store_true", help="no progress bars")
     b.set_defaults(func=cmd_build)
