@@ -333,6 +333,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return serve(args.host, args.port, args.catalog, access_log=not args.quiet)
 
 
+def cmd_bench_int8(args: argparse.Namespace) -> int:
+    from engine.benchmark.int8_section import run_from_cli
+
+    return run_from_cli(args, progress=_progress, log=_log)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m engine", description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="command", required=True)
@@ -408,6 +414,16 @@ def build_parser() -> argparse.ArgumentParser:
         "(writes benchmark_judgments.{json,md}; the main report and README are left alone)",
     )
     bn.set_defaults(func=cmd_bench)
+
+    b8 = sub.add_parser(
+        "bench-int8", help="SBERT int8 vs fp32 on a built catalog; write reports/int8.json"
+    )
+    b8.add_argument("--preset", default=DEFAULT_PRESET, choices=list_presets())
+    b8.add_argument("--catalog", default=None, help="built catalog name (default: the preset)")
+    b8.add_argument("--limit", type=int, default=None, help="at most this many test queries")
+    b8.add_argument("--out", default=None, help="report folder (default reports/)")
+    b8.add_argument("--force", action="store_true", help="measure even on a busy machine")
+    b8.set_defaults(func=cmd_bench_int8)
 
     r = sub.add_parser("recommend", help="recommend products for a user")
     r.add_argument("--catalog", default=DEFAULT_PRESET)
