@@ -21,6 +21,30 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 
+def synthetic_texts(n_items: int, n_queries: int, seed: int = 42):
+    """Catalog-like item texts and judged test queries from the world generator (no images).
+
+    The only use of the generator outside the world build step and the sample renderer: it
+    makes text to time an encoder on, and its judgments stay inside this probe.
+    """
+    import numpy as np
+
+    from engine.config import WorldConfig
+    from engine.schema import item_texts
+    from engine.world.catalog import generate_products
+    from engine.world.queries import generate_text_queries
+
+    cfg = WorldConfig(n_items=n_items)
+    items = generate_products(cfg, np.random.default_rng(seed))
+    queries, qrels_df = generate_text_queries(cfg, items, np.random.default_rng(seed + 1))
+    queries = queries[queries["split"] == "test"].head(n_queries)
+    qrels: dict[str, dict[str, int]] = {}
+    for qid, item, grade in zip(qrels_df["query_id"], qrels_df["item_id"], qrels_df["grade"]):
+        qrels.setdefault(qid, {})[item] = int(grade)
+    pairs = list(zip(queries["query_id"], queries["query"].astype(str)))
+    return item_texts(items), items["item_id"].to_numpy(), pairs, qrels
+
+
 def main(argv: list[str] | None = None) -> int:
     """Command line: measure (unless the machine is busy) and write the JSON report."""
     from engine.artifacts import atomic_write_json
@@ -44,7 +68,8 @@ def main(argv: list[str] | None = None) -> int:
               f" {'measuring anyway (flagged busy)' if args.force else 'not measuring'}",
               file=sys.stderr)
     if args.force or not report["machine_busy"]:
-        report["probe"] = probe(args.items, args.queries, args.seed)
+        texts, item_ids, queries, qrels = synthetic_texts(args.items, args.queries, args.seed)
+        report["probe"] = probe(texts, item_ids, queries, qrels)
         from engine.benchmark.harness import _load_average
 
         report["load_average_after"] = _load_average()

@@ -11,25 +11,18 @@ import json
 import sys
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 from engine.artifacts import ArtifactError, atomic_write_bytes
 from engine.config import DEFAULT_PRESET, SBERT_PRECISIONS, list_presets, load_preset
 from engine.serving import open_catalog
 
 
-def _progress(it: Iterable, total: int, desc: str) -> Iterable:
-    from tqdm import tqdm
+def _progress(it: Iterable, total: int, desc: str, **kw: Any) -> Iterable:
+    """A bar with ETA on a terminal; throttled lines with rate and time left in a log or CI."""
+    from engine.progress import progress_for
 
-    return tqdm(
-        it,
-        total=total,
-        desc=f"  {desc}",
-        unit="it",
-        file=sys.stderr,
-        leave=False,
-        disable=None,
-        mininterval=0.5,
-    )
+    return progress_for(sys.stderr)(it, total, desc, **kw)
 
 
 def _log(msg: str) -> None:

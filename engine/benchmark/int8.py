@@ -2,9 +2,9 @@
 
 Two entry points share the measurements below:
 
-- :func:`probe` needs no build: a synthetic 2,000-product world (texts and judged queries only,
-  no images), both precisions side by side (``e2e/int8_probe.py`` writes it to
-  ``reports/int8_probe.json``);
+- :func:`probe` takes any item texts and judged queries: ``e2e/int8_probe.py`` feeds it a
+  synthetic 2,000-product world (texts only, no images, no build) and writes
+  ``reports/int8_probe.json``;
 - :func:`compare_on_catalog` runs on a built catalog's text test queries: its stored item vectors
   for the precision it was built with, the other precision's re-encoded here
   (``python -m engine bench-int8`` writes ``reports/int8.json``; benchmark.md shows it).
@@ -145,30 +145,17 @@ def load_encoders(model: str = "all-MiniLM-L6-v2") -> tuple[dict[str, Any], dict
     return encoders, seconds
 
 
-def synthetic_texts(n_items: int, n_queries: int, seed: int = 42):
-    """Catalog-like item texts and judged queries from the world generator (no images)."""
-    from engine.config import WorldConfig
-    from engine.schema import item_texts
-    from engine.world.catalog import generate_products
-    from engine.world.queries import generate_text_queries
-
-    cfg = WorldConfig(n_items=n_items)
-    items = generate_products(cfg, np.random.default_rng(seed))
-    queries, qrels_df = generate_text_queries(cfg, items, np.random.default_rng(seed + 1))
-    queries = queries[queries["split"] == "test"].head(n_queries)
-    qrels: dict[str, dict[str, int]] = {}
-    for qid, item, grade in zip(qrels_df["query_id"], qrels_df["item_id"], qrels_df["grade"]):
-        qrels.setdefault(qid, {})[item] = int(grade)
-    pairs = list(zip(queries["query_id"], queries["query"].astype(str)))
-    return item_texts(items), items["item_id"].to_numpy(), pairs, qrels
-
-
-def probe(n_items: int = 2_000, n_queries: int = 200, seed: int = 42) -> dict[str, Any]:
-    """fp32 vs int8 on a synthetic catalog: encode rate, query latency, agreement, NDCG@10."""
+def probe(
+    texts: Sequence[str],
+    item_ids: np.ndarray,
+    queries: Sequence[tuple[str, str]],
+    qrels: Mapping[str, Mapping[str, int]],
+) -> dict[str, Any]:
+    """fp32 vs int8 on some catalog's item texts and judged ``(query_id, text)`` queries:
+    encode rate, single-query latency, cosine agreement and NDCG@10 of both."""
     from engine.runtime import set_threads
 
     set_threads(1)
-    texts, item_ids, queries, qrels = synthetic_texts(n_items, n_queries, seed)
     encoders, load_s = load_encoders()
     vectors, rates = {}, {}
     for p in PRECISIONS:

@@ -18,14 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from engine.benchmark.int8 import (
-    MAX_LOAD,
-    PRECISIONS,
-    K,
-    load_encoders,
-    provenance,
-    side_by_side,
-)
+from engine.benchmark.int8 import MAX_LOAD, PRECISIONS, K, load_encoders, side_by_side
 from engine.catalog import Catalog
 from engine.progress import ProgressFn, no_progress
 
@@ -57,7 +50,9 @@ def compare_on_catalog(
     chunks = [texts[i : i + batch * 8] for i in range(0, len(texts), batch * 8)]
     parts = [
         encoders[other].encode_texts(c, batch_size=batch)
-        for c in progress(chunks, len(chunks), f"encode items ({other})")
+        for c in progress(
+            chunks, len(texts), f"encode items ({other})", unit="texts", size=len
+        )
     ]
     vectors[other] = np.concatenate(parts).astype(np.float32)
     reencode_s = time.perf_counter() - t0
@@ -124,6 +119,7 @@ def run_from_cli(
     re-render benchmark.md beside it (the README is left alone)."""
     from engine.artifacts import atomic_write_json
     from engine.benchmark.harness import _load_average
+    from engine.benchmark.int8 import provenance
     from engine.benchmark.report import load_report, write_reports
     from engine.config import DEFAULT_PRESET
     from engine.paths import reports_dir

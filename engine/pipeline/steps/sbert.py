@@ -29,7 +29,7 @@ def run(ctx: StepContext, out: Path) -> dict[str, Any]:
     vectors = np.concatenate(
         [
             encoder.encode_texts(c, batch_size=bs)
-            for c in ctx.progress(chunks, len(chunks), "encode items")
+            for c in ctx.progress(chunks, len(texts), "encode items", unit="texts", size=len)
         ]
     ).astype(np.float32)
     encode_s = time.perf_counter() - t0

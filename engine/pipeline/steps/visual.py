@@ -29,7 +29,7 @@ def encode_image_files(encoder, paths: list[Path], progress, desc: str, batch: i
 
     clip_parts, colour_parts = [], []
     chunks = [paths[i : i + batch] for i in range(0, len(paths), batch)]
-    for chunk in progress(chunks, len(chunks), desc):
+    for chunk in progress(chunks, len(paths), desc, unit="images", size=len):
         images = _load_images(chunk)
         clip_parts.append(encoder.encode_images(images, batch_size=batch))
         colour_parts.append(colour_histograms(images))
