@@ -50,31 +50,45 @@ def top_k(items: np.ndarray, query: np.ndarray, k: int = K) -> np.ndarray:
 
 
 def search_queries(
-    encoder, items: np.ndarray, queries: Sequence[str], k: int = K
-) -> tuple[np.ndarray, list[np.ndarray], dict]:
-    """Each query one at a time (encode + exact search), after a warm-up, as an app runs it.
+    encoders: Mapping[str, Any],
+    items: Mapping[str, np.ndarray],
+    queries: Sequence[str],
+    k: int = K,
+) -> dict[str, tuple[np.ndarray, list[np.ndarray], dict]]:
+    """Each query one at a time (encode + exact search) with every precision, after a warm-up.
 
-    Returns the query vectors, each query's top-k rows and latency percentiles (ms) of the
-    encoding alone and of encoding plus search.
+    The precisions take turns on every query (alternating who goes first), so a machine that
+    gets busier or quieter during the run affects both alike. Returns, per precision, the query
+    vectors, each query's top-k rows and latency percentiles (ms) of the encoding alone and of
+    encoding plus search.
     """
+    names = list(encoders)
     for q in queries[:WARMUP]:
-        top_k(items, encoder.encode_texts([q])[0], k)
-    vecs, runs, enc_ms, total_ms = [], [], [], []
-    for q in queries:
-        t0 = time.perf_counter()
-        vec = encoder.encode_texts([q])[0]
-        t1 = time.perf_counter()
-        runs.append(top_k(items, vec, k))
-        t2 = time.perf_counter()
-        vecs.append(vec)
-        enc_ms.append((t1 - t0) * 1000)
-        total_ms.append((t2 - t0) * 1000)
-    rounded = {
-        name: {m: round(v, 2) if isinstance(v, float) else v for m, v in
-               latency_percentiles(x).items()}
-        for name, x in (("encode_ms", enc_ms), ("encode_search_ms", total_ms))
-    }
-    return np.asarray(vecs, dtype=np.float32), runs, rounded
+        for p in names:
+            top_k(items[p], encoders[p].encode_texts([q])[0], k)
+    vecs: dict[str, list] = {p: [] for p in names}
+    runs: dict[str, list] = {p: [] for p in names}
+    enc_ms: dict[str, list] = {p: [] for p in names}
+    total_ms: dict[str, list] = {p: [] for p in names}
+    for i, q in enumerate(queries):
+        for p in names if i % 2 == 0 else names[::-1]:
+            t0 = time.perf_counter()
+            vec = encoders[p].encode_texts([q])[0]
+            t1 = time.perf_counter()
+            runs[p].append(top_k(items[p], vec, k))
+            t2 = time.perf_counter()
+            vecs[p].append(vec)
+            enc_ms[p].append((t1 - t0) * 1000)
+            total_ms[p].append((t2 - t0) * 1000)
+    out = {}
+    for p in names:
+        latency = {
+            name: {m: round(v, 2) if isinstance(v, float) else v
+                   for m, v in latency_percentiles(x).items()}
+            for name, x in (("encode_ms", enc_ms[p]), ("encode_search_ms", total_ms[p]))
+        }
+        out[p] = (np.asarray(vecs[p], dtype=np.float32), runs[p], latency)
+    return out
 
 
 def agreement(a: np.ndarray, b: np.ndarray) -> dict[str, float]:
@@ -116,10 +130,11 @@ def side_by_side(
     """
     qids, texts = [q for q, _ in queries], [t for _, t in queries]
     out: dict[str, Any] = {"k": k, "n_queries": len(queries), "n_items": len(item_ids)}
-    vecs, runs = {}, {}
+    measured = search_queries(encoders, item_vectors, texts, k)
+    vecs = {p: measured[p][0] for p in PRECISIONS}
+    runs = {p: measured[p][1] for p in PRECISIONS}
     for p in PRECISIONS:
-        vecs[p], runs[p], latency = search_queries(encoders[p], item_vectors[p], texts, k)
-        out[p] = {f"ndcg@{k}": mean_ndcg(runs[p], qids, item_ids, qrels, k), **latency}
+        out[p] = {f"ndcg@{k}": mean_ndcg(runs[p], qids, item_ids, qrels, k), **measured[p][2]}
     a, b = PRECISIONS
     out["ndcg_change"] = round(out[b][f"ndcg@{k}"] - out[a][f"ndcg@{k}"], 4)
     out["p95_speedup"] = round(
@@ -152,14 +167,25 @@ def probe(
     qrels: Mapping[str, Mapping[str, int]],
 ) -> dict[str, Any]:
     """fp32 vs int8 on some catalog's item texts and judged ``(query_id, text)`` queries:
-    encode rate, single-query latency, cosine agreement and NDCG@10 of both."""
+    encode rate (each precision twice, A B B A, averaged), single-query latency, cosine
+    agreement and NDCG@10 of both."""
     from engine.runtime import set_threads
 
     set_threads(1)
     encoders, load_s = load_encoders()
-    vectors, rates = {}, {}
-    for p in PRECISIONS:
-        vectors[p], rates[p] = encode_rate(encoders[p], texts)
+    vectors: dict[str, np.ndarray] = {}
+    runs: dict[str, list[dict]] = {p: [] for p in PRECISIONS}
+    for p in [*PRECISIONS, *PRECISIONS[::-1]]:  # A B B A: drift in load affects both alike
+        vectors[p], rate = encode_rate(encoders[p], texts)
+        runs[p].append(rate)
+    rates = {
+        p: {
+            "texts": len(texts),
+            "seconds": [r["seconds"] for r in runs[p]],
+            "texts_per_s": round(float(np.mean([r["texts_per_s"] for r in runs[p]])), 1),
+        }
+        for p in PRECISIONS
+    }
     out = side_by_side(encoders, vectors, item_ids, queries, qrels)
     for p in PRECISIONS:
         out[p] = {"load_s": load_s[p], "encode": rates[p], **out[p]}
