@@ -129,7 +129,7 @@ def test_int8_minilm_is_quantized_and_agrees_with_fp32() -> None:
     a, b = fp32.encode_texts(TEXTS), int8.encode_texts(TEXTS)
     assert b.dtype == np.float32 and b.shape == a.shape
     assert np.allclose(np.linalg.norm(b, axis=1), 1.0, atol=1e-5)
-    assert agreement(a, b)["min"] > 0.95
+    assert agreement(a, b)["min"] > 0.9
     # Same nearest text for each text's fp32 and int8 vectors.
     assert ((a @ a.T).argmax(1) == (b @ a.T).argmax(1)).all()
 
@@ -163,4 +163,4 @@ def test_bench_int8_on_the_tiny_catalog(tiny_catalog, tmp_path, monkeypatch) -> 
     result = json.loads((tmp_path / "int8.json").read_text())
     assert result["n_queries"] == 8 and result["n_items"] == len(tiny_catalog.items)
     assert (result["built_precision"], result["reencoded"]) == ("fp32", "int8")
-    assert result["item_cosine"]["mean"] > 0.95
+    assert 0.9 < result["item_cosine"]["mean"] < 1.0

@@ -82,18 +82,27 @@ def check_precision(precision: str) -> str:
     return precision
 
 
-def quantize_int8(model) -> None:
+def quantize_int8(model) -> int:
     """Quantize a SentenceTransformer's transformer in place: int8 dynamic Linear layers.
 
-    Only the transformer (the Linear layers hold nearly all the weights and compute) changes;
-    tokenizer, pooling and normalisation stay as they are.
+    Only the transformer (its Linear layers hold nearly all the weights and compute) changes;
+    tokenizer, pooling and normalisation stay as they are. Returns how many layers were swapped
+    and fails loudly if none were (a silent fp32 model labelled int8 would be worse).
     """
+    import warnings
+
     import torch
 
-    transformer = model[0]
-    transformer.auto_model = torch.ao.quantization.quantize_dynamic(
-        transformer.auto_model.eval(), {torch.nn.Linear}, dtype=torch.qint8
-    )
+    transformer = model[0].eval()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torch's deprecation notice for quantized tensors
+        torch.ao.quantization.quantize_dynamic(
+            transformer, {torch.nn.Linear}, dtype=torch.qint8, inplace=True
+        )
+    swapped = sum(isinstance(m, torch.ao.nn.quantized.dynamic.Linear) for m in model.modules())
+    if swapped == 0:
+        raise RuntimeError("int8 quantization left the Sentence-BERT transformer unchanged")
+    return swapped
 
 
 @register_encoder(HASHING, ("text",), "hashed word unigrams and bigrams (a fast fake for tests)")
