@@ -327,7 +327,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_bench_int8(args: argparse.Namespace) -> int:
-    from engine.benchmark.int8_section import run_from_cli
+    from engine.benchmark.int8_cli import run_from_cli
 
     return run_from_cli(args, progress=_progress, log=_log)
 

@@ -18,9 +18,10 @@ import sys
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, TextIO, TypeVar
 
+from engine.progress_lines import LineProgress, SizeFn
+
 T = TypeVar("T")
 ProgressFn = Callable[..., Iterable]
-SizeFn = Callable[[Any], int]
 
 
 def no_progress(it: Iterable[T], total: int, desc: str, **_: Any) -> Iterable[T]:
@@ -63,8 +64,6 @@ def bar_progress(stream: TextIO | None = None) -> ProgressFn:
 
 def progress_for(stream: TextIO | None = None) -> ProgressFn:
     """The reporter for ``stream``: a bar on a terminal, throttled lines anywhere else."""
-    from engine.progress_lines import LineProgress
-
     stream = stream or sys.stderr
     isatty = getattr(stream, "isatty", None)
     return bar_progress(stream) if isatty is not None and isatty() else LineProgress(stream)

@@ -18,11 +18,10 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
-from typing import TextIO, TypeVar
-
-from engine.progress import SizeFn
+from typing import Any, TextIO, TypeVar
 
 T = TypeVar("T")
+SizeFn = Callable[[Any], int]  # how many units one item holds (``len`` for batches)
 
 
 def format_duration(seconds: float) -> str:
@@ -65,7 +64,7 @@ def format_line(
 
 
 class LineProgress:
-    """A :data:`~engine.progress.ProgressFn` writing throttled progress lines to a stream."""
+    """A progress callback (see :mod:`engine.progress`) writing throttled lines to a stream."""
 
     def __init__(
         self,
