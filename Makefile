@@ -9,7 +9,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.requirements-installed
 
-.PHONY: run build test test-all test-browser bench load lint venv clean-artifacts
+.PHONY: run build test test-all test-browser bench load lint int8-probe venv clean-artifacts
 
 $(STAMP): requirements.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -45,6 +45,10 @@ bench: build
 # Concurrent users: SESSIONS browser sessions for DURATION s (reports/load.json, benchmark.md).
 load: build
 	$(PY) -m e2e.load_test --catalog $(PRESET) --sessions $(SESSIONS) --duration $(DURATION)
+
+# SBERT int8 vs fp32 on synthetic text, no build (reports/int8_probe.json; refuses when busy).
+int8-probe: $(STAMP)
+	OMP_NUM_THREADS=1 $(PY) -m e2e.int8_probe
 
 lint: $(STAMP)
 	$(PY) -m ruff check .

@@ -386,13 +386,15 @@ def failures(report: dict[str, Any]) -> list[str]:
 def write(report: dict[str, Any], out: Path) -> None:
     """Write the report; re-render ``benchmark.md`` beside it when ``benchmark.json`` exists."""
     from engine.artifacts import atomic_write_bytes, atomic_write_json
+    from engine.benchmark.int8_section import read_int8
     from engine.benchmark.report import load_report, to_markdown
 
     out.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_json(out, report)
     bench = load_report(out.parent)
     if bench is not None and out.name == "load.json":
-        atomic_write_bytes(out.parent / "benchmark.md", to_markdown(bench, load=report).encode())
+        md = to_markdown(bench, load=report, int8=read_int8(out.parent))
+        atomic_write_bytes(out.parent / "benchmark.md", md.encode())
 
 
 def main(argv: list[str] | None = None) -> int:

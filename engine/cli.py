@@ -11,26 +11,19 @@ import json
 import sys
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 from engine.artifacts import ArtifactError, atomic_write_bytes
-from engine.config import DEFAULT_PRESET, list_presets, load_preset
+from engine.config import DEFAULT_PRESET, SBERT_PRECISIONS, list_presets, load_preset
 from engine.index_kinds import INDEX_KINDS
 from engine.serving import open_catalog
 
 
-def _progress(it: Iterable, total: int, desc: str) -> Iterable:
-    from tqdm import tqdm
+def _progress(it: Iterable, total: int, desc: str, **kw: Any) -> Iterable:
+    """A bar with ETA on a terminal; throttled lines with rate and time left in a log or CI."""
+    from engine.progress import progress_for
 
-    return tqdm(
-        it,
-        total=total,
-        desc=f"  {desc}",
-        unit="it",
-        file=sys.stderr,
-        leave=False,
-        disable=None,
-        mininterval=0.5,
-    )
+    return progress_for(sys.stderr)(it, total, desc, **kw)
 
 
 def _log(msg: str) -> None:
@@ -60,6 +53,7 @@ def cmd_build(args: argparse.Namespace) -> int:
         n_items=args.items,
         clip_model=args.clip,
         index=index,
+        sbert_precision=args.sbert_precision,
         source=source,
     )
     manifest = run_build(cfg, name=name, progress=None if args.quiet else _progress, log=_log)
@@ -337,6 +331,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return serve(args.host, args.port, args.catalog, access_log=not args.quiet)
 
 
+def cmd_bench_int8(args: argparse.Namespace) -> int:
+    from engine.benchmark.int8_cli import run_from_cli
+
+    return run_from_cli(args, progress=_progress, log=_log)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m engine", description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="command", required=True)
@@ -372,6 +372,13 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         default=None,
         help="recall@10 vs exact search each index's efSearch/nprobe is tuned to (default 0.98)",
+    )
+    b.add_argument(
+        "--sbert-precision",
+        dest="sbert_precision",
+        default=None,
+        choices=SBERT_PRECISIONS,
+        help="Sentence-BERT precision for items and queries (default: the preset's, else fp32)",
     )
     b.add_argument("--quiet", action="store_true", help="no progress bars")
     b.set_defaults(func=cmd_build)
@@ -418,6 +425,16 @@ def build_parser() -> argparse.ArgumentParser:
         "(writes benchmark_judgments.{json,md}; the main report and README are left alone)",
     )
     bn.set_defaults(func=cmd_bench)
+
+    b8 = sub.add_parser(
+        "bench-int8", help="SBERT int8 vs fp32 on a built catalog; write reports/int8.json"
+    )
+    b8.add_argument("--preset", default=DEFAULT_PRESET, choices=list_presets())
+    b8.add_argument("--catalog", default=None, help="built catalog name (default: the preset)")
+    b8.add_argument("--limit", type=int, default=None, help="at most this many test queries")
+    b8.add_argument("--out", default=None, help="report folder (default reports/)")
+    b8.add_argument("--force", action="store_true", help="measure even on a busy machine")
+    b8.set_defaults(func=cmd_bench_int8)
 
     r = sub.add_parser("recommend", help="recommend products for a user")
     r.add_argument("--catalog", default=DEFAULT_PRESET)

@@ -25,12 +25,35 @@ EMBEDDINGS = {
 }
 
 
+def text_precision(catalog: Catalog) -> str:
+    """The precision (``fp32`` or ``int8``) the catalog's item vectors were encoded at.
+
+    The sbert step records it; the build config must agree, or a query encoder would mix
+    precisions with the item vectors: refused with the command that rebuilds the catalog.
+    """
+    from engine.artifacts import ArtifactError
+
+    configured = catalog.config["text"].get("sbert_precision", "fp32")
+    record = catalog.manifest.get("steps", {}).get("sbert", {})
+    stored = record.get("info", {}).get("precision", "fp32")  # older builds: fp32 only
+    if stored != configured:
+        raise ArtifactError(
+            f"catalog '{catalog.name}': its SBERT item vectors are {stored} but its config asks "
+            f"for {configured} query vectors (precisions must match).",
+            fix=catalog.manifest.get("rebuild_command", "python -m engine build"),
+        )
+    return stored
+
+
 def text_encoder(catalog: Catalog) -> TextEncoder:
-    """The catalog's Sentence-BERT encoder (the model its build used)."""
+    """The catalog's Sentence-BERT encoder (the model and precision its build used)."""
     from engine.encoders.text import create_text_encoder
 
-    name = catalog.config["text"]["sbert_model"]
-    return catalog.cached(f"text_encoder:{name}", lambda: create_text_encoder(name))
+    name, precision = catalog.config["text"]["sbert_model"], text_precision(catalog)
+    return catalog.cached(
+        f"text_encoder:{name}:{precision}",
+        lambda: create_text_encoder(name, precision=precision),
+    )
 
 
 class _TextVectors:

@@ -19,6 +19,9 @@ from engine.index_kinds import DEFAULT_RECALL_TARGET, DEFAULT_SERVED_KIND, check
 PRESET_DIR = Path(__file__).with_name("presets")
 DEFAULT_PRESET = "demo"
 DEFAULT_SEED = 42
+# Numeric precision of the Sentence-BERT encoder: full float32, or int8 dynamic quantization of
+# its Linear layers (engine/encoders/text.py). Build and query time always use the same one.
+SBERT_PRECISIONS = ("fp32", "int8")
 
 
 @dataclass(frozen=True)
@@ -61,6 +64,7 @@ class TextConfig:
     """Text encoders and lexical indexes."""
 
     sbert_model: str = "all-MiniLM-L6-v2"
+    sbert_precision: str = "fp32"  # one of SBERT_PRECISIONS
     # Precompute the text encoder's vectors of its whole word vocabulary (~21,700 words) for
     # query understanding, so an unseen word costs nothing at query time. Off: only the
     # catalog's words and the colour table (others are encoded on first use, then cached).
@@ -68,6 +72,13 @@ class TextConfig:
     bm25_k1: float = 1.5
     bm25_b: float = 0.75
     encode_batch_size: int = 128
+
+    def __post_init__(self) -> None:
+        if self.sbert_precision not in SBERT_PRECISIONS:
+            raise ValueError(
+                f"unknown sbert_precision {self.sbert_precision!r}; "
+                f"valid: {', '.join(SBERT_PRECISIONS)}"
+            )
 
 
 @dataclass(frozen=True)
@@ -141,6 +152,8 @@ class BuildConfig:
         d = dataclasses.asdict(self)
         if d["source"] is None:
             del d["source"]  # keeps the synthetic world's hashes independent of this field
+        if d["text"]["sbert_precision"] == "fp32":
+            del d["text"]["sbert_precision"]  # likewise: fp32 builds keep their earlier hashes
         return d
 
 
@@ -185,6 +198,7 @@ def load_preset(
     world: dict[str, Any] | None = None,
     clip_model: str | None = None,
     index: dict[str, Any] | None = None,
+    sbert_precision: str | None = None,
     source: SourceConfig | None = None,
 ) -> BuildConfig:
     """Build the :class:`BuildConfig` of a named preset, with optional overrides.
@@ -192,6 +206,7 @@ def load_preset(
     ``n_items`` scales users, interactions and sessions in proportion, so ``--items 2000`` on the
     demo preset gives a coherent small world rather than 5,000 users over 2,000 products.
     ``index`` overrides the preset's ``index`` section (``{"kind": "hnsw-sq8"}``).
+    ``sbert_precision`` (``fp32`` or ``int8``) overrides the preset's text encoder precision.
     """
     raw = _read_preset(name)
     world_values = dict(raw.get("world", {}))
@@ -211,7 +226,14 @@ def load_preset(
         preset=name,
         seed=DEFAULT_SEED if seed is None else seed,
         world=_section(WorldConfig, world_values, "world"),
-        text=_section(TextConfig, raw.get("text", {}), "text"),
+        text=_section(
+            TextConfig,
+            {
+                **raw.get("text", {}),
+                **({"sbert_precision": sbert_precision} if sbert_precision else {}),
+            },
+            "text",
+        ),
         clip=_section(
             ClipConfig,
             {**raw.get("clip", {}), **({"model": clip_model} if clip_model else {})},

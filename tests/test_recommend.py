@@ -217,7 +217,7 @@ def test_build_step(world, tmp_path) -> None:
     ctx = StepContext(
         cfg=SimpleNamespace(seed=3, build_threads=1),
         inputs={"world": folder},
-        progress=lambda it, total, desc: it,
+        progress=lambda it, total, desc, **kw: it,
         log=lambda msg: None,
     )
     info = build_recommenders(ctx, tmp_path / "out")

@@ -25,13 +25,13 @@ class BenchmarkJob:
     def running(self) -> bool:
         return self.thread is not None and self.thread.is_alive()
 
-    def _progress(self, it, total: int, desc: str):
+    def _progress(self, it, total: int, desc: str, *, size=None, **_):
         with self._lock:
             self.stage, self.done, self.total = desc, 0, total
         for x in it:
             yield x
             with self._lock:
-                self.done += 1
+                self.done += size(x) if size else 1
 
     def start(self, catalog, *, limit: int = 25) -> bool:
         """Start a quick benchmark of ``catalog``; False if one is already running."""

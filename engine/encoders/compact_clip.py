@@ -198,7 +198,9 @@ def _fit(model: CompactClip, images: torch.Tensor, text: torch.Tensor, flat: tor
         while True:
             yield from loader
 
-    for step, idx in progress(zip(range(total), batches()), total, "train compact CLIP"):
+    for step, idx in progress(
+        zip(range(total), batches()), total, "train compact CLIP", unit="steps"
+    ):
         if time.perf_counter() - t0 >= cfg.max_seconds and step >= MIN_STEPS:
             capped = True
             break

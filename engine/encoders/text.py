@@ -1,7 +1,9 @@
 """Text encoders: Sentence-BERT all-MiniLM-L6-v2 (offline) and a deterministic hashing encoder.
 
 Both implement :class:`engine.encoders.base.TextEncoder` and are registered encoders;
-``create_text_encoder(name)`` creates one. Every encoder returns L2-normalised float32 rows.
+``create_text_encoder(name, precision=...)`` creates one. Every encoder returns L2-normalised
+float32 rows. Sentence-BERT runs in ``fp32`` or ``int8`` (PyTorch dynamic quantization of the
+transformer's Linear layers: int8 weights, activations quantized on the fly; CPU only).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from engine import runtime  # noqa: F401  (offline env before transformers is imported)
+from engine.config import SBERT_PRECISIONS
 from engine.encoders.base import (
     TextEncoder,
     create_encoder,
@@ -25,6 +28,7 @@ from engine.vectors import l2_normalise
 
 MINILM = "all-MiniLM-L6-v2"
 HASHING = "hashing"
+FP32, INT8 = SBERT_PRECISIONS
 
 
 def minilm_path() -> Path:
@@ -45,12 +49,17 @@ def minilm_path() -> Path:
 class SbertEncoder:
     """Sentence-BERT, loaded from a local folder (never from a model hub)."""
 
-    def __init__(self, path: Path | None = None, *, name: str = MINILM):
+    def __init__(
+        self, path: Path | None = None, *, name: str = MINILM, precision: str = FP32
+    ):
         from sentence_transformers import SentenceTransformer
 
         self.name = name
+        self.precision = check_precision(precision)
         with quiet_loading():
             self.model = SentenceTransformer(str(path or minilm_path()), device="cpu")
+        if precision == INT8:
+            quantize_int8(self.model)
         self.dim = int(self.model.get_embedding_dimension())
 
     def encode_texts(self, texts: list[str], *, batch_size: int = 64) -> np.ndarray:
@@ -62,6 +71,38 @@ class SbertEncoder:
             normalize_embeddings=True,
         )
         return l2_normalise(vecs).reshape(len(texts), self.dim)
+
+
+def check_precision(precision: str) -> str:
+    """``precision`` if it is a known Sentence-BERT precision, else a ValueError listing them."""
+    if precision not in SBERT_PRECISIONS:
+        raise ValueError(
+            f"unknown text encoder precision {precision!r}; valid: {', '.join(SBERT_PRECISIONS)}"
+        )
+    return precision
+
+
+def quantize_int8(model) -> int:
+    """Quantize a SentenceTransformer's transformer in place: int8 dynamic Linear layers.
+
+    Only the transformer (its Linear layers hold nearly all the weights and compute) changes;
+    tokenizer, pooling and normalisation stay as they are. Returns how many layers were swapped
+    and fails loudly if none were (a silent fp32 model labelled int8 would be worse).
+    """
+    import warnings
+
+    import torch
+
+    transformer = model[0].eval()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torch's deprecation notice for quantized tensors
+        torch.ao.quantization.quantize_dynamic(
+            transformer, {torch.nn.Linear}, dtype=torch.qint8, inplace=True
+        )
+    swapped = sum(isinstance(m, torch.ao.nn.quantized.dynamic.Linear) for m in model.modules())
+    if swapped == 0:
+        raise RuntimeError("int8 quantization left the Sentence-BERT transformer unchanged")
+    return swapped
 
 
 @register_encoder(HASHING, ("text",), "hashed word unigrams and bigrams (a fast fake for tests)")
@@ -91,6 +132,17 @@ def list_text_encoders() -> list[str]:
     return list_encoders("text")
 
 
-def create_text_encoder(name: str = MINILM) -> TextEncoder:
-    """Create a text encoder by name; unknown names list the valid choices."""
-    return create_encoder(name, modality="text")
+def create_text_encoder(name: str = MINILM, *, precision: str = FP32) -> TextEncoder:
+    """Create a text encoder by name and precision; unknown names or precisions list the valid
+    choices. Only Sentence-BERT has an ``int8`` variant."""
+    check_precision(precision)
+    if precision == FP32:
+        return create_encoder(name, modality="text")
+    if name != MINILM:
+        raise ValueError(f"text encoder {name!r} has no {precision} variant; valid: {MINILM}")
+    return create_encoder(name, modality="text", precision=precision)
+
+
+def text_encoder_for(text_cfg) -> TextEncoder:
+    """The Sentence-BERT encoder a build's text settings (:class:`TextConfig`) ask for."""
+    return create_text_encoder(text_cfg.sbert_model, precision=text_cfg.sbert_precision)

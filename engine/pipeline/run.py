@@ -19,7 +19,9 @@ from engine.paths import artifacts_dir
 from engine.pipeline import planner as planning
 from engine.pipeline.status import rebuild_command
 from engine.pipeline.step import StepContext
-from engine.progress import ProgressFn, no_progress
+from engine.pipeline.timings import previous_seconds, step_table
+from engine.progress import ProgressFn, no_progress, with_prefix
+from engine.progress_lines import format_duration
 
 
 def run_build(
@@ -30,7 +32,12 @@ def run_build(
     progress: ProgressFn | None = None,
     log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
-    """Build (or bring up to date) the artifacts of ``cfg``; returns the new manifest."""
+    """Build (or bring up to date) the artifacts of ``cfg``; returns the new manifest.
+
+    Each step's progress is reported as ``[step] what`` through ``progress``; each step logs its
+    start (with its last build's time, when known) and its wall time, and the build ends with a
+    per-step time table.
+    """
     name = name or cfg.preset
     store = ArtifactStore(root or artifacts_dir(name))
     progress = progress or no_progress
@@ -38,6 +45,7 @@ def run_build(
     records: dict[str, Any] = {}
     t_start = time.perf_counter()
     with store.lock():
+        before = previous_seconds(store)
         for step in planning.ordered_steps():
             step_hash = hashes[step.name]
             done = store.finished_step(step.name, step_hash)
@@ -45,11 +53,13 @@ def run_build(
                 log(f"[{step.name}] up to date ({step_hash}), skipped")
                 records[step.name] = {**done.__dict__, "skipped": True}
                 continue
-            log(f"[{step.name}] building: {step.description}")
+            last = before.get(step.name)
+            took = f" (last build took {format_duration(last)})" if last is not None else ""
+            log(f"[{step.name}] building: {step.description}{took}")
             ctx = StepContext(
                 cfg=cfg,
                 inputs={d: store.root / records[d]["dir"] for d in step.deps},
-                progress=progress,
+                progress=with_prefix(progress, f"[{step.name}]"),
                 log=log,
             )
             reason = step.unavailable(ctx) if step.unavailable else None
@@ -61,7 +71,8 @@ def run_build(
             if reason:
                 log(f"[{step.name}] not available for this catalog: {reason}")
             else:
-                log(f"[{step.name}] done in {rec.seconds:.1f} s")
+                long = f" ({format_duration(rec.seconds)})" if rec.seconds >= 60 else ""
+                log(f"[{step.name}] done in {rec.seconds:.1f} s{long}")
         manifest = {
             "name": name,
             "preset": cfg.preset,
@@ -75,6 +86,8 @@ def run_build(
             "rebuild_command": rebuild_command(cfg, name),
         }
         store.commit(manifest)
+    for line in step_table(manifest):
+        log(line)
     return manifest
 
 

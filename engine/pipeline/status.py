@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.artifacts import ArtifactError, ArtifactStore
-from engine.config import BuildConfig, config_from_dict
+from engine.config import BuildConfig, config_from_dict, load_preset
 from engine.paths import artifacts_dir
 from engine.pipeline.planner import plan
 
@@ -72,12 +72,22 @@ def rebuild_command(cfg: BuildConfig, name: str) -> str:
         cmd = f"python -m engine build --catalog {cfg.source.name}"
         if cfg.preset != "catalog":
             cmd += f" --preset {cfg.preset}"
-        return cmd + (f" --seed {cfg.seed}" if cfg.seed != 42 else "")
+        return cmd + (f" --seed {cfg.seed}" if cfg.seed != 42 else "") + _precision_flag(cfg)
     cmd = f"python -m engine build --preset {cfg.preset}"
     if name != cfg.preset:
         cmd += f" --name {name}"
     if cfg.seed != 42:
         cmd += f" --seed {cfg.seed}"
-    return cmd
+    return cmd + _precision_flag(cfg)
+
+
+def _precision_flag(cfg: BuildConfig) -> str:
+    """``--sbert-precision P`` when the build's precision differs from its preset's."""
+    try:
+        preset = load_preset(cfg.preset).text.sbert_precision
+    except ValueError:
+        preset = "fp32"
+    precision = cfg.text.sbert_precision
+    return "" if precision == preset else f" --sbert-precision {precision}"
 
 

@@ -52,7 +52,11 @@ class WordVectors:
               progress=None) -> WordVectors:
         words = sorted(set(words))
         chunks = [words[i : i + batch_size * 4] for i in range(0, len(words), batch_size * 4)]
-        it = progress(chunks, len(chunks), "encode query words") if progress else chunks
+        it = (
+            progress(chunks, len(words), "encode query words", unit="words", size=len)
+            if progress
+            else chunks
+        )
         parts = [encoder.encode_texts(c, batch_size=batch_size) for c in it]
         dim = getattr(encoder, "dim", 0)
         vecs = np.concatenate(parts) if parts else np.zeros((0, dim), np.float32)

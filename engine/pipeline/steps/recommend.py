@@ -92,7 +92,7 @@ def run(ctx: StepContext, out: Path) -> dict[str, Any]:
     data.save(out / "data")  # shared by every model folder (see Recommender.save)
     params = model_params(ctx.cfg.seed, ctx.cfg.build_threads)
     models, fit_seconds = {}, {}
-    for name in ctx.progress(list(params), len(params), "fit recommenders"):
+    for name in ctx.progress(list(params), len(params), "fit recommenders", unit="models"):
         t0 = time.perf_counter()
         model = create_recommender(name, **params[name])
         model.fit(data, fitted=models) if model.fuses else model.fit(data)

@@ -15,21 +15,21 @@ from engine.schema import item_texts
 
 
 def run(ctx: StepContext, out: Path) -> dict[str, Any]:
-    from engine.encoders.text import create_text_encoder
+    from engine.encoders.text import text_encoder_for
     from engine.runtime import set_threads
 
     items = pd.read_parquet(ctx.inputs["world"] / "items.parquet")
     queries = pd.read_parquet(ctx.inputs["world"] / "queries.parquet")
     set_threads(ctx.cfg.build_threads)
     t0 = time.perf_counter()
-    encoder = create_text_encoder(ctx.cfg.text.sbert_model)
+    encoder = text_encoder_for(ctx.cfg.text)
     texts = item_texts(items)
     bs = ctx.cfg.text.encode_batch_size
     chunks = [texts[i : i + bs * 8] for i in range(0, len(texts), bs * 8)]
     vectors = np.concatenate(
         [
             encoder.encode_texts(c, batch_size=bs)
-            for c in ctx.progress(chunks, len(chunks), "encode items")
+            for c in ctx.progress(chunks, len(texts), "encode items", unit="texts", size=len)
         ]
     ).astype(np.float32)
     encode_s = time.perf_counter() - t0
@@ -44,6 +44,7 @@ def run(ctx: StepContext, out: Path) -> dict[str, Any]:
     info = build_vector_indexes(vectors, q_vecs, out, "sbert", ctx.log, ctx.cfg.index)
     info.update(
         model=encoder.name,
+        precision=ctx.cfg.text.sbert_precision,
         dim=int(vectors.shape[1]),
         n=int(vectors.shape[0]),
         encode_seconds=round(encode_s, 2),

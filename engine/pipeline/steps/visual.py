@@ -29,7 +29,7 @@ def encode_image_files(encoder, paths: list[Path], progress, desc: str, batch: i
 
     clip_parts, colour_parts = [], []
     chunks = [paths[i : i + batch] for i in range(0, len(paths), batch)]
-    for chunk in progress(chunks, len(chunks), desc):
+    for chunk in progress(chunks, len(paths), desc, unit="images", size=len):
         images = _load_images(chunk)
         clip_parts.append(encoder.encode_images(images, batch_size=batch))
         colour_parts.append(colour_histograms(images))
@@ -42,6 +42,7 @@ def encode_image_files(encoder, paths: list[Path], progress, desc: str, batch: i
 def run(ctx: StepContext, out: Path) -> dict[str, Any]:
     """Embed every catalog and query image; build the CLIP and colour indexes."""
     from engine.encoders.clip import load_clip_step
+    from engine.encoders.text import text_encoder_for
     from engine.runtime import set_threads
 
     world = ctx.inputs["world"]
@@ -49,7 +50,8 @@ def run(ctx: StepContext, out: Path) -> dict[str, Any]:
     image_q = pd.read_parquet(world / "image_queries.parquet")
     queries = pd.read_parquet(world / "queries.parquet")
     set_threads(ctx.cfg.build_threads)
-    encoder = load_clip_step(ctx.inputs["clip"])
+    # The compact CLIP's text side is the catalog's SBERT, at the catalog's precision.
+    encoder = load_clip_step(ctx.inputs["clip"], text_encoder_for(ctx.cfg.text))
     t0 = time.perf_counter()
     clip_items, colour_items = encode_image_files(
         encoder, [world / p for p in items["image_path"]], ctx.progress, "embed catalog images"

@@ -1,0 +1,49 @@
+"""How long each build step took: the previous build's times and the end-of-build table.
+
+The table is logged after every build, terminal or not::
+
+    step        status        seconds   share
+    world       built           212.4    38 %
+    sbert       built            98.1    18 %
+    lexical     up-to-date        0.0     –
+    ...
+    total                       561.0   100 %
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from engine.artifacts import ArtifactStore
+
+
+def previous_seconds(store: ArtifactStore) -> dict[str, float]:
+    """Each step's wall time as last built, from the current manifest (empty when none)."""
+    try:
+        steps = store.read_manifest().get("steps", {})
+    except Exception:  # no build yet, or an unreadable one: no estimates, never an error
+        return {}
+    return {s: float(r["seconds"]) for s, r in steps.items() if "seconds" in r}
+
+
+def _status(rec: dict[str, Any]) -> str:
+    if rec.get("skipped"):
+        return "up-to-date"
+    if rec.get("info", {}).get("unavailable"):
+        return "unavailable"
+    return "built"
+
+
+def step_table(manifest: dict[str, Any]) -> list[str]:
+    """Lines of a per-step time table (this run's wall time of every step built) and the total."""
+    steps = manifest.get("steps", {})
+    total = float(manifest.get("build_seconds", 0.0))
+    width = max([len("total"), *map(len, steps)])
+    lines = [f"{'step':<{width}}  {'status':<11}  {'seconds':>8}  {'share':>5}"]
+    for name, rec in steps.items():
+        status = _status(rec)
+        seconds = 0.0 if status == "up-to-date" else float(rec.get("seconds", 0.0))
+        share = f"{100 * seconds / total:.0f} %" if total > 0 and status == "built" else "–"
+        lines.append(f"{name:<{width}}  {status:<11}  {seconds:>8.1f}  {share:>5}")
+    lines.append(f"{'total':<{width}}  {'':<11}  {total:>8.1f}  {'100 %':>5}")
+    return lines
