@@ -246,6 +246,14 @@ def run_benchmark(
         "ann": ann_sweep(catalog, text_q, k),
         "indexes": index_tunings(catalog),
         "recommend": recommend_section(catalog, k),
+        "build_run": {
+            "built_at": catalog.manifest.get("built_at"),
+            "seconds": catalog.manifest.get("build_seconds"),
+            **{
+                k: catalog.manifest.get("machine", {}).get(k)
+                for k in ("load_average_at_start", "peak_rss_mb")
+            },
+        },
         "build": {
             s: {"seconds": r["seconds"], "hash": r.get("hash"), "info": r.get("info", {})}
             for s, r in catalog.manifest["steps"].items()

@@ -44,6 +44,7 @@ def run_build(
     hashes = planning.plan(cfg)
     records: dict[str, Any] = {}
     t_start = time.perf_counter()
+    load_at_start = _load_average()
     with store.lock():
         before = previous_seconds(store)
         for step in planning.ordered_steps():
@@ -80,7 +81,12 @@ def run_build(
             "config_hash": stable_hash(cfg.to_dict()),
             "steps": records,
             "versions": planning.package_versions(),
-            "machine": {"platform": platform.platform(), "cpus": _cpu_count()},
+            "machine": {
+                "platform": platform.platform(),
+                "cpus": _cpu_count(),
+                "load_average_at_start": load_at_start,
+                "peak_rss_mb": _peak_rss_mb(),
+            },
             "built_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             "build_seconds": round(time.perf_counter() - t_start, 2),
             "rebuild_command": rebuild_command(cfg, name),
@@ -89,6 +95,27 @@ def run_build(
     for line in step_table(manifest):
         log(line)
     return manifest
+
+
+def _load_average() -> list[float] | None:
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except OSError:  # pragma: no cover - not on every platform
+        return None
+
+
+def _peak_rss_mb() -> float | None:
+    """Peak resident memory of this process and its finished children (Linux: ru_maxrss in KiB)."""
+    try:
+        import resource
+
+        kib = max(
+            resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+            resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss,
+        )
+    except (ImportError, OSError):  # pragma: no cover - not on every platform
+        return None
+    return round(kib / 1024, 1)
 
 
 def _cpu_count() -> int:
