@@ -219,9 +219,9 @@ def workload_for(catalog_name: str, text_method: str | None, image_method: str |
                  image_share: float) -> tuple[Workload, dict[str, Any]]:
     """The catalog's test queries and test query images (read here, in the client process)."""
     from engine.api.service import default_method
-    from engine.catalog import Catalog
+    from engine.serving.catalogs import open_catalog
 
-    catalog = Catalog.open(catalog_name)
+    catalog = open_catalog(catalog_name)
     q = catalog.table("queries")
     queries = q.loc[q["split"] == "test", "query"].tolist() or q["query"].tolist()
     iq = catalog.table("image_queries")

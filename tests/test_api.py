@@ -565,3 +565,13 @@ def test_the_api_rows_of_docs_bad_input_name_real_tests():
     assert len(names) >= 10
     for name in names:
         assert f"def {name}(" in source, name
+
+
+def test_the_load_workload_reads_a_built_catalog(tiny_catalog):
+    """e2e.api_load's client side opens the catalog it drives (its test queries and images)."""
+    from e2e.api_load import workload_for
+
+    workload, info = workload_for("tiny", None, None, 0.3)
+    assert info["name"] == "tiny" and info["items"] == len(tiny_catalog.items)
+    assert info["test_queries"] > 0 and info["test_query_images"] > 0
+    assert workload.text_method and workload.image_method

@@ -482,6 +482,10 @@ def test_real_tiny_rerun_skips_everything_and_truncation_is_caught(
     shutil.copytree(data_dir / "artifacts" / "tiny", copy)
     manifest = run_build(load_preset("tiny"), root=copy, log=lambda m: None)
     assert all(rec["skipped"] for rec in manifest["steps"].values())
+    # a no-op rerun keeps the figures of the build that made the artifacts
+    assert manifest["build_seconds"] == tiny_manifest["build_seconds"]
+    assert manifest["machine"] == tiny_manifest["machine"]
+    assert manifest["machine"]["peak_rss_mb"] > 0 and "checked_at" in manifest
     assert check("tiny", root=copy).ok
     npz = ArtifactStore(copy).step_dir("lexical") / "bm25_matrix.npz"
     npz.write_bytes(npz.read_bytes()[: npz.stat().st_size // 2])
