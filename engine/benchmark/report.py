@@ -50,7 +50,7 @@ def _machine_load(m: dict[str, Any]) -> str:
     if idle.get("settled") is not None:
         waited = idle["waited_s"]
         wait = (
-            f" after waiting {waited:g} s for the machine to settle"
+            f"; the bench first waited {waited:g} s for the machine to settle"
             if idle["settled"]
             else f"; NOT IDLE: still above {idle['threshold']:g} after {waited:g} s"
         )
