@@ -190,16 +190,23 @@ def test_multimodal_search(page, app):
 
 
 def test_for_you(page, app):
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
     open_page(page, app, "for_you", "For you")
     page.get_by_role("heading", name="Recommended").wait_for()
     user_box = page.get_by_label("User id")
     personas = page.get_by_role("button", name=re.compile("^loves "))
     at_least(personas, 2)
-    personas.nth(1).click()  # pick another user: the persona fills in the user id
-    page.wait_for_function(
-        "u => document.querySelector(\"input[aria-label='User id']\").value !== u",
-        arg=user_box.input_value(),
-    )
+    first = user_box.input_value()
+    changed = "u => document.querySelector(\"input[aria-label='User id']\").value !== u"
+    for attempt in range(3):  # a click that lands while the first run still renders can be lost
+        personas.nth(1).click()  # pick another user: the persona fills in the user id
+        try:
+            page.wait_for_function(changed, arg=first, timeout=30_000)
+            break
+        except PlaywrightTimeout:
+            if attempt == 2:
+                raise
     user = user_box.input_value()
     assert re.fullmatch(r"u\d+", user)
     at_least(page.get_by_text(re.compile("^Why: ")), 5)
