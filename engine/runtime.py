@@ -29,3 +29,11 @@ def set_threads(n: int) -> None:
         faiss.omp_set_num_threads(max(1, n))
     except ImportError:  # pragma: no cover - faiss is a hard requirement, but keep this safe
         pass
+
+
+def load_average() -> list[float] | None:
+    """The 1-, 5- and 15-minute load averages, rounded (None where the platform has none)."""
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except OSError:  # pragma: no cover - not on every platform
+        return None

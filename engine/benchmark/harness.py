@@ -24,6 +24,7 @@ from engine.catalog import Catalog
 from engine.evaluation.metrics import latency_percentiles
 from engine.progress import ProgressFn, no_progress
 from engine.retrieval.registry import available_retrievers
+from engine.runtime import load_average
 from engine.schema import RELEVANT_GRADE
 from engine.search import search
 
@@ -197,7 +198,7 @@ def run_benchmark(
     set_threads(1)
     idle = wait_for_idle() if settle else {"settled": None, "waited_s": 0.0}
     t0 = time.perf_counter()
-    load_before = _load_average()
+    load_before = load_average()
     text_q = _text_queries(catalog, split, limit)
     image_q = _image_queries(catalog, split, limit)
     understands = "query" in catalog.built_steps
@@ -260,7 +261,7 @@ def run_benchmark(
         },
     }
     report["comparisons"] = headline_comparisons(report)
-    report["machine"]["load_average_after"] = _load_average()
+    report["machine"]["load_average_after"] = load_average()
     report["bench_seconds"] = round(time.perf_counter() - t0, 1)
     return report
 
@@ -298,13 +299,6 @@ def wait_for_idle(
         "threshold": threshold,
         "load_at_start": round(first, 2),
     }
-
-
-def _load_average() -> list[float] | None:
-    try:
-        return [round(x, 2) for x in os.getloadavg()]
-    except OSError:  # pragma: no cover - not on every platform
-        return None
 
 
 def disagreement(

@@ -22,6 +22,7 @@ from engine.pipeline.step import StepContext
 from engine.pipeline.timings import previous_seconds, step_table
 from engine.progress import ProgressFn, no_progress, with_prefix
 from engine.progress_lines import format_duration
+from engine.runtime import load_average
 
 
 def run_build(
@@ -44,7 +45,7 @@ def run_build(
     hashes = planning.plan(cfg)
     records: dict[str, Any] = {}
     t_start = time.perf_counter()
-    load_at_start = _load_average()
+    load_at_start = load_average()
     with store.lock():
         before = previous_seconds(store)
         for step in planning.ordered_steps():
@@ -110,13 +111,6 @@ def _keep_last_build(store: Any, manifest: dict[str, Any]) -> None:
         if key in last:
             manifest[key] = last[key]
     manifest["checked_at"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
-
-
-def _load_average() -> list[float] | None:
-    try:
-        return [round(x, 2) for x in os.getloadavg()]
-    except OSError:  # pragma: no cover - not on every platform
-        return None
 
 
 def _peak_rss_mb() -> float | None:
