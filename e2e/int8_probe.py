@@ -70,9 +70,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.force or not report["machine_busy"]:
         texts, item_ids, queries, qrels = synthetic_texts(args.items, args.queries, args.seed)
         report["probe"] = probe(texts, item_ids, queries, qrels)
-        from engine.benchmark.harness import _load_average
+        from engine.runtime import load_average
 
-        report["load_average_after"] = _load_average()
+        report["load_average_after"] = load_average()
     atomic_write_json(out, report)
     print(f"wrote {out}")
     return 0

@@ -204,9 +204,10 @@ def provenance() -> dict[str, Any]:
     import os
     import platform
 
-    from engine.benchmark.harness import _git_commit, _load_average
+    from engine.benchmark.harness import _git_commit
+    from engine.runtime import load_average
 
-    load = _load_average()
+    load = load_average()
     return {
         "measured_at": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
         "commit": _git_commit(),

@@ -21,11 +21,11 @@ def run_from_cli(
     """``python -m engine bench-int8``: measure unless the machine is busy, write int8.json and
     re-render benchmark.md beside it (the README is left alone)."""
     from engine.artifacts import atomic_write_json
-    from engine.benchmark.harness import _load_average
     from engine.benchmark.int8 import provenance  # looked up now: tests replace it
     from engine.benchmark.report import load_report, write_reports
     from engine.config import DEFAULT_PRESET
     from engine.paths import reports_dir
+    from engine.runtime import load_average
     from engine.serving import open_catalog
 
     catalog = open_catalog(args.catalog or args.preset)
@@ -42,7 +42,7 @@ def run_from_cli(
         )
         return 1
     section = {**meta, **compare_on_catalog(catalog, limit=args.limit, progress=progress)}
-    section["load_average_after"] = _load_average()
+    section["load_average_after"] = load_average()
     folder.mkdir(parents=True, exist_ok=True)
     atomic_write_json(folder / FILE, section)
     bench = load_report(folder)
