@@ -31,6 +31,9 @@ class Catalog:
         self._lock = threading.RLock()
         self._cache: dict[str, Any] = {}
         self._image_paths: dict[int, Path] = {}  # row -> resolved image file (see image_path)
+        # Where the dense indexes are read from (an ``engine.indexes.store.VectorStoreConfig``);
+        # None: the FAISS files. Set by ``engine.serving.open_catalog``.
+        self.vector_store: Any = None
 
     @classmethod
     def load(cls, name: str, manifest: dict[str, Any], *, root: Path | None = None) -> Catalog:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Iterable
 from pathlib import Path
@@ -55,6 +56,7 @@ def cmd_build(args: argparse.Namespace) -> int:
         index=index,
         sbert_precision=args.sbert_precision,
         source=source,
+        vector_store=_store_section(args),
     )
     manifest = run_build(cfg, name=name, progress=None if args.quiet else _progress, log=_log)
     built = [s for s, r in manifest["steps"].items() if not r.get("skipped")]
@@ -63,6 +65,35 @@ def cmd_build(args: argparse.Namespace) -> int:
         f"{len(manifest['steps']) - len(built)} up to date) in {manifest['build_seconds']:.1f} s"
     )
     return 0
+
+
+def _store_section(args: argparse.Namespace) -> dict[str, str]:
+    """The build's ``vector_store`` overrides from ``--vector-store`` / ``--milvus-uri``."""
+    out = {"kind": args.vector_store} if args.vector_store else {}
+    if args.milvus_uri:
+        out.update(kind=args.vector_store or "milvus", uri=args.milvus_uri)
+    return out
+
+
+def _add_store_args(p: argparse.ArgumentParser, build: bool = False) -> None:
+    """``--vector-store`` and ``--milvus-uri`` (build: where to write; search: where to read)."""
+    p.add_argument(
+        "--vector-store",
+        dest="vector_store",
+        default=None,
+        choices=("faiss", "milvus"),
+        help="also write the dense indexes to Milvus (default: the preset's, else FAISS only)"
+        if build
+        else "read the dense indexes from FAISS files (default) or the catalog's Milvus "
+        "collections (env PIXELMATCH_VECTOR_STORE)",
+    )
+    p.add_argument(
+        "--milvus-uri",
+        dest="milvus_uri",
+        default=None,
+        help="a Milvus server or cluster, e.g. http://milvus:19530 (default: Milvus Lite files "
+        "in the catalog's folder; token from PIXELMATCH_MILVUS_TOKEN)",
+    )
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
@@ -154,7 +185,9 @@ def cmd_search(args: argparse.Namespace) -> int:
         image, args.query = load_image(Path(args.image)), args.query or ""
     if (args.query is None) == (args.queries is None):
         raise QueryError("Give either --query TEXT or --queries FILE.jsonl.")
-    catalog = open_catalog(args.catalog)
+    catalog = open_catalog(
+        args.catalog, vector_store=args.vector_store, milvus_uri=args.milvus_uri
+    )
     get_retriever(catalog, args.method)
     if args.query is not None:
         result = search(
@@ -327,12 +360,24 @@ def cmd_methods(args: argparse.Namespace) -> int:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     from engine.api.server import serve
+    from engine.indexes.store import STORE_ENV, URI_ENV
 
+    # The API opens catalogs with engine.serving.open_catalog, which reads these.
+    if args.vector_store:
+        os.environ[STORE_ENV] = args.vector_store
+    if args.milvus_uri:
+        os.environ[URI_ENV] = args.milvus_uri
     return serve(args.host, args.port, args.catalog, access_log=not args.quiet)
 
 
 def cmd_bench_int8(args: argparse.Namespace) -> int:
     from engine.benchmark.int8_cli import run_from_cli
+
+    return run_from_cli(args, progress=_progress, log=_log)
+
+
+def cmd_bench_stores(args: argparse.Namespace) -> int:
+    from engine.benchmark.stores import run_from_cli
 
     return run_from_cli(args, progress=_progress, log=_log)
 
@@ -380,6 +425,7 @@ def build_parser() -> argparse.ArgumentParser:
         choices=SBERT_PRECISIONS,
         help="Sentence-BERT precision for items and queries (default: the preset's, else fp32)",
     )
+    _add_store_args(b, build=True)
     b.add_argument("--quiet", action="store_true", help="no progress bars")
     b.set_defaults(func=cmd_build)
 
@@ -404,6 +450,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", default=None, help="JSONL output for --queries (default stdout)")
     s.add_argument("--top-k", dest="top_k", default=10)
     s.add_argument("--json", action="store_true")
+    _add_store_args(s)
     s.add_argument(
         "--literal", action="store_true", help="search the typed words as they are (no rewriting)"
     )
@@ -436,6 +483,17 @@ def build_parser() -> argparse.ArgumentParser:
     b8.add_argument("--force", action="store_true", help="measure even on a busy machine")
     b8.set_defaults(func=cmd_bench_int8)
 
+    bs = sub.add_parser(
+        "bench-stores", help="FAISS vs Milvus on a catalog built with --vector-store milvus"
+    )
+    bs.add_argument("--catalog", default=DEFAULT_PRESET)
+    bs.add_argument("--milvus-uri", dest="milvus_uri", default=None, help="Milvus server URI")
+    bs.add_argument("--limit", type=int, default=None, help="at most this many test queries")
+    bs.add_argument("--out", default=None, help="report folder (default reports/)")
+    bs.add_argument("--settle", action="store_true", help="first wait (<= 240 s) for idle")
+    bs.add_argument("--force", action="store_true", help="write even on a busy machine")
+    bs.set_defaults(func=cmd_bench_stores)
+
     r = sub.add_parser("recommend", help="recommend products for a user")
     r.add_argument("--catalog", default=DEFAULT_PRESET)
     r.add_argument("--method", default="hybrid")
@@ -463,6 +521,7 @@ def build_parser() -> argparse.ArgumentParser:
     sv.add_argument("--port", type=int, default=8000)
     sv.add_argument("--catalog", default=DEFAULT_PRESET, help="built catalog to serve")
     sv.add_argument("--quiet", action="store_true", help="no access log")
+    _add_store_args(sv)
     sv.set_defaults(func=cmd_serve)
     return p
 
@@ -485,8 +544,6 @@ def main(argv: list[str] | None = None) -> int:
         _log("interrupted; the previous artifacts are still in place.")
         return 130
     except Exception as exc:  # a bug: still one line (PIXELMATCH_DEBUG=1 shows the traceback)
-        import os
-
         if os.environ.get("PIXELMATCH_DEBUG"):
             raise
         _log(f"error: unexpected {type(exc).__name__}: {exc} (PIXELMATCH_DEBUG=1 for details)")

@@ -117,14 +117,59 @@ def served_index_kind(catalog: Catalog) -> str:
 
 
 def vector_index(catalog: Catalog, step: str, prefix: str, kind: str) -> VectorIndex:
-    """A FAISS index written by a build step (``<prefix>_<kind>.faiss``), searched with the
-    efSearch / nprobe its build tuned. ``kind="ann"``: the catalog's served kind."""
+    """A dense index written by a build step, searched with the efSearch / nprobe its build
+    tuned. ``kind="ann"``: the catalog's served kind.
+
+    From the FAISS file ``<prefix>_<kind>.faiss`` by default; from the catalog's Milvus
+    collection when the catalog was opened with a Milvus vector store (``open_catalog``).
+    """
     from engine.indexes.vector import VectorIndex
 
     if kind == SERVED:
         kind = served_index_kind(catalog)
+    store = catalog.vector_store
+    if store is not None and store.is_milvus:
+        key = f"milvus:{prefix}:{kind}"
+        return catalog.cached(key, lambda: milvus_index(catalog, prefix, kind))
     path = catalog.step_dir(step) / f"{prefix}_{kind}.faiss"
     return catalog.cached(f"faiss:{prefix}:{kind}", lambda: VectorIndex.load(path, kind))
+
+
+def milvus_collections(catalog: Catalog) -> dict[str, Any] | None:
+    """The ``vectorstore`` step's record when the catalog's indexes are in Milvus, else None."""
+    if catalog.unavailable("vectorstore") is not None:
+        return None
+    info = catalog.manifest["steps"]["vectorstore"].get("info", {})
+    return info if info.get("vector_store") == "milvus" else None
+
+
+def milvus_index(catalog: Catalog, prefix: str, kind: str):
+    """The Milvus collection holding index ``prefix``/``kind`` (``build --vector-store milvus``)."""
+    from engine.artifacts import ArtifactError
+    from engine.indexes.store import VectorStoreConfig, open_vector_index
+    from engine.pipeline.steps.vectorstore import MILVUS_WRITTEN, milvus_served_kind
+
+    info = milvus_collections(catalog)
+    rebuild = f"python -m engine build --preset {catalog.config.get('preset', 'demo')} " \
+        "--vector-store milvus"
+    if info is None:
+        raise ArtifactError(
+            f"The '{catalog.name}' catalog has no Milvus collections.", fix=rebuild
+        )
+    kind = milvus_served_kind(kind)
+    rec = info["indexes"].get(prefix)
+    if rec is None or kind not in MILVUS_WRITTEN:
+        raise ArtifactError(
+            f"The '{catalog.name}' catalog has no Milvus collection for {prefix} {kind} "
+            f"(it has: {', '.join(info['indexes']) or 'none'}; kinds {', '.join(MILVUS_WRITTEN)}).",
+            fix=rebuild,
+        )
+    store = catalog.vector_store
+    cfg = VectorStoreConfig("milvus", store.uri if store.uri is not None else info.get("uri"))
+    return open_vector_index(
+        cfg, catalog.step_dir("vectorstore"), info["catalog"], prefix, kind,
+        version=info["version"], expect_rows=rec["n"],
+    )
 
 
 def embeddings(catalog: Catalog, space: str) -> np.ndarray:

@@ -122,6 +122,31 @@ class IndexConfig:
             raise ValueError(f"index recall_target must be in (0, 1], got {self.recall_target}")
 
 
+VECTOR_STORES = ("faiss", "milvus")
+
+
+@dataclass(frozen=True)
+class VectorStoreSection:
+    """Where the dense indexes are served from (``build --vector-store``).
+
+    ``faiss`` (the default): the FAISS files each build step writes. ``milvus``: the ``vectorstore``
+    step also writes every FAISS index's vectors into Milvus collections (flat, HNSW, IVF), in
+    Milvus Lite databases inside its folder when ``uri`` is None, else on the Milvus server or
+    cluster at ``uri``. Searches choose the store at query time (``search --vector-store``).
+    """
+
+    kind: str = "faiss"
+    uri: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind not in VECTOR_STORES:
+            raise ValueError(
+                f"unknown vector store {self.kind!r}; valid: {', '.join(VECTOR_STORES)}"
+            )
+        if self.uri is not None and self.kind != "milvus":
+            raise ValueError("a Milvus URI is only used with --vector-store milvus")
+
+
 @dataclass(frozen=True)
 class SourceConfig:
     """An ingested catalog (``python -m engine ingest``) that replaces the synthetic world.
@@ -146,6 +171,7 @@ class BuildConfig:
     index: IndexConfig = field(default_factory=IndexConfig)
     build_threads: int = 2
     source: SourceConfig | None = None  # None: the synthetic world of ``world``
+    vector_store: VectorStoreSection = field(default_factory=VectorStoreSection)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict of every field (``source`` only when the catalog is ingested)."""
@@ -154,6 +180,8 @@ class BuildConfig:
             del d["source"]  # keeps the synthetic world's hashes independent of this field
         if d["text"]["sbert_precision"] == "fp32":
             del d["text"]["sbert_precision"]  # likewise: fp32 builds keep their earlier hashes
+        if d["vector_store"] == {"kind": "faiss", "uri": None}:
+            del d["vector_store"]  # likewise: FAISS-only builds keep their earlier manifests
         return d
 
 
@@ -200,6 +228,7 @@ def load_preset(
     index: dict[str, Any] | None = None,
     sbert_precision: str | None = None,
     source: SourceConfig | None = None,
+    vector_store: dict[str, Any] | None = None,
 ) -> BuildConfig:
     """Build the :class:`BuildConfig` of a named preset, with optional overrides.
 
@@ -207,6 +236,7 @@ def load_preset(
     demo preset gives a coherent small world rather than 5,000 users over 2,000 products.
     ``index`` overrides the preset's ``index`` section (``{"kind": "hnsw-sq8"}``).
     ``sbert_precision`` (``fp32`` or ``int8``) overrides the preset's text encoder precision.
+    ``vector_store`` overrides the preset's ``vector_store`` section (``{"kind": "milvus"}``).
     """
     raw = _read_preset(name)
     world_values = dict(raw.get("world", {}))
@@ -241,6 +271,11 @@ def load_preset(
         ),
         index=_section(IndexConfig, {**raw.get("index", {}), **(index or {})}, "index"),
         source=source,
+        vector_store=_section(
+            VectorStoreSection,
+            {**raw.get("vector_store", {}), **(vector_store or {})},
+            "vector_store",
+        ),
     )
 
 
@@ -255,4 +290,5 @@ def config_from_dict(d: dict[str, Any]) -> BuildConfig:
         index=_section(IndexConfig, d.get("index", {}), "index"),
         build_threads=int(d.get("build_threads", 2)),
         source=SourceConfig(**d["source"]) if d.get("source") else None,
+        vector_store=_section(VectorStoreSection, d.get("vector_store", {}), "vector_store"),
     )

@@ -32,18 +32,19 @@ def esc(text: object) -> str:
 
 # -- caches (the only st.cache_* calls in the app) -----------------------------------------------
 @st.cache_resource(show_spinner="Opening the catalog…", max_entries=4)
-def _open_catalog(name: str, manifest_mtime: float) -> Catalog:
-    note_build("_open_catalog", name, manifest_mtime)
-    return open_catalog(name)
+def _open_catalog(name: str, manifest_mtime: float, store: str = "faiss") -> Catalog:
+    """A built catalog whose dense methods read their indexes from ``store`` (faiss|milvus)."""
+    note_build("_open_catalog", name, manifest_mtime, store)
+    return open_catalog(name, vector_store=store)
 
 
 @st.cache_resource(show_spinner="Loading models and indexes…", max_entries=32)
-def warm_retriever(name: str, manifest_mtime: float, method: str) -> bool:
+def warm_retriever(name: str, manifest_mtime: float, method: str, store: str = "faiss") -> bool:
     """Load a method's models and indexes once per process (shared by every session)."""
-    note_build("warm_retriever", name, manifest_mtime, method)
+    note_build("warm_retriever", name, manifest_mtime, method, store)
     from engine.search import get_retriever
 
-    get_retriever(_open_catalog(name, manifest_mtime), method).warm_up()
+    get_retriever(_open_catalog(name, manifest_mtime, store), method).warm_up()
     return True
 
 
@@ -167,7 +168,7 @@ def guarded(method: str, work: Callable[[], T], *, name_method: bool = False) ->
     comparing several methods keeps the others. The one search error handler of the app.
     """
     try:
-        warm_retriever(*catalog_key(), method)
+        warm_retriever(*catalog_key(), method, vector_store())
         return work()
     except QueryError as exc:
         st.warning((f"{esc(method)}: " if name_method else "") + esc(str(exc)))
@@ -259,6 +260,9 @@ def current_catalog() -> Catalog:
     name, mtime = catalog_key()
     try:
         catalog = _open_catalog(name, mtime)
+        store = vector_store_picker(catalog)
+        if store != "faiss":
+            catalog = _open_catalog(name, mtime, store)
     except ArtifactError as exc:
         st.error(f"The '{name}' catalog cannot be served: {exc.reason}")
         st.code(exc.fix or f"python -m engine build --preset {name}", language="bash")
@@ -266,6 +270,36 @@ def current_catalog() -> Catalog:
     n = len(catalog.items)
     st.sidebar.caption(f"{n:,} products · built {catalog.manifest['built_at'][:10]}")
     return catalog
+
+
+STORES = {"faiss": "FAISS (in-process files)", "milvus": "Milvus"}
+
+
+def vector_store() -> str:
+    """The vector store the session's searches read (``faiss`` unless Milvus was picked)."""
+    return st.session_state.get("vector_store", "faiss")
+
+
+def vector_store_picker(catalog: Catalog) -> str:
+    """A sidebar choice of vector store, shown when the catalog also has Milvus collections."""
+    from engine.components import milvus_collections
+
+    info = milvus_collections(catalog)
+    if info is None:
+        st.session_state["vector_store"] = "faiss"
+        return "faiss"
+    if st.session_state.get("vector_store") not in STORES:
+        st.session_state["vector_store"] = "faiss"
+    where = "Milvus Lite files" if info.get("uri") is None else f"Milvus at {info['uri']}"
+    st.sidebar.radio(
+        "Vector store",
+        list(STORES),
+        format_func=STORES.get,
+        key="vector_store",
+        help=f"Where the dense methods search: the FAISS index files, or the same vectors in "
+        f"{where} (built with --vector-store milvus). Results agree; latency differs.",
+    )
+    return vector_store()
 
 
 # -- result display ----------------------------------------------------------------------------

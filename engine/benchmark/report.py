@@ -14,6 +14,7 @@ from engine.artifacts import atomic_write_bytes, atomic_write_json
 from engine.benchmark.ann import ann_md
 from engine.benchmark.int8_section import int8_md, read_int8
 from engine.benchmark.load_section import load_headline, load_md, read_load
+from engine.benchmark.stores import read_stores, stores_md
 from engine.benchmark.tables import (
     best_of,
     methods_table,
@@ -253,7 +254,10 @@ def tagger_md(tagger: dict[str, Any]) -> list[str]:
 
 
 def to_markdown(
-    r: dict[str, Any], load: dict[str, Any] | None = None, int8: dict[str, Any] | None = None
+    r: dict[str, Any],
+    load: dict[str, Any] | None = None,
+    int8: dict[str, Any] | None = None,
+    stores: dict[str, Any] | None = None,
 ) -> str:
     """benchmark.md; with ``load`` (reports/load.json) a concurrent-users section too, and with
     ``int8`` (the report's own ``int8`` key, else reports/int8.json) the SBERT int8 section."""
@@ -305,6 +309,8 @@ def to_markdown(
     int8 = r.get("int8") or int8
     if int8:
         parts += int8_md(int8)
+    if stores:
+        parts += stores_md(stores)
     if load:
         parts += load_md(load)
     if r.get("recommend"):
@@ -377,7 +383,7 @@ def readme_section(r: dict[str, Any], load: dict[str, Any] | None = None) -> str
 def write_reports(r: dict[str, Any], folder: Path, readme: Path | None = None) -> None:
     """Write ``benchmark.json``/``benchmark.md`` atomically; refresh the README section."""
     atomic_write_json(folder / "benchmark.json", r)
-    md = to_markdown(r, read_load(folder), read_int8(folder))
+    md = to_markdown(r, read_load(folder), read_int8(folder), read_stores(folder))
     atomic_write_bytes(folder / "benchmark.md", md.encode())
     if readme is not None and readme.exists():
         text = readme.read_text()

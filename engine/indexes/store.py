@@ -31,11 +31,11 @@ from typing import Any
 
 import numpy as np
 
+from engine.config import VECTOR_STORES
 from engine.index_kinds import DEFAULT_RECALL_TARGET, KNOBS, check_kind
 from engine.indexes.vector import IndexParams, VectorIndex
 
 DEFAULT_PARAMS = IndexParams()
-VECTOR_STORES = ("faiss", "milvus")
 STORE_ENV = "PIXELMATCH_VECTOR_STORE"  # faiss | milvus
 URI_ENV = "PIXELMATCH_MILVUS_URI"  # empty: Milvus Lite inside the step folders
 LITE_SUFFIX = ".milvus.db"

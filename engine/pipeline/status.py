@@ -72,13 +72,24 @@ def rebuild_command(cfg: BuildConfig, name: str) -> str:
         cmd = f"python -m engine build --catalog {cfg.source.name}"
         if cfg.preset != "catalog":
             cmd += f" --preset {cfg.preset}"
-        return cmd + (f" --seed {cfg.seed}" if cfg.seed != 42 else "") + _precision_flag(cfg)
+        return (
+            cmd + (f" --seed {cfg.seed}" if cfg.seed != 42 else "") + _precision_flag(cfg)
+            + _store_flags(cfg)
+        )
     cmd = f"python -m engine build --preset {cfg.preset}"
     if name != cfg.preset:
         cmd += f" --name {name}"
     if cfg.seed != 42:
         cmd += f" --seed {cfg.seed}"
-    return cmd + _precision_flag(cfg)
+    return cmd + _precision_flag(cfg) + _store_flags(cfg)
+
+
+def _store_flags(cfg: BuildConfig) -> str:
+    """``--vector-store milvus [--milvus-uri URI]`` when the build also wrote Milvus."""
+    store = cfg.vector_store
+    if store.kind == "faiss":
+        return ""
+    return " --vector-store milvus" + (f" --milvus-uri {store.uri}" if store.uri else "")
 
 
 def _precision_flag(cfg: BuildConfig) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from engine.artifacts import ArtifactError
@@ -12,12 +13,48 @@ from engine.pipeline.status import check
 DEFAULT_CATALOG = "demo"
 
 
-def open_catalog(name: str = DEFAULT_CATALOG, *, root: Path | None = None) -> Catalog:
-    """Open a built catalog; :class:`ArtifactError` says what is wrong and how to fix it."""
+def open_catalog(
+    name: str = DEFAULT_CATALOG,
+    *,
+    root: Path | None = None,
+    vector_store: str | None = None,
+    milvus_uri: str | None = None,
+) -> Catalog:
+    """Open a built catalog; :class:`ArtifactError` says what is wrong and how to fix it.
+
+    ``vector_store`` (``faiss`` or ``milvus``; default ``PIXELMATCH_VECTOR_STORE``, else
+    ``faiss``) is where its dense methods read their indexes from. ``milvus`` needs a build with
+    ``--vector-store milvus``; ``milvus_uri`` overrides the server the build recorded.
+    """
     status = check(name, root=root)
     if not status.ok:
         raise ArtifactError(" ".join(status.problems), fix=status.fix)
-    return Catalog.load(name, status.manifest, root=root)
+    catalog = Catalog.load(name, status.manifest, root=root)
+    store = vector_store_for(catalog, vector_store, milvus_uri)
+    if store is not None:
+        catalog.vector_store = store
+    return catalog
+
+
+def vector_store_for(catalog: Catalog, kind: str | None, uri: str | None):
+    """The Milvus store config a catalog is opened with, or None for the FAISS files."""
+    from engine.indexes.store import STORE_ENV, URI_ENV, VectorStoreConfig
+
+    kind = (kind or os.environ.get(STORE_ENV, "") or "faiss").strip().lower()
+    uri = uri or os.environ.get(URI_ENV, "").strip() or None
+    if kind == "faiss" and uri is None:
+        return None
+    store = VectorStoreConfig(kind, uri)  # ValueError lists the valid stores
+    from engine.components import milvus_collections
+
+    if milvus_collections(catalog) is None:
+        raise ArtifactError(
+            f"The '{catalog.name}' catalog has no Milvus collections (it was built with the "
+            "FAISS vector store only).",
+            fix=f"python -m engine build --preset {catalog.config.get('preset', 'demo')} "
+            "--vector-store milvus",
+        )
+    return store
 
 
 def built_catalogs() -> list[str]:
