@@ -389,16 +389,14 @@ def failures(report: dict[str, Any]) -> list[str]:
 
 def write(report: dict[str, Any], out: Path) -> None:
     """Write the report; re-render ``benchmark.md`` beside it when ``benchmark.json`` exists."""
-    from engine.artifacts import atomic_write_bytes, atomic_write_json
-    from engine.benchmark.int8_section import read_int8
-    from engine.benchmark.report import load_report, to_markdown
+    from engine.artifacts import atomic_write_json
+    from engine.benchmark.report import load_report, write_reports
 
     out.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_json(out, report)
     bench = load_report(out.parent)
     if bench is not None and out.name == "load.json":
-        md = to_markdown(bench, load=report, int8=read_int8(out.parent))
-        atomic_write_bytes(out.parent / "benchmark.md", md.encode())
+        write_reports(bench, out.parent)  # benchmark.md with every section found beside it
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -412,7 +410,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--data", help="data folder holding it (default PIXELMATCH_DATA or data/)")
     ap.add_argument("--sessions", type=int, default=8, help="simultaneous sessions (8 to 32)")
     ap.add_argument("--duration", type=float, default=60.0, help="seconds of load (5 to 600)")
-    ap.add_argument("--out", type=Path, help="report path (default reports/load.json)")
+    ap.add_argument(
+        "--out",
+        type=Path,
+        help="report path (default reports/load.json; another catalog: "
+        "reports/catalogs/NAME/load.json, beside its benchmark)",
+    )
     ap.add_argument("--no-warmup", action="store_true", help="measure model loading too")
     args = ap.parse_args(argv)
     if not 8 <= args.sessions <= 32 or not 5 <= args.duration <= 600:
@@ -421,7 +424,8 @@ def main(argv: list[str] | None = None) -> int:
     if reason:
         print(f"load test impossible: {reason}", file=sys.stderr)
         return 2
-    out = args.out or reports_dir() / "load.json"
+    own = reports_dir() if args.catalog == "demo" else reports_dir() / "catalogs" / args.catalog
+    out = args.out or own / "load.json"
     report = run(args)
     write(report, out)
     lat = ", ".join(

@@ -288,6 +288,21 @@ def cmd_bench(args: argparse.Namespace) -> int:
     for line in headline(report):
         print(line)
     print(f"wrote {folder / 'benchmark.json'} and {folder / 'benchmark.md'}")
+    if args.out is None:
+        cmd_bench_scale(args)  # the demo vs seed-scale table, once both reports exist
+    return 0
+
+
+def cmd_bench_scale(args: argparse.Namespace) -> int:
+    from engine.benchmark.scale import write_scale
+    from engine.paths import REPO_ROOT, reports_dir
+
+    out = write_scale(reports_dir(), REPO_ROOT / "README.md")
+    if out is None:
+        _log("no scale table yet: it needs reports/benchmark.json (make bench) and "
+             "reports/catalogs/seed-scale/benchmark.json (make bench PRESET=seed-scale)")
+        return 1
+    print(f"wrote {out} and the README's scale section")
     return 0
 
 
@@ -482,6 +497,9 @@ def build_parser() -> argparse.ArgumentParser:
     b8.add_argument("--out", default=None, help="report folder (default reports/)")
     b8.add_argument("--force", action="store_true", help="measure even on a busy machine")
     b8.set_defaults(func=cmd_bench_int8)
+
+    sc = sub.add_parser("bench-scale", help="the demo vs seed-scale table (reports/scale.md)")
+    sc.set_defaults(func=cmd_bench_scale)
 
     bs = sub.add_parser(
         "bench-stores", help="FAISS vs Milvus on a catalog built with --vector-store milvus"

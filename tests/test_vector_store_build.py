@@ -107,3 +107,23 @@ def test_bench_stores_compares_both_stores(milvus_manifest, tmp_path) -> None:
         assert 0.0 <= rec["top10_overlap"]["mean"] <= 1.0
         assert set(rec["latency_ms"]) == {"faiss", "milvus"}
         assert rec["ndcg@10"]["faiss"]["n"] == 8
+
+
+def test_the_app_searches_milvus_when_picked(milvus_manifest, tiny_manifest) -> None:
+    from engine.search import search
+    from pages.shared import esc
+    from tests.test_app import card_titles, new_app, no_exception, run_query
+
+    at = new_app()
+    at.session_state["catalog_name"] = "tiny"
+    at.run()
+    no_exception(at)
+    assert not [r for r in at.radio if r.key == "vector_store"]  # a FAISS-only catalog: no choice
+    at.selectbox(key="catalog_name").set_value(NAME).run()
+    no_exception(at)
+    assert at.radio(key="vector_store").value == "faiss"
+    at.radio(key="vector_store").set_value("milvus").run()
+    run_query(at, "red backpack", method="sbert")
+    expected = search(open_catalog(NAME, vector_store="milvus"), "sbert", text="red backpack")
+    titles = open_catalog(NAME).items["title"].to_numpy()
+    assert card_titles(at) == [esc(titles[r]) for r in expected.rows]

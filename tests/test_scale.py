@@ -1,0 +1,60 @@
+"""The demo vs seed-scale table is drawn from the two benchmark reports and the build log."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from engine.benchmark.scale import END, START, scale_md, write_scale
+
+
+def _report(items: int, commit: str, build: dict[str, float], p95: dict[str, float],
+            hnsw_bytes: int) -> dict:
+    return {
+        "measured_at": "2026-12-02 14:00:00 UTC",
+        "commit": commit,
+        "catalog": {"items": items},
+        "build": {s: {"seconds": v} for s, v in build.items()},
+        "build_run": {"peak_rss_mb": 999.0},
+        "indexes": [
+            {"index": "sbert", "kind": "hnsw", "bytes": hnsw_bytes, "served": True},
+            {"index": "sbert", "kind": "ivf", "bytes": 1, "served": False},
+        ],
+        "text": {"methods": {m: {"latency_ms": {"total": {"p95": v}}} for m, v in p95.items()}},
+        "image": {"methods": {}},
+    }
+
+
+def _write(folder: Path, report: dict) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "benchmark.json").write_text(json.dumps(report))
+
+
+def test_scale_table_from_the_reports(tmp_path: Path) -> None:
+    assert scale_md(tmp_path) is None  # nothing measured yet: no table
+    _write(tmp_path, _report(20_000, "aaa", {"world": 100, "sbert": 200}, {"sbert": 10.0,
+                                                                          "bm25": 4.0}, 36_000_000))
+    assert scale_md(tmp_path) is None  # the seed-scale report is still missing
+    _write(tmp_path / "catalogs" / "seed-scale",
+           _report(100_000, "bbb", {"world": 500, "sbert": 1000}, {"sbert": 12.0, "bm25": 8.0},
+                   180_000_000))
+    (tmp_path / "build-seed-scale.log").write_text(
+        "\tElapsed (wall clock) time (h:mm:ss or m:ss): 1:02:03.5\n"
+        "\tMaximum resident set size (kbytes): 4194304\n"
+    )
+    md = scale_md(tmp_path)
+    assert "| world | 100 | 500 | 5.00x |" in md
+    assert "| **sum of steps** | **300** | **1500** | 5.00x |" in md
+    assert "| build wall time (`make build`) | – | 3,724 | – |" in md  # 1 h 2 min 3.5 s
+    assert "| peak RSS of the build, MB | 999 | 4,096 | 4.10x |" in md  # log beats manifest
+    assert "| sbert | 36.0 | 180.0 | 5.00x |" in md  # served indexes only
+    assert "| sbert (text) | 10.0 | 12.0 | 1.20x |" in md  # within 1.3x: no mark
+    assert "| bm25 (text) | 4.0 | 8.0 | 2.00x ✗ |" in md
+    assert "commit aaa" in md and "commit bbb" in md
+
+    readme = tmp_path / "README.md"
+    readme.write_text(f"intro\n{START}\nold\n{END}\nrest\n")
+    assert write_scale(tmp_path, readme) == tmp_path / "scale.md"
+    text = readme.read_text()
+    assert "old" not in text and text.startswith("intro\n") and text.endswith(f"{END}\nrest\n")
+    assert "| world | 100 | 500 | 5.00x |" in text
