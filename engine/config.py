@@ -144,7 +144,7 @@ class VectorStoreSection:
                 f"unknown vector store {self.kind!r}; valid: {', '.join(VECTOR_STORES)}"
             )
         if self.uri is not None and self.kind != "milvus":
-            raise ValueError("a Milvus URI is only used with --vector-store milvus")
+            raise ValueError("a vector store URI is only used with --vector-store milvus")
 
 
 @dataclass(frozen=True)

@@ -123,7 +123,7 @@ def test_the_app_searches_milvus_when_picked(milvus_manifest, tiny_manifest) -> 
     no_exception(at)
     assert at.radio(key="vector_store").value == "faiss"
     at.radio(key="vector_store").set_value("milvus").run()
-    run_query(at, "red backpack", method="sbert")
+    run_query(at, "red backpack", method="sbert", top_k=10)
     expected = search(open_catalog(NAME, vector_store="milvus"), "sbert", text="red backpack")
     titles = open_catalog(NAME).items["title"].to_numpy()
     assert card_titles(at) == [esc(titles[r]) for r in expected.rows]

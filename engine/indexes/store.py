@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from engine.config import VECTOR_STORES
+from engine.config import VectorStoreSection
 from engine.index_kinds import DEFAULT_RECALL_TARGET, KNOBS, check_kind
 from engine.indexes.vector import IndexParams, VectorIndex
 
@@ -49,13 +49,8 @@ class VectorStoreConfig:
     uri: str | None = None
 
     def __post_init__(self) -> None:
-        if self.kind not in VECTOR_STORES:
-            raise ValueError(
-                f"unknown vector store {self.kind!r}; valid: {', '.join(VECTOR_STORES)}"
-            )
+        VectorStoreSection(self.kind, self.uri)  # ValueError: unknown store, URI without milvus
         if self.uri is not None:
-            if self.kind != "milvus":
-                raise ValueError("a vector store URI is only used with --vector-store milvus")
             from engine.indexes.milvus import parse_uri
 
             parse_uri(self.uri)  # ValueError on a malformed URI
@@ -137,6 +132,7 @@ def write_vector_index(
     params: IndexParams = DEFAULT_PARAMS,
     queries: np.ndarray | None = None,
     recall_target: float | None = DEFAULT_RECALL_TARGET,
+    knob_floor: int | None = None,
 ):
     """Build one index of ``kind`` over ``vectors`` in the configured store and return it.
 
@@ -145,6 +141,8 @@ def write_vector_index(
     :func:`release_vector_indexes` (call it before the step folder is renamed into place).
     An approximate index is tuned to ``recall_target`` (None: keep ``params``) on seeded
     catalog rows and ``queries`` (see ``engine.indexes.tuning``), and the result recorded.
+    ``knob_floor``: the tuned efSearch / nprobe is at least this (e.g. the value the FAISS twin
+    of a Milvus index was tuned to on real query vectors, which this build does not have).
     """
     check_kind(kind)
     if not cfg.is_milvus:
@@ -157,9 +155,23 @@ def write_vector_index(
     uri, collection = milvus_location(cfg, folder, catalog_name, prefix, kind, version)
     index = MilvusIndex.build(vectors, uri=uri, collection=collection, kind=kind, params=params)
     _tune(index, vectors, queries, recall_target)
+    _raise_to_floor(index, knob_floor)
     meta = {"kind": kind, "params": index.params.to_dict(), "tuning": index.tuning}
     milvus_meta_path(folder, prefix, kind).write_text(json.dumps(meta, indent=2) + "\n")
     return index
+
+
+def _raise_to_floor(index, floor: int | None) -> None:
+    """Search with at least ``floor`` as the tuned knob; the record keeps both values."""
+    tuning = index.tuning
+    if not floor or not tuning or int(tuning["value"]) >= floor:
+        return
+    import dataclasses
+
+    field = "hnsw_ef_search" if tuning["knob"] == "ef_search" else "ivf_nprobe"
+    index.params = dataclasses.replace(index.params, **{field: int(floor)})
+    index.tuning = {**tuning, "value": int(floor), "tuned_value": int(tuning["value"]),
+                    "raised_to": "the FAISS twin's value (tuned on real query vectors)"}
 
 
 def _tune(index, vectors: np.ndarray, queries: np.ndarray | None, target: float | None) -> None:

@@ -15,6 +15,7 @@ Searches choose the store at query time (``search --vector-store milvus``, the a
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 from typing import Any
@@ -48,6 +49,17 @@ def overlap_at_k(a: np.ndarray, b: np.ndarray, k: int = 10) -> float:
     """Mean share of the top-``k`` ids two searches have in common (padding ignored)."""
     shares = [len(set(x[:k][x[:k] >= 0]) & set(y[:k][y[:k] >= 0])) / k for x, y in zip(a, b)]
     return float(np.mean(shares)) if shares else 0.0
+
+
+def _faiss_knob(folder: Path, prefix: str, kind: str) -> int | None:
+    """The efSearch / nprobe the FAISS twin was tuned to on the catalog's vectors *and* its
+    real query vectors (which this step does not have: tuned on catalog vectors alone, queries
+    that are not catalog rows would get less recall)."""
+    meta = folder / f"{prefix}_{kind}.faiss.json"
+    if not meta.is_file():
+        return None
+    tuning = json.loads(meta.read_text()).get("tuning") or {}
+    return int(tuning["value"]) if "value" in tuning else None
 
 
 def collection_version(ctx: StepContext) -> str:
@@ -89,6 +101,7 @@ def run(ctx: StepContext, out: Path) -> dict[str, Any]:
                     index = write_vector_index(
                         store, vectors, out, catalog, prefix, kind, version=version,
                         recall_target=ctx.cfg.index.recall_target,
+                        knob_floor=_faiss_knob(ctx.inputs[step], prefix, kind),
                     )
                     rec[f"{kind}_seconds"] = round(time.perf_counter() - t0, 2)
                     if index.tuning:
