@@ -56,7 +56,8 @@ def test_report_json_has_the_expected_sections(written, report):
     from engine.pipeline import STEPS
 
     assert set(data["build"]) == {step.name for step in STEPS} == {
-        "world", "lexical", "query", "sbert", "clip", "visual", "fusion", "ranker", "recommend"
+        "world", "lexical", "query", "sbert", "clip", "visual", "fusion", "ranker", "recommend",
+        "vectorstore",
     }
     assert data["format"] == 2 and data["catalog"]["step_hashes"]["world"]
     assert {"load_average_before", "load_average_after"} <= set(data["machine"])

@@ -459,7 +459,8 @@ def test_real_tiny_manifest_records_config_versions_counts_and_timings(tiny_mani
     assert set(m["steps"]) >= {"world", "lexical", "sbert"}
     assert set(m["steps"]) == {s.name for s in build.ordered_steps()}
     for step, rec in m["steps"].items():
-        assert rec["seconds"] > 0, step
+        # the vectorstore step of a FAISS-only build only writes one small file: ~0 s
+        assert rec["seconds"] > 0 or step == "vectorstore", step
         assert rec["n_files"] > 0 and rec["bytes"] > 0, step
     counts = m["steps"]["world"]["info"]["counts"]
     assert counts["items"] == 600 and counts["users"] == 120

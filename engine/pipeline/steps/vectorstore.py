@@ -80,7 +80,9 @@ def run(ctx: StepContext, out: Path) -> dict[str, Any]:
 
     section = ctx.cfg.vector_store
     if section.kind != "milvus":
-        return {"vector_store": "faiss", "indexes": {}}
+        info = {"vector_store": "faiss", "indexes": {}}
+        (out / "vector_store.json").write_text(json.dumps(info) + "\n")  # what was chosen
+        return info
     store = VectorStoreConfig("milvus", section.uri)
     served = milvus_served_kind(ctx.cfg.index.kind)
     version = collection_version(ctx)
@@ -122,6 +124,7 @@ def run(ctx: StepContext, out: Path) -> dict[str, Any]:
                         f"{rec['top10_overlap_with_faiss']:.3f}")
     finally:
         release_vector_indexes(store, out)
+    (out / "vector_store.json").write_text(json.dumps(info, indent=2) + "\n")
     return info
 
 
