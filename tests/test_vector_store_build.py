@@ -127,3 +127,24 @@ def test_the_app_searches_milvus_when_picked(milvus_manifest, tiny_manifest) -> 
     expected = search(open_catalog(NAME, vector_store="milvus"), "sbert", text="red backpack")
     titles = open_catalog(NAME).items["title"].to_numpy()
     assert card_titles(at) == [esc(titles[r]) for r in expected.rows]
+
+
+def test_the_api_serves_milvus_when_started_with_it(milvus_manifest, monkeypatch) -> None:
+    from fastapi.testclient import TestClient
+
+    from engine.api import create_app
+    from engine.indexes.store import STORE_ENV
+    from engine.search import search
+
+    monkeypatch.setenv(STORE_ENV, "milvus")  # what `serve --vector-store milvus` sets
+    with TestClient(create_app(NAME)) as client:
+        health = client.get("/health").json()
+        assert health["ok"] and health["vector_store"].startswith("Milvus Lite")
+        body = client.post("/search/text", json={"query": "red backpack", "method": "sbert",
+                                                 "top_k": 10}).json()
+        expected = search(open_catalog(NAME, vector_store="milvus"), "sbert", text="red backpack")
+        ids = open_catalog(NAME).item_ids
+        assert body["item_ids"] == [str(ids[r]) for r in expected.rows]
+        # a catalog without collections cannot be served from Milvus: 503 with the fix
+        resp = client.get("/health", params={"catalog": "tiny"})
+        assert resp.status_code == 503 and "--vector-store milvus" in resp.text

@@ -216,6 +216,7 @@ def create_app(catalog: str = "demo", *, warm: bool = False) -> FastAPI:
             **base, "ok": True, "built_at": cat.manifest.get("built_at"), "items": len(cat.items),
             "steps": sorted(cat.built_steps),
             "unavailable": {s: cat.unavailable(s) for s in steps if cat.unavailable(s)},
+            "vector_store": cat.vector_store.describe() if cat.vector_store else "FAISS files",
         }
 
     @app.get("/items/{item_id}/image", response_class=FileResponse, summary="A product's image",

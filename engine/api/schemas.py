@@ -109,6 +109,10 @@ class HealthResponse(BaseModel):
     unavailable: dict[str, str] = Field(
         default_factory=dict, description="Steps that could not run on this catalog, and why."
     )
+    vector_store: str | None = Field(
+        None, description="Where the dense methods search: FAISS files or Milvus "
+        "(python -m engine serve --vector-store)."
+    )
     problems: list[str] = Field(default_factory=list)
     error: dict[str, Any] | None = None
 
