@@ -58,3 +58,14 @@ def test_scale_table_from_the_reports(tmp_path: Path) -> None:
     text = readme.read_text()
     assert "old" not in text and text.startswith("intro\n") and text.endswith(f"{END}\nrest\n")
     assert "| world | 100 | 500 | 5.00x |" in text
+
+
+def test_a_reloaded_report_lists_methods_in_the_registry_order(tmp_path: Path) -> None:
+    from engine.artifacts import atomic_write_json
+    from engine.benchmark.report import load_report
+
+    methods = {m: {} for m in ("hybrid", "bm25", "sbert", "clip")}
+    atomic_write_json(tmp_path / "benchmark.json", {"text": {"methods": methods},
+                                                    "image": {"methods": {}}})
+    # the file's keys are sorted; the reloaded report follows the registry (lexical first)
+    assert list(load_report(tmp_path)["text"]["methods"]) == ["bm25", "sbert", "clip", "hybrid"]

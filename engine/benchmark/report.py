@@ -395,5 +395,19 @@ def write_reports(r: dict[str, Any], folder: Path, readme: Path | None = None) -
 
 
 def load_report(folder: Path) -> dict[str, Any] | None:
+    """``benchmark.json``, its methods in the registry's order (the file's keys are sorted, so a
+    re-rendered benchmark.md lists them as the benchmark run did)."""
     path = folder / "benchmark.json"
-    return json.loads(path.read_text()) if path.exists() else None
+    if not path.exists():
+        return None
+    from engine.retrieval.registry import list_retrievers
+
+    r = json.loads(path.read_text())
+    order = {m: i for i, m in enumerate(list_retrievers())}
+    for section in ("text", "image"):
+        methods = r.get(section, {}).get("methods")
+        if isinstance(methods, dict):
+            r[section]["methods"] = dict(
+                sorted(methods.items(), key=lambda kv: order.get(kv[0], len(order)))
+            )
+    return r
