@@ -127,7 +127,7 @@ def vector_index(catalog: Catalog, step: str, prefix: str, kind: str) -> VectorI
 
     if kind == SERVED:
         kind = served_index_kind(catalog)
-    store = catalog.vector_store
+    store = getattr(catalog, "vector_store", None)  # None: FAISS (and test stand-ins)
     if store is not None and store.is_milvus:
         key = f"milvus:{prefix}:{kind}"
         return catalog.cached(key, lambda: milvus_index(catalog, prefix, kind))
@@ -146,8 +146,8 @@ def milvus_collections(catalog: Catalog) -> dict[str, Any] | None:
 def milvus_index(catalog: Catalog, prefix: str, kind: str):
     """The Milvus collection holding index ``prefix``/``kind`` (``build --vector-store milvus``)."""
     from engine.artifacts import ArtifactError
+    from engine.index_kinds import MILVUS_WRITTEN, milvus_served_kind
     from engine.indexes.store import VectorStoreConfig, open_vector_index
-    from engine.pipeline.steps.vectorstore import MILVUS_WRITTEN, milvus_served_kind
 
     info = milvus_collections(catalog)
     rebuild = f"python -m engine build --preset {catalog.config.get('preset', 'demo')} " \

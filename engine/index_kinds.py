@@ -24,3 +24,12 @@ def check_kind(kind: str, valid: tuple[str, ...] = INDEX_KINDS) -> str:
     if kind not in valid:
         raise ValueError(f"unknown index kind {kind!r}; valid: {', '.join(valid)}")
     return kind
+
+# The kinds the ``vectorstore`` build step writes to Milvus (Milvus has no scalar-quantised HNSW:
+# a catalog serving ``hnsw-sq8`` from FAISS is served ``hnsw`` from Milvus).
+MILVUS_WRITTEN = ("flat", "hnsw", "ivf")
+
+
+def milvus_served_kind(kind: str) -> str:
+    """The Milvus kind that stands for a FAISS kind."""
+    return "hnsw" if kind == "hnsw-sq8" else kind

@@ -14,7 +14,7 @@ from engine.artifacts import atomic_write_bytes, atomic_write_json
 from engine.benchmark.ann import ann_md
 from engine.benchmark.int8_section import int8_md, read_int8
 from engine.benchmark.load_section import load_headline, load_md, read_load
-from engine.benchmark.stores import read_stores, stores_md
+from engine.benchmark.stores_section import read_stores, stores_md
 from engine.benchmark.tables import (
     best_of,
     methods_table,

@@ -23,18 +23,11 @@ from typing import Any
 import numpy as np
 
 from engine.config import stable_hash
+from engine.index_kinds import MILVUS_WRITTEN, milvus_served_kind
 from engine.pipeline.step import Step, StepContext, register_step
 
 INDEX_STEPS = ("sbert", "visual", "fusion")  # the steps that write dense FAISS indexes
 AGREEMENT_QUERIES = 300
-
-
-MILVUS_WRITTEN = ("flat", "hnsw", "ivf")  # the kinds written to Milvus (no hnsw-sq8 there)
-
-
-def milvus_served_kind(served: str) -> str:
-    """The Milvus kind that stands for the catalog's served FAISS kind."""
-    return "hnsw" if served == "hnsw-sq8" else served
 
 
 def flat_vectors(path: Path) -> np.ndarray:
