@@ -56,7 +56,7 @@ def cmd_build(args: argparse.Namespace) -> int:
         index=index,
         sbert_precision=args.sbert_precision,
         source=source,
-        vector_store=_store_section(args),
+        vector_store=_store_section(args) or _previous_store(name or preset),
     )
     manifest = run_build(cfg, name=name, progress=None if args.quiet else _progress, log=_log)
     built = [s for s, r in manifest["steps"].items() if not r.get("skipped")]
@@ -73,6 +73,20 @@ def _store_section(args: argparse.Namespace) -> dict[str, str]:
     if args.milvus_uri:
         out.update(kind=args.vector_store or "milvus", uri=args.milvus_uri)
     return out
+
+
+def _previous_store(name: str) -> dict[str, str]:
+    """The vector store the catalog was last built with: a catalog built with ``--vector-store
+    milvus`` keeps its collections on a plain rebuild (``make run``) until built with
+    ``--vector-store faiss``."""
+    from engine.artifacts import ArtifactStore
+    from engine.paths import artifacts_dir
+
+    try:
+        manifest = ArtifactStore(artifacts_dir(name)).read_manifest()
+    except (ArtifactError, ValueError, OSError):
+        return {}
+    return dict(manifest.get("config", {}).get("vector_store") or {})
 
 
 def _add_store_args(p: argparse.ArgumentParser, build: bool = False) -> None:

@@ -148,3 +148,12 @@ def test_the_api_serves_milvus_when_started_with_it(milvus_manifest, monkeypatch
         # a catalog without collections cannot be served from Milvus: 503 with the fix
         resp = client.get("/health", params={"catalog": "tiny"})
         assert resp.status_code == 503 and "--vector-store milvus" in resp.text
+
+
+def test_a_plain_rebuild_keeps_the_milvus_collections(milvus_manifest) -> None:
+    from engine.cli import main
+
+    assert main(["build", "--preset", "tiny", "--name", NAME, "--quiet"]) == 0
+    manifest = open_catalog(NAME).manifest
+    assert manifest["config"]["vector_store"]["kind"] == "milvus"
+    assert manifest["steps"]["vectorstore"]["skipped"]  # nothing rebuilt, collections kept
