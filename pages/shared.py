@@ -32,10 +32,16 @@ def esc(text: object) -> str:
 
 # -- caches (the only st.cache_* calls in the app) -----------------------------------------------
 @st.cache_resource(show_spinner="Opening the catalog…", max_entries=4)
-def _open_catalog(name: str, manifest_mtime: float, store: str = "faiss") -> Catalog:
-    """A built catalog whose dense methods read their indexes from ``store`` (faiss|milvus)."""
+def _cached_catalog(name: str, manifest_mtime: float, store: str) -> Catalog:
     note_build("_open_catalog", name, manifest_mtime, store)
     return open_catalog(name, vector_store=store)
+
+
+def _open_catalog(name: str, manifest_mtime: float, store: str = "faiss") -> Catalog:
+    """A built catalog whose dense methods read their indexes from ``store`` (faiss|milvus),
+    opened once per process. (The cache is keyed on the arguments as passed, so every call goes
+    through here with all three: ``f(a, b)`` and ``f(a, b, "faiss")`` would be two entries.)"""
+    return _cached_catalog(name, manifest_mtime, store)
 
 
 @st.cache_resource(show_spinner="Loading models and indexes…", max_entries=32)
