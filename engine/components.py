@@ -143,6 +143,12 @@ def milvus_collections(catalog: Catalog) -> dict[str, Any] | None:
     return info if info.get("vector_store") == "milvus" else None
 
 
+def milvus_build_command(catalog: Catalog) -> str:
+    """The command that adds Milvus collections to ``catalog``."""
+    return f"python -m engine build --preset {catalog.config.get('preset', 'demo')} " \
+        "--vector-store milvus"
+
+
 def milvus_index(catalog: Catalog, prefix: str, kind: str):
     """The Milvus collection holding index ``prefix``/``kind`` (``build --vector-store milvus``)."""
     from engine.artifacts import ArtifactError
@@ -150,8 +156,7 @@ def milvus_index(catalog: Catalog, prefix: str, kind: str):
     from engine.indexes.store import VectorStoreConfig, open_vector_index
 
     info = milvus_collections(catalog)
-    rebuild = f"python -m engine build --preset {catalog.config.get('preset', 'demo')} " \
-        "--vector-store milvus"
+    rebuild = milvus_build_command(catalog)
     if info is None:
         raise ArtifactError(
             f"The '{catalog.name}' catalog has no Milvus collections.", fix=rebuild

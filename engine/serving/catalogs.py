@@ -45,14 +45,13 @@ def vector_store_for(catalog: Catalog, kind: str | None, uri: str | None):
     if kind == "faiss" and uri is None:
         return None
     store = VectorStoreConfig(kind, uri)  # ValueError lists the valid stores
-    from engine.components import milvus_collections
+    from engine.components import milvus_build_command, milvus_collections
 
     if milvus_collections(catalog) is None:
         raise ArtifactError(
             f"The '{catalog.name}' catalog has no Milvus collections (it was built with the "
             "FAISS vector store only).",
-            fix=f"python -m engine build --preset {catalog.config.get('preset', 'demo')} "
-            "--vector-store milvus",
+            fix=milvus_build_command(catalog),
         )
     return store
 

@@ -38,17 +38,13 @@ def flat_vectors(path: Path) -> np.ndarray:
     return index.reconstruct_n(0, index.ntotal).astype(np.float32)
 
 
-def overlap_at_k(a: np.ndarray, b: np.ndarray, k: int = 10) -> float:
-    """Mean share of the top-``k`` ids two searches have in common (padding ignored)."""
-    shares = [len(set(x[:k][x[:k] >= 0]) & set(y[:k][y[:k] >= 0])) / k for x, y in zip(a, b)]
-    return float(np.mean(shares)) if shares else 0.0
-
-
 def _faiss_knob(folder: Path, prefix: str, kind: str) -> int | None:
     """The efSearch / nprobe the FAISS twin was tuned to on the catalog's vectors *and* its
     real query vectors (which this step does not have: tuned on catalog vectors alone, queries
     that are not catalog rows would get less recall)."""
-    meta = folder / f"{prefix}_{kind}.faiss.json"
+    from engine.indexes.vector import meta_path
+
+    meta = meta_path(folder / f"{prefix}_{kind}.faiss")
     if not meta.is_file():
         return None
     tuning = json.loads(meta.read_text()).get("tuning") or {}
@@ -62,6 +58,7 @@ def collection_version(ctx: StepContext) -> str:
 
 def run(ctx: StepContext, out: Path) -> dict[str, Any]:
     """Write each dense index's vectors to Milvus (nothing for the FAISS store)."""
+    from engine.evaluation.metrics import index_recall_at_k
     from engine.indexes.store import (
         VectorStoreConfig,
         open_vector_index,
@@ -110,8 +107,8 @@ def run(ctx: StepContext, out: Path) -> dict[str, Any]:
                 sample = vectors[rng.choice(len(vectors), min(AGREEMENT_QUERIES, len(vectors)),
                                             replace=False)]
                 rec["top10_overlap_with_faiss"] = round(
-                    overlap_at_k(milvus_index.search(sample, 10)[0],
-                                 faiss_index.search(sample, 10)[0]), 4)
+                    index_recall_at_k(milvus_index.search(sample, 10)[0],
+                                      faiss_index.search(sample, 10)[0], 10), 4)
                 info["indexes"][prefix] = rec
                 ctx.log(f"  milvus {prefix}: {rec['n']:,} vectors, top-10 overlap with FAISS "
                         f"{rec['top10_overlap_with_faiss']:.3f}")
