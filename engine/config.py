@@ -48,6 +48,10 @@ class WorldConfig:
     n_image_queries: int = 300
     days: int = 180
     cutoff_day: int = 150
+    # 0: each user's interactions are a Gumbel-top-k sample over every item (exact, O(users x
+    # items)). N > 0: over N items drawn uniformly per user, O(users x N), for worlds too large
+    # to score every pair (engine/world/users.py).
+    interaction_candidates: int = 0
     # The simulated vendor image tagger (engine/world/tagger.py): a small CNN trained on its own
     # rendered photos (never a catalog image), calibrated, then run on every catalog image.
     tagger_train_images: int = 9_000
@@ -180,6 +184,8 @@ class BuildConfig:
             del d["source"]  # keeps the synthetic world's hashes independent of this field
         if d["text"]["sbert_precision"] == "fp32":
             del d["text"]["sbert_precision"]  # likewise: fp32 builds keep their earlier hashes
+        if d["world"]["interaction_candidates"] == 0:
+            del d["world"]["interaction_candidates"]  # likewise: exact worlds keep their hashes
         if d["vector_store"] == {"kind": "faiss", "uri": None}:
             del d["vector_store"]  # likewise: FAISS-only builds keep their earlier manifests
         return d

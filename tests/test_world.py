@@ -464,3 +464,69 @@ def test_wording_rates_are_roughly_the_configured_ones(demo_scale_queries):
     wcfg, q = demo_scale_queries
     assert abs((q["wording"] == "paraphrase").mean() - wcfg["paraphrase_rate"]) < 0.05
     assert abs((q["wording"] == "wild").mean() - wcfg["wild_rate"]) < 0.05
+
+
+# -- worlds too large to score every (user, item) pair -------------------------------------------
+def _tables(**world):
+    """Items, users, interactions and prior of a small world (no images), seed 42."""
+    from engine.world import users as world_users
+
+    w = dataclasses.replace(load_preset("tiny").world, **world)
+    rng = [np.random.default_rng(s) for s in np.random.SeedSequence(42).spawn(3)]
+    items = world_catalog.generate_products(w, rng[0])
+    people = world_users.generate_users(w, rng[1])
+    inter, prior = world_users.interactions_and_prior(w, items, people, rng[2])
+    return w, items, people, inter, prior
+
+
+SAMPLED = {"n_items": 3000, "n_users": 300, "n_interactions": 6000}
+
+
+def test_candidate_sampled_interactions_keep_the_worlds_rules():
+    w, items, people, inter, _ = _tables(**SAMPLED, interaction_candidates=600)
+    assert not inter.duplicated(["user_id", "item_id"]).any()
+    new_ids = set(items.loc[items["is_new"], "item_id"])
+    train = inter[inter["split"] == "train"]
+    assert not train["item_id"].isin(new_ids).any()
+    assert inter.loc[inter["split"] == "test", "item_id"].isin(new_ids).any()
+    assert abs(len(inter) - w.n_interactions) < 0.05 * w.n_interactions
+    # Users still follow their tastes: their top category's share is far above its catalog share.
+    t = train.merge(items[["item_id", "category"]], on="item_id")
+    t = t.merge(people[["user_id", "top_category"]], on="user_id")
+    share = (t["category"] == t["top_category"]).mean()
+    base = items["category"].value_counts(normalize=True)
+    assert share > 3 * people["top_category"].map(base).mean()
+    # Items are spread over the catalog, not confined to one shared candidate block.
+    assert inter["item_id"].nunique() > 0.5 * len(items)
+
+
+def test_candidates_change_the_sample_and_a_full_candidate_set_is_the_exact_world():
+    exact = _tables(**SAMPLED)[3]
+    assert exact.equals(_tables(**SAMPLED, interaction_candidates=SAMPLED["n_items"])[3])
+    assert not exact.equals(_tables(**SAMPLED, interaction_candidates=600)[3])
+
+
+def test_oracle_is_the_top_of_a_full_sort_of_true_utility():
+    """The oracle (argpartition over cell scores) against a direct full sort per user."""
+    from engine.world import users as world_users
+
+    _, items, people, inter, prior = _tables(n_items=500, n_users=60, n_interactions=1500)
+    oracle = world_users.oracle_rankings(items, people, inter, prior, n=10)
+    codes = {f: items[f].map({n: i for i, n in enumerate(vocab.names(f))}).to_numpy()
+             for f in ("category", "colour", "pattern")}
+    seen = inter[inter["split"] == "train"].groupby("user_id")["item_id"].agg(set)
+    test_users = set(inter.loc[inter["split"] == "test", "user_id"])
+    assert set(oracle["user_id"]) == test_users
+    for _, u in people[people["user_id"].isin(test_users)].iterrows():
+        util = (
+            1.6 * np.log(u["pref_category"][codes["category"]] + 1e-4)
+            + 1.2 * np.log(u["pref_colour"][codes["colour"]] + 1e-4)
+            + 0.6 * np.log(u["pref_pattern"][codes["pattern"]] + 1e-4)
+            - 0.6 * (np.log(items["price"].to_numpy()) - u["price_level"]) ** 2
+            + prior
+            + 0.4 * items["is_new"].to_numpy()
+        )
+        util[items["item_id"].isin(seen.get(u["user_id"], set())).to_numpy()] = -np.inf
+        expected = items["item_id"].to_numpy()[np.argsort(-util, kind="stable")[:10]]
+        got = oracle.loc[oracle["user_id"] == u["user_id"]].sort_values("rank")["item_id"]
+        assert list(got) == list(expected), u["user_id"]

@@ -69,7 +69,8 @@ def run_build(
             with store.write_step(step.name, step_hash, info) as out:
                 info.update({"unavailable": reason} if reason else step.run(ctx, out))
             rec = store.finished_step(step.name, step_hash)
-            records[step.name] = {**rec.__dict__, "skipped": False}
+            # Cumulative: the step that raised it is the first whose figure is higher.
+            records[step.name] = {**rec.__dict__, "skipped": False, "peak_rss_mb": _peak_rss_mb()}
             if reason:
                 log(f"[{step.name}] not available for this catalog: {reason}")
             else:

@@ -23,6 +23,7 @@ from engine.world import vocab
 EPOCH = 1_735_689_600  # 2025-01-01T00:00:00Z: day 0 of the world (not the wall clock)
 EVENTS = ("view", "click", "add_to_cart", "purchase")
 _CHUNK = 256
+_ORACLE_CHUNK = 32  # users scored at once: small blocks keep the temporaries in cache
 
 
 def generate_users(cfg: WorldConfig, rng: np.random.Generator) -> pd.DataFrame:
@@ -74,6 +75,9 @@ def interactions_and_prior(
     activity = users["activity"].to_numpy()
     counts = np.maximum(1, np.round(activity / activity.sum() * cfg.n_interactions)).astype(int)
     counts = np.minimum(counts, n_items // 4)
+    sampled = 0 < cfg.interaction_candidates < n_items
+    if sampled:  # leave every user room to draw their count from the candidates
+        counts = np.minimum(counts, cfg.interaction_candidates // 4)
     n_test = rng.binomial(counts, test_frac)
     n_train = counts - n_test
     pc = np.log(np.stack(users["pref_category"].to_numpy()) + 1e-4)
@@ -84,17 +88,27 @@ def interactions_and_prior(
     rows_u, rows_i, rows_t, rows_util = [], [], [], []
     for start in range(0, len(users), _CHUNK):
         sl = slice(start, start + _CHUNK)
+        n_rows = len(level[sl])
+        # Column j of this block is item cand[r, j] when sampled, else item j (every item).
+        if sampled:
+            cand = _candidates(rng, n_rows, n_items, cfg.interaction_candidates)
+            rows: np.ndarray | slice = np.arange(n_rows)[:, None]
+        else:
+            cand, rows = np.arange(n_items), slice(None)
         util = (
-            1.6 * pc[sl][:, cat]
-            + 1.2 * pcol[sl][:, col]
-            + 0.6 * ppat[sl][:, pat]
-            - 0.6 * (log_price[None, :] - level[sl, None]) ** 2
-            + item_prior[None, :]
+            1.6 * pc[sl][rows, cat[cand]]
+            + 1.2 * pcol[sl][rows, col[cand]]
+            + 0.6 * ppat[sl][rows, pat[cand]]
+            - 0.6 * (log_price[cand] - level[sl, None]) ** 2
+            + item_prior[cand]
         )
+        if sampled:
+            util[:, 1:][cand[:, 1:] == cand[:, :-1]] = -np.inf  # a repeated draw counts once
         seen: list[np.ndarray] = [np.empty(0, dtype=np.int64)] * len(util)
         for phase, n_phase in (("train", n_train[sl]), ("test", n_test[sl])):
             u_phase = util + (
-                0.4 * is_new if phase == "test" else np.where(available_train, 0, -np.inf)
+                0.4 * is_new[cand] if phase == "test"
+                else np.where(available_train[cand], 0, -np.inf)
             )
             noisy = u_phase + rng.gumbel(size=u_phase.shape)
             for r, items_seen in enumerate(seen):
@@ -105,16 +119,17 @@ def interactions_and_prior(
             top = np.argpartition(-noisy, kmax - 1, axis=1)[:, :kmax]
             for r, k in enumerate(n_phase):
                 # Gumbel-top-k: this user's k best noisy utilities (a sample without replacement).
-                chosen = top[r][np.argsort(-noisy[r, top[r]], kind="stable")[:k]]
+                pos = top[r][np.argsort(-noisy[r, top[r]], kind="stable")[:k]]
+                chosen = cand[r, pos] if sampled else pos
                 if phase == "train":
                     lo, hi = launch[chosen], np.full(k, float(cfg.cutoff_day))
-                    seen[r] = chosen
+                    seen[r] = pos
                 else:
                     lo, hi = np.maximum(cfg.cutoff_day, launch[chosen]), np.full(k, float(cfg.days))
                 rows_u.append(np.full(k, start + r))
                 rows_i.append(chosen)
                 rows_t.append(rng.uniform(lo, np.maximum(hi, lo + 1e-3)))
-                rows_util.append(util[r, chosen])
+                rows_util.append(util[r, pos])
     u = np.concatenate(rows_u)
     i = np.concatenate(rows_i)
     day = np.concatenate(rows_t)
@@ -135,6 +150,12 @@ def interactions_and_prior(
     return df, item_prior
 
 
+def _candidates(rng: np.random.Generator, n_rows: int, n_items: int, size: int) -> np.ndarray:
+    """``size`` items drawn uniformly per user (sorted; a repeated draw stays in place and is
+    masked by the caller): the candidate set that Gumbel-top-k samples from at scale."""
+    return np.sort(rng.integers(n_items, size=(n_rows, size)), axis=1)
+
+
 def oracle_rankings(
     items: pd.DataFrame, users: pd.DataFrame, inter: pd.DataFrame, item_prior: np.ndarray,
     n: int = 20,
@@ -143,35 +164,49 @@ def oracle_rankings(
     the test period (the world's own formula, without the sampling noise), excluding the
     user's training items. Columns ``user_id, item_id, rank``. Truth: evaluation only."""
     cat, col, pat = (_codes(items, f) for f in ("category", "colour", "pattern"))
+    n_col, n_pat = len(vocab.COLOURS), len(vocab.PATTERNS)
+    cells = np.arange(len(vocab.CATEGORIES) * n_col * n_pat)  # every (category, colour, pattern)
+    cell_cat, cell_col, cell_pat = cells // (n_col * n_pat), cells // n_pat % n_col, cells % n_pat
+    item_cell = (cat * n_col + col) * n_pat + pat
     log_price = np.log(items["price"].to_numpy())
     is_new = items["is_new"].to_numpy()
+    item_ids, user_ids = items["item_id"].to_numpy(), users["user_id"].to_numpy()
     test_users = set(inter.loc[inter["split"] == "test", "user_id"])
     rows = np.flatnonzero(users["user_id"].isin(test_users).to_numpy())
     train = inter[inter["split"] == "train"]
-    item_row = pd.Series(np.arange(len(items)), index=items["item_id"].to_numpy())
-    seen = train.groupby("user_id")["item_id"].agg(list).to_dict()
+    seen_user = pd.Index(user_ids).get_indexer(train["user_id"])
+    seen_item = pd.Index(item_ids).get_indexer(train["item_id"])
     pc = np.log(np.stack(users["pref_category"].to_numpy()) + 1e-4)
     pcol = np.log(np.stack(users["pref_colour"].to_numpy()) + 1e-4)
     ppat = np.log(np.stack(users["pref_pattern"].to_numpy()) + 1e-4)
     level = users["price_level"].to_numpy()
-    out_u, out_i, out_r = [], [], []
-    for start in range(0, len(rows), _CHUNK):
-        sl = rows[start : start + _CHUNK]
+    out_u, out_i = [], []
+    row_in_block = np.full(len(users), -1)
+    for start in range(0, len(rows), _ORACLE_CHUNK):
+        sl = rows[start : start + _ORACLE_CHUNK]
+        # The taste terms take one value per cell: score the cells, then look items up.
+        taste = (
+            1.6 * pc[sl][:, cell_cat] + 1.2 * pcol[sl][:, cell_col] + 0.6 * ppat[sl][:, cell_pat]
+        )
         util = (
-            1.6 * pc[sl][:, cat]
-            + 1.2 * pcol[sl][:, col]
-            + 0.6 * ppat[sl][:, pat]
+            taste[:, item_cell]
             - 0.6 * (log_price[None, :] - level[sl, None]) ** 2
             + item_prior[None, :]
             + 0.4 * is_new[None, :]
         )
-        for r, u in enumerate(users["user_id"].to_numpy()[sl]):
-            util[r, item_row.reindex(seen.get(u, [])).to_numpy()] = -np.inf
-        top = np.argsort(-util, axis=1, kind="stable")[:, :n]
-        for r, u in enumerate(users["user_id"].to_numpy()[sl]):
-            out_u += [u] * n
-            out_i += items["item_id"].to_numpy()[top[r]].tolist()
-            out_r += list(range(1, n + 1))
+        row_in_block[sl] = np.arange(len(sl))
+        mine = row_in_block[seen_user] >= 0
+        util[row_in_block[seen_user[mine]], seen_item[mine]] = -np.inf
+        row_in_block[sl] = -1
+        # The n best, ordered as a stable sort of the whole row would order them.
+        top = np.sort(np.argpartition(-util, n - 1, axis=1)[:, :n], axis=1)
+        top = np.take_along_axis(top, np.argsort(-np.take_along_axis(util, top, 1), 1, "stable"), 1)
+        out_u.append(np.repeat(user_ids[sl], n))
+        out_i.append(item_ids[top].ravel())
+    out_r = np.tile(np.arange(1, n + 1), len(rows))
+    if not out_u:
+        return pd.DataFrame({"user_id": [], "item_id": [], "rank": []})
+    out_u, out_i = np.concatenate(out_u), np.concatenate(out_i)
     return pd.DataFrame({"user_id": out_u, "item_id": out_i, "rank": out_r})
 
 
