@@ -14,7 +14,8 @@ def _report(items: int, commit: str, build: dict[str, float], p95: dict[str, flo
         "measured_at": "2026-12-02 14:00:00 UTC",
         "commit": commit,
         "catalog": {"items": items},
-        "build": {s: {"seconds": v} for s, v in build.items()},
+        "build": {s: {"seconds": v, "peak_rss_mb": 500.0 * (i + 1) if items > 50_000 else None}
+                  for i, (s, v) in enumerate(build.items())},
         "build_run": {"peak_rss_mb": 999.0},
         "indexes": [
             {"index": "sbert", "kind": "hnsw", "bytes": hnsw_bytes, "served": True},
@@ -51,6 +52,9 @@ def test_scale_table_from_the_reports(tmp_path: Path) -> None:
     assert "| sbert (text) | 10.0 | 12.0 | 1.20x |" in md  # within 1.3x: no mark
     assert "| bm25 (text) | 4.0 | 8.0 | 2.00x ✗ |" in md
     assert "commit aaa" in md and "commit bbb" in md
+    # per-step memory where the build recorded it (the seed-scale one here), not invented
+    assert "seed-scale build after each step (cumulative), MB: world 500 · sbert 1,000." in md
+    assert "demo build after each step" not in md
 
     readme = tmp_path / "README.md"
     readme.write_text(f"intro\n{START}\nold\n{END}\nrest\n")

@@ -256,7 +256,8 @@ def run_benchmark(
             },
         },
         "build": {
-            s: {"seconds": r["seconds"], "hash": r.get("hash"), "info": r.get("info", {})}
+            s: {"seconds": r["seconds"], "hash": r.get("hash"), "info": r.get("info", {}),
+                "peak_rss_mb": r.get("peak_rss_mb")}
             for s, r in catalog.manifest["steps"].items()
         },
     }

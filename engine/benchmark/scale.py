@@ -93,6 +93,13 @@ def scale_md(reports: Path) -> str | None:
         f"| peak RSS of the build, MB | {_num(rss[SMALL])} | {_num(rss[LARGE])} "
         f"| {_ratio(rss[SMALL], rss[LARGE])} |",
         "",
+    ]
+    for p in runs:  # where the memory went: the build's peak so far, recorded after each step
+        after = {s: r.get("peak_rss_mb") for s, r in runs[p].get("build", {}).items()}
+        if any(after.values()):
+            lines += [f"Peak RSS of the {p} build after each step (cumulative), MB: "
+                      + " · ".join(f"{s} {_num(v)}" for s, v in after.items() if v) + ".", ""]
+    lines += [
         f"| served index | {SMALL} MB | {LARGE} MB | ratio |",
         "|---|---|---|---|",
     ]
