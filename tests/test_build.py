@@ -487,6 +487,8 @@ def test_real_tiny_rerun_skips_everything_and_truncation_is_caught(
     assert manifest["build_seconds"] == tiny_manifest["build_seconds"]
     assert manifest["machine"] == tiny_manifest["machine"]
     assert manifest["machine"]["peak_rss_mb"] > 0 and "checked_at" in manifest
+    for step, rec in manifest["steps"].items():  # and each step's peak from when it was built
+        assert rec["peak_rss_mb"] == tiny_manifest["steps"][step]["peak_rss_mb"] > 0, step
     assert check("tiny", root=copy).ok
     npz = ArtifactStore(copy).step_dir("lexical") / "bm25_matrix.npz"
     npz.write_bytes(npz.read_bytes()[: npz.stat().st_size // 2])

@@ -56,6 +56,16 @@ def test_scale_table_from_the_reports(tmp_path: Path) -> None:
     assert "seed-scale build after each step (cumulative), MB: world 500 · sbert 1,000." in md
     assert "demo build after each step" not in md
 
+    # a stopped-and-resumed build: its partial run's log can hold the peak, never the wall time
+    (tmp_path / "build-seed-scale-part1.log").write_text(
+        "\tElapsed (wall clock) time (h:mm:ss or m:ss): 9:00:00\n"
+        "\tMaximum resident set size (kbytes): 5242880\n"
+    )
+    md = scale_md(tmp_path)
+    assert "| peak RSS of the build, MB | 999 | 5,120 | 5.13x |" in md
+    assert "| build wall time (`make build`) | – | 3,724 | – |" in md
+    assert "`reports/build-seed-scale.log`, `reports/build-seed-scale-part1.log`" in md
+
     readme = tmp_path / "README.md"
     readme.write_text(f"intro\n{START}\nold\n{END}\nrest\n")
     assert write_scale(tmp_path, readme) == tmp_path / "scale.md"

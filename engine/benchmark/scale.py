@@ -26,20 +26,36 @@ def report_folder(reports: Path, preset: str) -> Path:
 
 
 def _time_log(reports: Path, preset: str) -> dict[str, Any]:
-    """Wall time and peak RSS from ``/usr/bin/time -v`` output, when saved."""
-    path = reports / f"build-{preset}.log"
-    if not path.is_file():
-        return {}
-    text = path.read_text(errors="replace")
-    out: dict[str, Any] = {"log": path.name}
-    m = re.search(r"Maximum resident set size \(kbytes\): (\d+)", text)
-    if m:
-        out["peak_rss_mb"] = int(m.group(1)) / 1024
-    m = re.search(r"Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): ([\d:.]+)", text)
-    if m:
-        parts = [float(p) for p in m.group(1).split(":")]
-        out["wall_seconds"] = sum(p * 60**i for i, p in enumerate(reversed(parts)))
+    """Wall time and peak RSS from ``/usr/bin/time -v`` output, when saved.
+
+    The wall time comes from the full build's log (``build-<preset>.log``) only. The peak RSS
+    is the highest of that log and of partial runs' logs (``build-<preset>-*.log``, e.g. a build
+    stopped and resumed): the artifacts were made across those runs.
+    """
+    out: dict[str, Any] = {"logs": []}
+    full = reports / f"build-{preset}.log"
+    for path in [full, *sorted(reports.glob(f"build-{preset}-*.log"))]:
+        if not path.is_file():
+            continue
+        text = path.read_text(errors="replace")
+        m = re.search(r"Maximum resident set size \(kbytes\): (\d+)", text)
+        if m:
+            out["logs"].append(path.name)
+            out["peak_rss_mb"] = max(out.get("peak_rss_mb", 0.0), int(m.group(1)) / 1024)
+        m = re.search(r"Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): ([\d:.]+)", text)
+        if m and path == full:
+            parts = [float(p) for p in m.group(1).split(":")]
+            out["wall_seconds"] = sum(p * 60**i for i, p in enumerate(reversed(parts)))
     return out
+
+
+def _peak_rss(run: dict[str, Any], log: dict[str, Any]) -> float | None:
+    """The build's peak RSS: the highest of its time logs, the manifest's last run and the
+    per-step peaks recorded when each step was built."""
+    found = [log.get("peak_rss_mb"), run.get("build_run", {}).get("peak_rss_mb"),
+             *(r.get("peak_rss_mb") for r in run.get("build", {}).values())]
+    found = [float(v) for v in found if v]
+    return max(found) if found else None
 
 
 def _served_index_bytes(r: dict[str, Any]) -> dict[str, int]:
@@ -84,8 +100,7 @@ def scale_md(reports: Path) -> str | None:
     lines.append(f"| **sum of steps** | **{total[SMALL]:.0f}** | **{total[LARGE]:.0f}** "
                  f"| {_ratio(total[SMALL], total[LARGE])} |")
     logs = {p: _time_log(reports, p) for p in runs}
-    rss = {p: logs[p].get("peak_rss_mb") or runs[p].get("build_run", {}).get("peak_rss_mb")
-           for p in runs}
+    rss = {p: _peak_rss(runs[p], logs[p]) for p in runs}
     wall = {p: logs[p].get("wall_seconds") for p in runs}
     lines += [
         f"| build wall time (`make build`) | {_num(wall[SMALL])} | {_num(wall[LARGE])} "
@@ -94,6 +109,10 @@ def scale_md(reports: Path) -> str | None:
         f"| {_ratio(rss[SMALL], rss[LARGE])} |",
         "",
     ]
+    for p in runs:
+        if logs[p]["logs"]:
+            lines += [f"The {p} build's time logs: "
+                      + ", ".join(f"`reports/{n}`" for n in logs[p]["logs"]) + ".", ""]
     for p in runs:  # where the memory went: the build's peak so far, recorded after each step
         after = {s: r.get("peak_rss_mb") for s, r in runs[p].get("build", {}).items()}
         if any(after.values()):

@@ -19,7 +19,7 @@ from engine.paths import artifacts_dir
 from engine.pipeline import planner as planning
 from engine.pipeline.status import rebuild_command
 from engine.pipeline.step import StepContext
-from engine.pipeline.timings import previous_seconds, step_table
+from engine.pipeline.timings import previous_records, previous_seconds, step_table
 from engine.progress import ProgressFn, no_progress, with_prefix
 from engine.progress_lines import format_duration
 from engine.runtime import load_average
@@ -47,6 +47,7 @@ def run_build(
     t_start = time.perf_counter()
     load_at_start = load_average()
     with store.lock():
+        previous = previous_records(store)
         before = previous_seconds(store)
         for step in planning.ordered_steps():
             step_hash = hashes[step.name]
@@ -54,6 +55,10 @@ def run_build(
             if done is not None:
                 log(f"[{step.name}] up to date ({step_hash}), skipped")
                 records[step.name] = {**done.__dict__, "skipped": True}
+                last_rec = previous.get(step.name, {})
+                if last_rec.get("hash") == step_hash and "peak_rss_mb" in last_rec:
+                    # the peak measured when these artifacts were built, not this no-op's
+                    records[step.name]["peak_rss_mb"] = last_rec["peak_rss_mb"]
                 continue
             last = before.get(step.name)
             took = f" (last build took {format_duration(last)})" if last is not None else ""

@@ -17,12 +17,17 @@ from typing import Any
 from engine.artifacts import ArtifactStore
 
 
-def previous_seconds(store: ArtifactStore) -> dict[str, float]:
-    """Each step's wall time as last built, from the current manifest (empty when none)."""
+def previous_records(store: ArtifactStore) -> dict[str, dict[str, Any]]:
+    """Each step's record in the current manifest (empty when there is none or it is unreadable)."""
     try:
-        steps = store.read_manifest().get("steps", {})
+        return dict(store.read_manifest().get("steps", {}))
     except Exception:  # no build yet, or an unreadable one: no estimates, never an error
         return {}
+
+
+def previous_seconds(store: ArtifactStore) -> dict[str, float]:
+    """Each step's wall time as last built, from the current manifest (empty when none)."""
+    steps = previous_records(store)
     return {s: float(r["seconds"]) for s, r in steps.items() if "seconds" in r}
 
 
