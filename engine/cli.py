@@ -10,6 +10,7 @@ import argparse
 import json
 import os
 import sys
+import time
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -64,7 +65,21 @@ def cmd_build(args: argparse.Namespace) -> int:
         f"artifacts of '{manifest['name']}' are ready ({len(built)} step(s) built, "
         f"{len(manifest['steps']) - len(built)} up to date) in {manifest['build_seconds']:.1f} s"
     )
+    _prepare_query_encoder(manifest["config"]["text"])
     return 0
+
+
+def _prepare_query_encoder(text_cfg: dict) -> None:
+    """Export the query-time MiniLM to ONNX now (once per machine, ~10 s), not on the first
+    query; a failure only means queries use PyTorch."""
+    from engine.encoders.onnx_text import query_runtime, query_text_encoder
+
+    t0 = time.perf_counter()
+    enc = query_text_encoder(text_cfg["sbert_model"],
+                             precision=text_cfg.get("sbert_precision", "fp32"))
+    if query_runtime() == "onnx":
+        used = getattr(enc, "runtime", "torch")
+        _log(f"query encoder: {used} ({time.perf_counter() - t0:.1f} s)")
 
 
 def _store_section(args: argparse.Namespace) -> dict[str, str]:

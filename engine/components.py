@@ -46,13 +46,15 @@ def text_precision(catalog: Catalog) -> str:
 
 
 def text_encoder(catalog: Catalog) -> TextEncoder:
-    """The catalog's Sentence-BERT encoder (the model and precision its build used)."""
-    from engine.encoders.text import create_text_encoder
+    """The catalog's Sentence-BERT encoder for queries: the model and precision its build used,
+    on the query runtime (ONNX Runtime by default, PyTorch as chosen or as the fallback)."""
+    from engine.encoders.onnx_text import query_runtime, query_text_encoder
 
     name, precision = catalog.config["text"]["sbert_model"], text_precision(catalog)
+    chosen = query_runtime()
     return catalog.cached(
-        f"text_encoder:{name}:{precision}",
-        lambda: create_text_encoder(name, precision=precision),
+        f"text_encoder:{name}:{precision}:{chosen}",
+        lambda: query_text_encoder(name, precision=precision, runtime_name=chosen),
     )
 
 
@@ -85,7 +87,11 @@ class _TextVectors:
 
 def query_text_vector(catalog: Catalog, text: str) -> np.ndarray:
     """The SBERT vector of a query text, computed once for every method that needs it."""
-    vectors = catalog.cached("query_text_vectors", lambda: _TextVectors(text_encoder(catalog)))
+    from engine.encoders.onnx_text import query_runtime
+
+    vectors = catalog.cached(
+        f"query_text_vectors:{query_runtime()}", lambda: _TextVectors(text_encoder(catalog))
+    )
     return vectors(text)
 
 

@@ -394,3 +394,20 @@ def test_wait_for_idle_waits_until_the_load_falls_and_stops_at_the_cap() -> None
     t[0] = 0.0
     busy = wait_for_idle(1.0, 12, poll_s=5, clock=lambda: t[0], sleep=sleep, load=lambda: 4.0)
     assert busy["settled"] is False and busy["waited_s"] == 15.0
+
+
+def test_query_runtimes_side_by_side(report, written):
+    qr = report["query_runtime"]
+    assert qr["n_queries"] == report["text"]["n_queries"] == 10
+    for runtime in ("torch", "onnx"):
+        assert 0.0 <= qr[runtime]["ndcg@10"] <= 1.0
+        assert 0 < qr[runtime]["encode_ms"]["p50"] <= qr[runtime]["encode_ms"]["p95"]
+        assert qr[runtime]["encode_ms"]["p95"] <= qr[runtime]["encode_search_ms"]["p95"] + 1e-6
+    # the same weights: the runtimes agree, so the quality is the same
+    assert qr["max_abs_diff"] < 1e-5 and qr["query_cosine"]["min"] > 0.9999
+    assert qr["onnx"]["ndcg@10"] == qr["torch"]["ndcg@10"] and qr["top10_identical"] == 1.0
+    assert qr["encode_p95_speedup"] > 0
+    md = (written / "benchmark.md").read_text()
+    assert "## Query encoder: PyTorch vs ONNX Runtime" in md
+    assert any(line.startswith("SBERT query encoding, one thread: ONNX Runtime p95")
+               for line in headline(report))

@@ -245,6 +245,7 @@ def run_benchmark(
             k,
         ),
         "ann": ann_sweep(catalog, text_q, k),
+        "query_runtime": _query_runtime(catalog, text_q, k),
         "indexes": index_tunings(catalog),
         "recommend": recommend_section(catalog, k),
         "build_run": {
@@ -265,6 +266,15 @@ def run_benchmark(
     report["machine"]["load_average_after"] = load_average()
     report["bench_seconds"] = round(time.perf_counter() - t0, 1)
     return report
+
+
+def _query_runtime(catalog: Catalog, text_q: list[dict], k: int) -> dict[str, Any] | None:
+    """PyTorch vs ONNX Runtime for the SBERT query encoder (None without an sbert step)."""
+    from engine.benchmark.query_runtime import compare_query_runtimes
+
+    if "sbert" not in catalog.built_steps:
+        return None
+    return compare_query_runtimes(catalog, [(q["query_id"], q["text"]) for q in text_q], k)
 
 
 IDLE_LOAD = 1.0  # the 1-minute load average a 2-core machine shows with one busy thread or less

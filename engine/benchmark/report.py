@@ -14,6 +14,7 @@ from engine.artifacts import atomic_write_bytes, atomic_write_json
 from engine.benchmark.ann import ann_md
 from engine.benchmark.int8_section import int8_md, read_int8
 from engine.benchmark.load_section import load_headline, load_md, read_load
+from engine.benchmark.query_runtime import query_runtime_md
 from engine.benchmark.stores_section import read_stores, stores_md
 from engine.benchmark.tables import (
     best_of,
@@ -160,6 +161,16 @@ def headline(r: dict[str, Any]) -> list[str]:
             f"{info.get('images_per_s', 0):.0f} images/s, load average "
             f"{(info.get('load_average') or ['?'])[0]} (NEW items left out: "
             f"{info.get('excluded_new_items', '?')})."
+        )
+    qr = r.get("query_runtime")
+    if qr and "onnx" in qr:
+        k, onnx, torch = qr["k"], qr["onnx"], qr["torch"]
+        out.append(
+            f"SBERT query encoding, one thread: ONNX Runtime p95 {onnx['encode_ms']['p95']:.1f}"
+            f" ms vs PyTorch {torch['encode_ms']['p95']:.1f} ms "
+            f"({qr['encode_p95_speedup']:.2f}× faster), NDCG@{k} {onnx[f'ndcg@{k}']:.4f} vs "
+            f"{torch[f'ndcg@{k}']:.4f}, identical top-{k} on "
+            f"{qr[f'top{k}_identical']:.1%} of {qr['n_queries']} queries."
         )
     if r.get("robustness"):
         out.append(_robustness_line(r["robustness"]))
@@ -309,6 +320,8 @@ def to_markdown(
     int8 = r.get("int8") or int8
     if int8:
         parts += int8_md(int8)
+    if r.get("query_runtime"):
+        parts += query_runtime_md(r["query_runtime"])
     if stores:
         parts += stores_md(stores)
     if load:
