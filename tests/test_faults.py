@@ -439,7 +439,13 @@ def test_a_failing_text_encoder_is_one_methods_error(tiny_catalog, data_dir, tmp
     def no_model(name: str):
         raise OSError(f"We couldn't connect to 'https://huggingface.co' to load {name}")
 
+    def no_onnx_model(*args, **kwargs):
+        raise OSError("the ONNX export of MiniLM is missing and its source cannot be read")
+
+    import engine.encoders.onnx_text as onnx_text
+
     monkeypatch.setattr(text, "create_text_encoder", no_model)
+    monkeypatch.setattr(onnx_text, "OnnxSbertEncoder", no_onnx_model)  # both runtimes fail
     data = tmp_path / "data"
     root = copy_catalog(data_dir, data, "noencoder")
     catalog = open_catalog("noencoder", root=root)

@@ -221,3 +221,25 @@ def test_ranker_validation_score_is_reproducible_from_the_val_queries(tiny_catal
     info = tiny_catalog.manifest["steps"]["ranker"]["info"]
     assert len(vals) == info["val_queries"]
     assert info["val_ndcg@10"] == pytest.approx(np.mean(vals), abs=2e-3)
+
+
+def test_rank_features_follow_a_full_stable_sort_even_with_ties():
+    """Ranks come from a partial selection now; they must equal a stable sort of every item."""
+    from engine.ranking.features import FeatureBuilder, QuerySignals
+
+    rng = np.random.default_rng(7)
+    n = 400
+    builder = FeatureBuilder(
+        sbert_items=rng.integers(0, 3, (n, 4)).astype(np.float32),  # many tied scores
+        clip_items=None, keyword_index=None, popularity=np.zeros(n), price=np.ones(n),
+        is_new=np.zeros(n, dtype=bool),
+    )
+    s = QuerySignals("q", rng.integers(0, 4, n).astype(float),  # zeros are "no match"
+                     rng.integers(-1, 3, n).astype(float), np.ones(4, np.float32), None)
+    rows, full = builder.candidates(s)
+    X = builder.features(s, rows, full)
+    for g in ("bm25", "keyword", "sbert"):
+        order = np.argsort(-full[g], kind="stable")[:POOL]
+        valid = (order[full[g][order] > 0] if g != "sbert" else order).tolist()
+        expected = [valid.index(r) + 1 if r in valid else POOL + 1 for r in rows.tolist()]
+        assert X[:, FEATURES.index(f"{g}_rank")].tolist() == expected, g

@@ -23,6 +23,7 @@ import numpy as np
 
 from engine.query.rewrite import ITEM_FEATURES, QUERY_FEATURES, attribute_scores, item_features
 from engine.query.rewrite import query_features as understood_features
+from engine.vectors import top_k
 
 POOL = 50
 GENERATORS = ("bm25", "keyword", "sbert", "clip", "attr")
@@ -127,8 +128,8 @@ class FeatureBuilder:
             if scores is None:
                 cols += [np.zeros(len(rows)), np.full(len(rows), POOL + 1.0)]
                 continue
-            order = np.argsort(-scores, kind="stable")[:POOL]
-            valid = order[scores[order] > 0] if g in _LEXICAL else order
+            # the top POOL, ties to the lower row, without sorting every item
+            valid = top_k(scores, POOL, positive_only=g in _LEXICAL)[0]
             rank_of = {int(r): i + 1 for i, r in enumerate(valid)}
             ranks = np.array([rank_of.get(int(r), POOL + 1) for r in rows], dtype=float)
             hit_count += ranks <= POOL
