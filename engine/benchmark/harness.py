@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import platform
-import subprocess
 import time
 from typing import Any
 
@@ -19,6 +18,7 @@ import pandas as pd
 
 from engine.benchmark.ann import ann_sweep, index_tunings
 from engine.benchmark.comparisons import headline_comparisons
+from engine.benchmark.gitinfo import git_commit
 from engine.benchmark.quality import evaluate, slices
 from engine.catalog import Catalog
 from engine.evaluation.metrics import latency_percentiles
@@ -31,20 +31,6 @@ from engine.search import search
 K = 10
 WARMUP = 5
 FORMAT = 2  # 2: every metric with a 95 % bootstrap interval over queries
-
-
-def _git_commit() -> str:
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"],
-            capture_output=True,
-            text=True,
-            timeout=5,
-            check=False,
-        )
-        return out.stdout.strip() or "unknown"
-    except OSError:
-        return "unknown"
 
 
 def _run_method(
@@ -205,7 +191,7 @@ def run_benchmark(
     report: dict[str, Any] = {
         "format": FORMAT,
         "measured_at": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
-        "commit": _git_commit(),
+        "commit": git_commit(),
         "machine": {
             "platform": platform.platform(),
             "processor": platform.machine(),

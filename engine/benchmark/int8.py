@@ -204,7 +204,7 @@ def provenance() -> dict[str, Any]:
     import os
     import platform
 
-    from engine.benchmark.harness import _git_commit
+    from engine.benchmark.gitinfo import git_commit as _git_commit
     from engine.runtime import load_average
 
     load = load_average()

@@ -62,7 +62,7 @@ def judgment_benchmark(
     progress: ProgressFn = no_progress,
 ) -> dict[str, Any]:
     """Evaluate the catalog's text methods against ``judgments`` (see module); a JSON-ready dict."""
-    from engine.benchmark.harness import _git_commit
+    from engine.benchmark.gitinfo import git_commit as _git_commit
     from engine.retrieval.registry import available_retrievers
 
     t0 = time.perf_counter()

@@ -16,7 +16,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from engine.benchmark.harness import _git_commit, _text_queries
+from engine.benchmark.gitinfo import git_commit as _git_commit
+from engine.benchmark.harness import _text_queries
 from engine.benchmark.stores_section import FILE
 from engine.catalog import Catalog
 from engine.evaluation.metrics import latency_percentiles, ndcg_at_k
