@@ -80,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     from engine.artifacts import ArtifactError, atomic_write_json
-    from engine.benchmark.harness import _git_commit
+    from engine.benchmark.gitinfo import git_commit
 
     load_before = [round(x, 2) for x in os.getloadavg()]
     try:
@@ -91,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     report = {
         "command": f"python -m e2e.memory_probe --catalog {args.catalog}",
         "measured_at": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
-        "commit": _git_commit(),
+        "commit": git_commit(),
         "machine": {"load_average_before": load_before,
                     "load_average_after": [round(x, 2) for x in os.getloadavg()]},
         **result,
