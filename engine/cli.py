@@ -34,6 +34,7 @@ def _log(msg: str) -> None:
 
 def cmd_build(args: argparse.Namespace) -> int:
     from engine.pipeline import run_build
+    from engine.pipeline.run import default_jobs
 
     source, name = None, args.name
     if args.catalog:
@@ -59,7 +60,8 @@ def cmd_build(args: argparse.Namespace) -> int:
         source=source,
         vector_store=_store_section(args) or _previous_store(name or preset),
     )
-    manifest = run_build(cfg, name=name, progress=None if args.quiet else _progress, log=_log)
+    manifest = run_build(cfg, name=name, progress=None if args.quiet else _progress, log=_log,
+                         jobs=args.jobs or default_jobs())
     built = [s for s, r in manifest["steps"].items() if not r.get("skipped")]
     _log(
         f"artifacts of '{manifest['name']}' are ready ({len(built)} step(s) built, "
@@ -80,6 +82,16 @@ def _prepare_query_encoder(text_cfg: dict) -> None:
     if query_runtime() == "onnx":
         used = getattr(enc, "runtime", "torch")
         _log(f"query encoder: {used} ({time.perf_counter() - t0:.1f} s)")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {value}")
+    return value
 
 
 def _store_section(args: argparse.Namespace) -> dict[str, str]:
@@ -470,6 +482,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="Sentence-BERT precision for items and queries (default: the preset's, else fp32)",
     )
     _add_store_args(b, build=True)
+    b.add_argument(
+        "--jobs",
+        type=_positive_int,
+        default=None,
+        help="cores to keep busy: independent steps run side by side while their threads fit "
+        "(default: 2 on a machine with 2 or more cores; 1 runs the steps one after another)",
+    )
     b.add_argument("--quiet", action="store_true", help="no progress bars")
     b.set_defaults(func=cmd_build)
 

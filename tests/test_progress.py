@@ -139,3 +139,21 @@ def test_step_table_lists_every_step_and_the_total() -> None:
         "sbert      built            39.5   40 %",
         "total                      100.0  100 %",
     ]
+
+
+def test_step_table_of_steps_run_side_by_side_adds_the_wall_time() -> None:
+    manifest = {
+        "build_seconds": 50.0,
+        "machine": {"jobs": 2},
+        "steps": {
+            "world": {"seconds": 30.0, "skipped": False, "info": {}},
+            "sbert": {"seconds": 45.0, "skipped": False, "info": {}},
+        },
+    }
+    assert step_table(manifest) == [
+        "step   status        seconds  share",
+        "world  built            30.0   40 %",
+        "sbert  built            45.0   60 %",
+        "total                   75.0  100 %",
+        "wall                    50.0         (steps side by side on 2 cores)",
+    ]

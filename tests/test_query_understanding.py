@@ -526,6 +526,32 @@ def test_attribute_scores_and_filters_use_pixels_tags_and_categories(world, inte
     assert np.allclose(attribute_scores(r, back), attribute_scores(r, attrs))
 
 
+def test_per_term_evidence_is_computed_once_and_equals_the_direct_formula(attrs, interp):
+    from engine.query.colours import ciede2000
+    from engine.query.rewrite import COLOUR_SIGMA, MAX_CACHED_TERMS
+
+    key = next(k for k in attrs.term_keys if k.startswith("colour:"))
+    lab = (attrs.term_labs or {}).get(key) or [50.0, 40.0, 20.0]
+    de = ciede2000(attrs.dominant_lab.astype(np.float64), np.asarray(lab), kL=2.0)
+    direct = np.exp(-((de / COLOUR_SIGMA) ** 2)).astype(np.float32)
+    first = attrs.pixel_evidence(lab)
+    assert np.array_equal(first, direct)
+    assert attrs.pixel_evidence(list(lab)) is first  # cached, and read-only
+    assert not first.flags.writeable
+    j = attrs.term_keys.index(key)
+    assert np.array_equal(attrs.column(key), attrs.evidence[:, j].toarray().ravel())
+    assert attrs.column(key) is attrs.column(key)
+    assert not attrs.column("colour:no-such-term").any()
+    rows = np.array([3, 1, 2])  # a subset of rows reads the same values
+    r = interp.interpret(key.split(":", 1)[1] + " backpack")
+    r_full = item_features(r, attrs, np.arange(5))
+    r_rows = item_features(r, attrs, rows)
+    assert np.array_equal(r_rows, r_full[rows])
+    for i in range(MAX_CACHED_TERMS + 5):  # shades typed in queries cannot grow it without end
+        attrs.pixel_evidence([float(i % 100), 1.0, 2.0 + i])
+    assert len(attrs._cache) <= MAX_CACHED_TERMS
+
+
 # ----------------------------------------------------------------------------- real MiniLM
 def test_minilm_maps_unseen_words(minilm_interp):
     lex = minilm_interp.lexicon

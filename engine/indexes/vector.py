@@ -135,7 +135,10 @@ class VectorIndex:
 
     def save(self, path: Path) -> None:
         """Write the index and, beside it, its kind, parameters and tuning (``<path>.json``)."""
-        faiss.write_index(self.index, str(path))
+        # The same bytes as faiss.write_index, written by Python: on a full disk FAISS's own
+        # writer prints half a line to stderr before it raises, which garbles the CLI's message.
+        with open(path, "wb") as f:
+            faiss.serialize_index(self.index).tofile(f)
         meta_path(path).write_text(json.dumps(self.meta(), indent=2) + "\n")
 
     @classmethod

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import platform
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -17,11 +18,11 @@ from engine.artifacts import ArtifactStore
 from engine.config import BuildConfig, stable_hash
 from engine.paths import artifacts_dir
 from engine.pipeline import planner as planning
+from engine.pipeline.execute import StepRunner
+from engine.pipeline.side_by_side import run_side_by_side
 from engine.pipeline.status import rebuild_command
-from engine.pipeline.step import StepContext
 from engine.pipeline.timings import previous_records, previous_seconds, step_table
-from engine.progress import ProgressFn, no_progress, with_prefix
-from engine.progress_lines import format_duration
+from engine.progress import ProgressFn, no_progress
 from engine.runtime import load_average
 
 
@@ -32,16 +33,18 @@ def run_build(
     root: Path | None = None,
     progress: ProgressFn | None = None,
     log: Callable[[str], None] = print,
+    jobs: int = 1,
 ) -> dict[str, Any]:
     """Build (or bring up to date) the artifacts of ``cfg``; returns the new manifest.
 
     Each step's progress is reported as ``[step] what`` through ``progress``; each step logs its
     start (with its last build's time, when known) and its wall time, and the build ends with a
-    per-step time table.
+    per-step time table. ``jobs`` is the number of cores the build may keep busy: with more
+    than one, independent steps run side by side while their threads fit
+    (:mod:`engine.pipeline.side_by_side`); the artifacts are the same either way.
     """
     name = name or cfg.preset
     store = ArtifactStore(root or artifacts_dir(name))
-    progress = progress or no_progress
     hashes = planning.plan(cfg)
     records: dict[str, Any] = {}
     t_start = time.perf_counter()
@@ -49,38 +52,30 @@ def run_build(
     with store.lock():
         previous = previous_records(store)
         before = previous_seconds(store)
+        todo = []
         for step in planning.ordered_steps():
             step_hash = hashes[step.name]
             done = store.finished_step(step.name, step_hash)
-            if done is not None:
-                log(f"[{step.name}] up to date ({step_hash}), skipped")
-                records[step.name] = {**done.__dict__, "skipped": True}
-                last_rec = previous.get(step.name, {})
-                if last_rec.get("hash") == step_hash and "peak_rss_mb" in last_rec:
-                    # the peak measured when these artifacts were built, not this no-op's
-                    records[step.name]["peak_rss_mb"] = last_rec["peak_rss_mb"]
+            if done is None:
+                todo.append(step)
                 continue
-            last = before.get(step.name)
-            took = f" (last build took {format_duration(last)})" if last is not None else ""
-            log(f"[{step.name}] building: {step.description}{took}")
-            ctx = StepContext(
-                cfg=cfg,
-                inputs={d: store.root / records[d]["dir"] for d in step.deps},
-                progress=with_prefix(progress, f"[{step.name}]"),
-                log=log,
-            )
-            reason = step.unavailable(ctx) if step.unavailable else None
-            info: dict[str, Any] = {}
-            with store.write_step(step.name, step_hash, info) as out:
-                info.update({"unavailable": reason} if reason else step.run(ctx, out))
-            rec = store.finished_step(step.name, step_hash)
-            # Cumulative: the step that raised it is the first whose figure is higher.
-            records[step.name] = {**rec.__dict__, "skipped": False, "peak_rss_mb": _peak_rss_mb()}
-            if reason:
-                log(f"[{step.name}] not available for this catalog: {reason}")
-            else:
-                long = f" ({format_duration(rec.seconds)})" if rec.seconds >= 60 else ""
-                log(f"[{step.name}] done in {rec.seconds:.1f} s{long}")
+            log(f"[{step.name}] up to date ({step_hash}), skipped")
+            records[step.name] = {**done.__dict__, "skipped": True}
+            last_rec = previous.get(step.name, {})
+            if last_rec.get("hash") == step_hash and "peak_rss_mb" in last_rec:
+                # the peak measured when these artifacts were built, not this no-op's
+                records[step.name]["peak_rss_mb"] = last_rec["peak_rss_mb"]
+        runner = StepRunner(store, cfg, hashes, records, progress or no_progress, log, before,
+                            _peak_rss_mb)
+        cores = max(1, min(jobs, _cpu_count()))
+        if cores > 1 and len(todo) > 1:
+            run_side_by_side(todo, runner, cores=cores, weights=before,
+                             progress_line=None if progress is None else _stderr_line)
+        else:
+            for step in todo:
+                runner.run_here(step)
+        # in dependency order, whatever order the steps finished in
+        records = {s.name: records[s.name] for s in planning.ordered_steps() if s.name in records}
         manifest = {
             "name": name,
             "preset": cfg.preset,
@@ -91,6 +86,7 @@ def run_build(
             "machine": {
                 "platform": platform.platform(),
                 "cpus": _cpu_count(),
+                "jobs": cores,
                 "load_average_at_start": load_at_start,
                 "peak_rss_mb": _peak_rss_mb(),
             },
@@ -104,6 +100,16 @@ def run_build(
     for line in step_table(manifest):
         log(line)
     return manifest
+
+
+def default_jobs() -> int:
+    """Cores a build keeps busy by default: two where there are two (more did not pay off:
+    the steps' own threads already fill them)."""
+    return min(2, _cpu_count())
+
+
+def _stderr_line(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
 
 
 def _keep_last_build(store: Any, manifest: dict[str, Any]) -> None:

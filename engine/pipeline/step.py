@@ -28,6 +28,9 @@ class StepContext:
     inputs: dict[str, Path]
     progress: ProgressFn
     log: Callable[[str], None]
+    # The threads the step may use (its :func:`step_threads`): fixed per step, not per run, so
+    # a build that runs steps side by side trains the same models as one that does not.
+    threads: int = 1
 
 
 @dataclass(frozen=True)
@@ -44,6 +47,19 @@ class Step:
     # Why the step cannot run on this catalog (e.g. no interactions), or None. An unavailable
     # step records the reason instead of artifacts, and the methods that need it are hidden.
     unavailable: Callable[[StepContext], str | None] | None = None
+    # How many threads the step uses, from the config (None: ``build_threads``). The build runs
+    # steps side by side while their threads fit in the machine's cores.
+    threads: Callable[[BuildConfig], int] | None = None
+
+
+def step_threads(step: Step, cfg: BuildConfig) -> int:
+    """The threads ``step`` runs on for ``cfg`` (at least 1)."""
+    return max(1, int(step.threads(cfg) if step.threads else cfg.build_threads))
+
+
+def one_thread(cfg: BuildConfig) -> int:
+    """``Step.threads`` of a step that runs on one thread, so another can run beside it."""
+    return 1
 
 
 STEPS: Registry[Step] = Registry("build step", "engine.pipeline.steps")

@@ -18,7 +18,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -35,6 +35,7 @@ MAX_SYNONYMS = 3
 COLOUR_SIGMA = 15.0  # CIEDE2000 scale of the pixel colour likelihood exp(-(dE / sigma)^2)
 EXCLUDE_EVIDENCE = 0.5  # an item is excluded when its evidence for the term reaches this
 MISMATCH = 0.05  # attribute score factor of an item of another category / brand
+MAX_CACHED_TERMS = 256  # per-term vectors ItemAttributes keeps (n floats each)
 ATTR_FILES = ("query_item_attributes.npz", "query_item_attributes.json")
 
 
@@ -79,13 +80,37 @@ class ItemAttributes:
     evidence: sp.csr_matrix  # (n, n_terms) float32: max(tag confidence, 1.0 if named in text)
     term_keys: list[str]  # column order of ``evidence`` ("colour:red", ...)
     term_labs: dict[str, list[float]] | None = None  # colour terms' image-grounded Lab
+    # Per-term vectors over all items, computed on first use: a query asks for a handful of
+    # terms, and recomputing them (a sparse column, CIEDE2000 to every item) on each query
+    # was most of the hybrid method's time. Bounded: query-typed shades can add entries.
+    _cache: dict[tuple, np.ndarray] = field(default_factory=dict, init=False, repr=False,
+                                            compare=False)
 
     def column(self, key: str) -> np.ndarray:
+        """Every item's evidence for ``key`` (zeros for a term the catalog has no column for)."""
+        return self._cached(("column", key), lambda: self._column(key))
+
+    def _column(self, key: str) -> np.ndarray:
         try:
             j = self.term_keys.index(key)
         except ValueError:
             return np.zeros(len(self.item_ids), np.float32)
         return np.asarray(self.evidence[:, j].todense()).ravel()
+
+    def pixel_evidence(self, lab: np.ndarray | list[float]) -> np.ndarray:
+        """Every item's likelihood that its image's dominant colour is ``lab``:
+        ``exp(-(dE / COLOUR_SIGMA)^2)`` with ``dE`` the CIEDE2000 distance (kL = 2)."""
+        key = tuple(float(x) for x in np.asarray(lab, np.float64).ravel())
+        return self._cached(("pixel", key), lambda: _pixel_likelihood(self.dominant_lab, key))
+
+    def _cached(self, key: tuple, make) -> np.ndarray:
+        out = self._cache.get(key)
+        if out is None:
+            if len(self._cache) >= MAX_CACHED_TERMS:
+                self._cache.pop(next(iter(self._cache)))
+            out = self._cache[key] = make()
+            out.setflags(write=False)
+        return out
 
     def save(self, folder: Path) -> None:
         folder.mkdir(parents=True, exist_ok=True)
@@ -161,10 +186,13 @@ def _part_evidence(p, attrs: ItemAttributes, rows: np.ndarray) -> np.ndarray:
     # green", is only a fallback: the catalog colour is what the items were matched to)
     lab = (attrs.term_labs or {}).get(key) or p.lab
     if p.slot == "colour" and attrs.dominant_lab is not None and lab is not None:
-        de = ciede2000(attrs.dominant_lab[rows].astype(np.float64), np.asarray(lab), kL=2.0)
-        pixel = np.exp(-((de / COLOUR_SIGMA) ** 2)).astype(np.float32)
-        return np.maximum(pixel, tag)
+        return np.maximum(attrs.pixel_evidence(lab)[rows], tag)
     return tag
+
+
+def _pixel_likelihood(dominant_lab: np.ndarray, lab: tuple[float, ...]) -> np.ndarray:
+    de = ciede2000(dominant_lab.astype(np.float64), np.asarray(lab), kL=2.0)
+    return np.exp(-((de / COLOUR_SIGMA) ** 2)).astype(np.float32)
 
 
 def attribute_scores(interp: Interpretation, attrs: ItemAttributes,

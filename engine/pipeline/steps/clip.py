@@ -62,6 +62,11 @@ def caption_bank(sbert_dir: Path) -> tuple[np.ndarray, list[list[int]]]:
     return bank, [[i, n + i] for i in range(n)]
 
 
+def clip_threads(cfg) -> int:
+    """The compact CLIP trains on ``clip.threads`` threads (fixed, so a seed trains one model)."""
+    return cfg.clip.threads
+
+
 STEP = register_step(
     Step(
         "clip",
@@ -71,5 +76,6 @@ STEP = register_step(
         run,
         "compact catalog CLIP trained on what the catalog says (or pretrained)",
         ("encoders/clip.py", "encoders/clip_base.py", "encoders/compact_clip.py"),
+        threads=clip_threads,
     )
 )

@@ -15,7 +15,7 @@ import pandas as pd
 
 from engine.evaluation.metrics import ndcg_at_k
 from engine.pipeline.indexing import build_vector_indexes
-from engine.pipeline.step import Step, StepContext, needs_queries, register_step
+from engine.pipeline.step import Step, StepContext, needs_queries, one_thread, register_step
 from engine.schema import item_texts
 
 GRID = tuple(round(x, 2) for x in np.linspace(0.0, 0.9, 10))
@@ -102,7 +102,7 @@ def run(ctx: StepContext, out: Path) -> dict[str, Any]:
     clip_items = np.load(vis / "clip_items.npy")
     colour_items = np.load(vis / "colour_items.npy")
     dims = (sbert_items.shape[1], clip_items.shape[1], colour_items.shape[1])
-    set_threads(ctx.cfg.build_threads)
+    set_threads(ctx.threads)
     text_enc = text_encoder_for(ctx.cfg.text)
     clip = load_clip_step(ctx.inputs["clip"], text_enc)
 
@@ -324,5 +324,6 @@ STEP = register_step(
             "pipeline/indexing.py",
         ),
         needs_queries(val=1, image_val=1),
+        threads=one_thread,
     )
 )

@@ -8,7 +8,7 @@ from typing import Any
 
 import pandas as pd
 
-from engine.pipeline.step import Step, StepContext, register_step
+from engine.pipeline.step import Step, StepContext, one_thread, register_step
 from engine.schema import item_texts
 
 
@@ -48,5 +48,6 @@ STEP = register_step(
         run,
         "BM25, TF-IDF, keywords",
         ("indexes/bm25.py", "indexes/tfidf.py", "indexes/keywords.py", "indexes/tokenize.py"),
+        threads=one_thread,
     )
 )

@@ -15,7 +15,7 @@ from typing import Any
 
 import pandas as pd
 
-from engine.pipeline.step import Step, StepContext, register_step
+from engine.pipeline.step import Step, StepContext, one_thread, register_step
 
 
 def run(ctx: StepContext, out: Path) -> dict[str, Any]:
@@ -35,7 +35,7 @@ def run(ctx: StepContext, out: Path) -> dict[str, Any]:
     keywords = pd.read_parquet(world / "keywords.parquet")
     sessions = pd.read_parquet(world / "sessions.parquet", columns=["query", "split"])
     logged = sessions.loc[sessions["split"] == "train", "query"].astype(str).tolist()
-    set_threads(ctx.cfg.build_threads)
+    set_threads(ctx.threads)
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     stats = compute_image_colour_stats([world / p for p in items["image_path"]], ctx.progress)
@@ -71,5 +71,6 @@ STEP = register_step(
         run,
         "query understanding: the catalog's lexicon, item evidence and word vectors",
         ("query/*.py",),
+        threads=one_thread,
     )
 )

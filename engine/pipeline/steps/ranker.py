@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from engine.pipeline.step import Step, StepContext, needs_queries, register_step
+from engine.pipeline.step import Step, StepContext, needs_queries, one_thread, register_step
 from engine.ranking.features import FEATURES, FeatureBuilder, QuerySignals
 
 
@@ -41,7 +41,7 @@ def run(ctx: StepContext, out: Path) -> dict[str, Any]:
     from engine.runtime import set_threads
 
     world = ctx.inputs["world"]
-    set_threads(ctx.cfg.build_threads)
+    set_threads(ctx.threads)
     text_enc = text_encoder_for(ctx.cfg.text)
     qu = QueryUnderstanding.load(ctx.inputs["query"], text_enc)
     builder = FeatureBuilder.from_folders(
@@ -74,7 +74,7 @@ def run(ctx: StepContext, out: Path) -> dict[str, Any]:
     train = _dataset(builder, signals, queries[queries["split"] == "train"], qrels, item_ids)
     val = _dataset(builder, signals, queries[queries["split"] == "val"], qrels, item_ids)
     ranker = LambdaMartRanker(
-        feature_names=FEATURES, seed=ctx.cfg.seed, threads=ctx.cfg.build_threads
+        feature_names=FEATURES, seed=ctx.cfg.seed, threads=ctx.threads
     )
     ranker.fit(*train, X_val=val[0], y_val=val[1], groups_val=val[2])
     ranker.save(out)
@@ -102,5 +102,6 @@ STEP = register_step(
         "Hybrid LambdaMART re-ranker (train queries; early-stopped on validation)",
         ("ranking/*.py", "retrieval/hybrid.py"),
         needs_queries(train=MIN_TRAIN_QUERIES, val=1),
+        threads=one_thread,
     )
 )

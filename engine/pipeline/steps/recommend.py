@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from engine.pipeline.step import Step, StepContext, needs_interactions, register_step
+from engine.pipeline.step import Step, StepContext, needs_interactions, one_thread, register_step
 from engine.recommend.base import RECOMMENDERS
 
 #: The step's evaluation settings. Each recommender's hyper-parameters are its constructor's
@@ -92,7 +92,7 @@ def run(ctx: StepContext, out: Path) -> dict[str, Any]:
             f"({features.shape[1]} dims)")
 
     data.save(out / "data")  # shared by every model folder (see Recommender.save)
-    params = model_params(ctx.cfg.seed, ctx.cfg.build_threads)
+    params = model_params(ctx.cfg.seed, ctx.threads)
     models, fit_seconds = {}, {}
     for name in ctx.progress(list(params), len(params), "fit recommenders", unit="models"):
         t0 = time.perf_counter()
@@ -156,5 +156,6 @@ STEP = register_step(
         "every registered recommender, fitted on the train period and evaluated after it",
         RECOMMENDERS.source_patterns(),
         needs_interactions,
+        threads=one_thread,
     )
 )

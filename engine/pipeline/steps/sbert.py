@@ -20,7 +20,7 @@ def run(ctx: StepContext, out: Path) -> dict[str, Any]:
 
     items = pd.read_parquet(ctx.inputs["world"] / "items.parquet")
     queries = pd.read_parquet(ctx.inputs["world"] / "queries.parquet")
-    set_threads(ctx.cfg.build_threads)
+    set_threads(ctx.threads)
     t0 = time.perf_counter()
     encoder = text_encoder_for(ctx.cfg.text)
     texts = item_texts(items)

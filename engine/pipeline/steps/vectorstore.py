@@ -24,7 +24,7 @@ import numpy as np
 
 from engine.config import stable_hash
 from engine.index_kinds import MILVUS_WRITTEN, milvus_served_kind
-from engine.pipeline.step import Step, StepContext, register_step
+from engine.pipeline.step import Step, StepContext, one_thread, register_step
 
 INDEX_STEPS = ("sbert", "visual", "fusion")  # the steps that write dense FAISS indexes
 AGREEMENT_QUERIES = 300
@@ -127,5 +127,6 @@ STEP = register_step(
         run,
         "the dense indexes in Milvus (with --vector-store milvus; nothing otherwise)",
         ("indexes/milvus.py", "indexes/store.py", "indexes/tuning.py"),
+        threads=one_thread,
     )
 )

@@ -49,7 +49,7 @@ def run(ctx: StepContext, out: Path) -> dict[str, Any]:
     items = pd.read_parquet(world / "items.parquet")
     image_q = pd.read_parquet(world / "image_queries.parquet")
     queries = pd.read_parquet(world / "queries.parquet")
-    set_threads(ctx.cfg.build_threads)
+    set_threads(ctx.threads)
     # The compact CLIP's text side is the catalog's SBERT, at the catalog's precision.
     encoder = load_clip_step(ctx.inputs["clip"], text_encoder_for(ctx.cfg.text))
     t0 = time.perf_counter()
