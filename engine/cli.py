@@ -335,12 +335,14 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 def cmd_bench_scale(args: argparse.Namespace) -> int:
-    from engine.benchmark.scale import write_scale
+    from engine.benchmark.scale import scale_blocker, write_scale
     from engine.paths import REPO_ROOT, reports_dir
 
     out = write_scale(reports_dir(), REPO_ROOT / "README.md")
     if out is None:
-        _log("no scale table yet: it needs reports/benchmark.json (make bench) and "
+        why = scale_blocker(reports_dir())
+        _log(f"the scale table was not redrawn: {why}" if why else
+             "no scale table yet: it needs reports/benchmark.json (make bench) and "
              "reports/catalogs/seed-scale/benchmark.json (make bench PRESET=seed-scale)")
         return 1
     print(f"wrote {out} and the README's scale section")

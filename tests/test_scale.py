@@ -37,8 +37,8 @@ def test_scale_table_from_the_reports(tmp_path: Path) -> None:
                                                                           "bm25": 4.0}, 36_000_000))
     assert scale_md(tmp_path) is None  # the seed-scale report is still missing
     _write(tmp_path / "catalogs" / "seed-scale",
-           _report(100_000, "bbb", {"world": 500, "sbert": 1000}, {"sbert": 12.0, "bm25": 8.0},
-                   180_000_000))
+           _report(100_000, "aaa+dirty", {"world": 500, "sbert": 1000},
+                   {"sbert": 12.0, "bm25": 8.0}, 180_000_000))
     (tmp_path / "build-seed-scale.log").write_text(
         "\tElapsed (wall clock) time (h:mm:ss or m:ss): 1:02:03.5\n"
         "\tMaximum resident set size (kbytes): 4194304\n"
@@ -51,7 +51,7 @@ def test_scale_table_from_the_reports(tmp_path: Path) -> None:
     assert "| sbert | 36.0 | 180.0 | 5.00x |" in md  # served indexes only
     assert "| sbert (text) | 10.0 | 12.0 | 1.20x |" in md  # within 1.3x: no mark
     assert "| bm25 (text) | 4.0 | 8.0 | 2.00x ✗ |" in md
-    assert "commit aaa" in md and "commit bbb" in md
+    assert "commit aaa)" in md and "commit aaa+dirty)" in md
     # per-step memory where the build recorded it (the seed-scale one here), not invented
     assert "seed-scale build after each step (cumulative), MB: world 500 · sbert 1,000." in md
     assert "demo build after each step" not in md
@@ -83,3 +83,16 @@ def test_a_reloaded_report_lists_methods_in_the_registry_order(tmp_path: Path) -
                                                     "image": {"methods": {}}})
     # the file's keys are sorted; the reloaded report follows the registry (lexical first)
     assert list(load_report(tmp_path)["text"]["methods"]) == ["bm25", "sbert", "clip", "hybrid"]
+
+
+def test_reports_from_different_commits_are_not_set_side_by_side(tmp_path: Path) -> None:
+    from engine.benchmark.scale import scale_blocker
+
+    _write(tmp_path, _report(20_000, "aaa", {"world": 100}, {"bm25": 4.0}, 1))
+    _write(tmp_path / "catalogs" / "seed-scale",
+           _report(100_000, "bbb", {"world": 500}, {"bm25": 8.0}, 5))
+    readme = tmp_path / "README.md"
+    readme.write_text(f"intro\n{START}\nold\n{END}\n")
+    assert scale_md(tmp_path) is None and write_scale(tmp_path, readme) is None
+    assert "old" in readme.read_text() and not (tmp_path / "scale.md").exists()
+    assert "commit aaa and seed-scale at bbb" in scale_blocker(tmp_path)
