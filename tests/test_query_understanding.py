@@ -551,6 +551,17 @@ def test_per_term_evidence_is_computed_once_and_equals_the_direct_formula(attrs,
         attrs.pixel_evidence([float(i % 100), 1.0, 2.0 + i])
     assert len(attrs._cache) <= MAX_CACHED_TERMS
 
+    def shades(t: int) -> None:  # sessions searching at once: evictions never collide
+        for i in range(200):
+            attrs.pixel_evidence([float(t), 3.0, float(i)])
+
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(shades, range(8)))  # re-raises any KeyError / RuntimeError
+    assert len(attrs._cache) <= MAX_CACHED_TERMS
+    assert np.array_equal(attrs.pixel_evidence(lab), direct)
+
 
 # ----------------------------------------------------------------------------- real MiniLM
 def test_minilm_maps_unseen_words(minilm_interp):

@@ -40,7 +40,6 @@ class _Job:
         self.started, self.threads = started, threads
         self.result: dict[str, Any] | None = None
         self.error: BaseException | None = None
-        self.here = False
 
     def done(self) -> bool:
         raise NotImplementedError
@@ -52,7 +51,6 @@ class _Job:
 class _HereJob(_Job):
     def __init__(self, started: Started, threads: int):
         super().__init__(started, threads)
-        self.here = True
         self.thread = threading.Thread(target=self._run, name=f"step-{started.step.name}",
                                        daemon=True)
         self.thread.start()
@@ -189,7 +187,7 @@ def _start_ready(pending: list[Step], running: list[_Job], unbuilt: set[str],
             runner.finish(started, None)
             unbuilt.discard(step.name)
             continue
-        here = not any(job.here for job in running)
+        here = not any(isinstance(job, _HereJob) for job in running)
         job = (_HereJob(started, need) if here
                else _ChildJob(started, need, forward_progress))
         running.append(job)

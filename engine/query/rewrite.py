@@ -18,6 +18,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -85,6 +86,9 @@ class ItemAttributes:
     # was most of the hybrid method's time. Bounded: query-typed shades can add entries.
     _cache: dict[tuple, np.ndarray] = field(default_factory=dict, init=False, repr=False,
                                             compare=False)
+    # The app's sessions search from several threads: evicting and inserting are one step.
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False,
+                                  compare=False)
 
     def column(self, key: str) -> np.ndarray:
         """Every item's evidence for ``key`` (zeros for a term the catalog has no column for)."""
@@ -106,10 +110,12 @@ class ItemAttributes:
     def _cached(self, key: tuple, make) -> np.ndarray:
         out = self._cache.get(key)
         if out is None:
-            if len(self._cache) >= MAX_CACHED_TERMS:
-                self._cache.pop(next(iter(self._cache)))
-            out = self._cache[key] = make()
+            out = make()  # outside the lock: two threads may both compute it, never corrupt
             out.setflags(write=False)
+            with self._lock:
+                while key not in self._cache and len(self._cache) >= MAX_CACHED_TERMS:
+                    self._cache.pop(next(iter(self._cache)))
+                out = self._cache.setdefault(key, out)
         return out
 
     def save(self, folder: Path) -> None:
