@@ -7,12 +7,12 @@ from pathlib import Path
 import streamlit as st
 
 import engine  # noqa: F401  (offline hub and thread settings before any model import)
-from engine.runtime import QUERY_THREADS, set_threads
+from engine.runtime import QUERY_THREADS, set_serving_threads
 
 ASSETS = Path(__file__).resolve().parent / "assets"
 st.set_page_config(page_title="PixelMatch", page_icon=str(ASSETS / "icon.png"), layout="wide")
 st.logo(str(ASSETS / "logo.png"), size="large", icon_image=str(ASSETS / "icon.png"))
-set_threads(QUERY_THREADS)
+set_serving_threads(QUERY_THREADS)
 
 
 def page(script: str, title: str, icon: str, **kw) -> st.Page:

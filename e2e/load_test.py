@@ -331,6 +331,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         base = server.start()
         try:
             tally = asyncio.run(drive(base, all_plans, args.duration, not args.no_warmup))
+            memory = server.memory_mb()  # the app server alone, after every session's actions
         finally:
             server.stop()
         log = server.log_text()
@@ -363,6 +364,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "leaks": tally.leaks[:MAX_LISTED],
         "server_log_tracebacks": log.count("Traceback"),
         "cache_builds": builds,
+        "server_memory": memory,
     }
 
 
@@ -432,8 +434,11 @@ def main(argv: list[str] | None = None) -> int:
         f"{k} n={v['n']} p50 {v.get('p50', '-')} ms p95 {v.get('p95', '-')} ms"
         for k, v in report["latency_ms"].items()
     )
+    mem = report.get("server_memory") or {}
     print(
         f"{report['sessions_held']}/{report['sessions']} sessions, {report['elapsed_s']} s: {lat}"
+        + (f"; app server RSS {mem['rss_mb']:,.0f} MB (peak {mem['peak_rss_mb']:,.0f} MB)"
+           if mem else "")
     )
     bad = failures(report)
     print(f"wrote {out}" + (": FAILED: " + "; ".join(bad) if bad else ": no errors, no leaks"))

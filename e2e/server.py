@@ -90,6 +90,22 @@ class AppServer:
             self.proc.kill()
             self.proc.wait(timeout=10)
 
+    def memory_mb(self) -> dict[str, float] | None:
+        """The server process's resident memory now and at its peak (``VmRSS``/``VmHWM`` from
+        ``/proc``, MB); None when it is not running or not on Linux."""
+        if self.proc is None or self.proc.poll() is not None:
+            return None
+        try:
+            lines = Path(f"/proc/{self.proc.pid}/status").read_text().splitlines()
+        except OSError:
+            return None
+        fields = {k: v for k, _, v in (line.partition(":") for line in lines)}
+        try:
+            return {name: round(int(fields[key].split()[0]) / 1024, 1)
+                    for name, key in (("rss_mb", "VmRSS"), ("peak_rss_mb", "VmHWM"))}
+        except (KeyError, ValueError, IndexError):
+            return None
+
     def log_text(self) -> str:
         """Everything the server has printed so far."""
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""

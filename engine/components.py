@@ -96,19 +96,36 @@ def query_text_vector(catalog: Catalog, text: str) -> np.ndarray:
 
 
 def clip_encoder(catalog: Catalog):
-    """The catalog's CLIP encoder (the one its build chose: compact or pretrained)."""
-    from engine.encoders.clip import load_clip_step
+    """The catalog's CLIP encoder (the one its build chose: compact or pretrained), on the query
+    runtime: the compact CLIP's ONNX export when the build wrote one and ``onnx`` is chosen,
+    else the PyTorch model (one thread)."""
+    from engine.encoders.onnx_text import query_runtime
 
-    return catalog.cached(
-        "clip_encoder", lambda: load_clip_step(catalog.step_dir("clip"), text_encoder(catalog))
-    )
+    chosen = query_runtime()
+
+    def load():
+        folder, text = catalog.step_dir("clip"), text_encoder(catalog)
+        if chosen == "onnx":
+            from engine.encoders.onnx_clip import onnx_compact_clip
+
+            fast = onnx_compact_clip(folder, text)
+            if fast is not None:
+                return fast
+        from engine.encoders.clip import load_clip_step
+        from engine.runtime import torch_threads
+
+        torch_threads()
+        return load_clip_step(folder, text)
+
+    return catalog.cached(f"clip_encoder:{chosen}", load)
 
 
 def colour_encoder(catalog: Catalog) -> ImageEncoder:
-    """The HSV colour-histogram encoder the visual step used."""
-    from engine.encoders.base import create_encoder
+    """The HSV colour-histogram encoder the visual step used (from its module, not through the
+    encoder registry, whose discovery would import every encoder, torch's among them)."""
+    from engine.encoders.colour import ColourEncoder
 
-    return catalog.cached("colour_encoder", lambda: create_encoder("colour"))
+    return catalog.cached("colour_encoder", ColourEncoder)
 
 
 SERVED = "ann"  # the kind name that means "the catalog's served approximate index"
@@ -221,10 +238,10 @@ def fusion_params(catalog: Catalog) -> dict[str, Any]:
 
 
 def fusion_mlp(catalog: Catalog):
-    """The fusion step's trained MLP towers."""
-    from engine.encoders.fusion_mlp import load_fusion_mlp
+    """The fusion step's trained MLP towers, in NumPy (:class:`FusionTowers`: no torch)."""
+    from engine.encoders.fusion_towers import FusionTowers
 
-    return catalog.cached("fusion_mlp", lambda: load_fusion_mlp(catalog.step_dir("fusion")))
+    return catalog.cached("fusion_mlp", lambda: FusionTowers.load(catalog.step_dir("fusion")))
 
 
 def query_understanding(catalog: Catalog):

@@ -8,6 +8,7 @@ thread, which on this 2-core machine is 5-18x faster than two threads for single
 from __future__ import annotations
 
 import os
+import sys
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -16,6 +17,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("KMP_DUPLICATE_LIB_OK", "TRUE")
 
 QUERY_THREADS = 1
+_serving_threads: int | None = None  # set_serving_threads's count, applied when torch arrives
 
 
 def set_threads(n: int) -> None:
@@ -29,6 +31,38 @@ def set_threads(n: int) -> None:
         faiss.omp_set_num_threads(max(1, n))
     except ImportError:  # pragma: no cover - faiss is a hard requirement, but keep this safe
         pass
+
+
+def set_serving_threads(n: int = QUERY_THREADS) -> None:
+    """:func:`set_threads` for a serving process (the app, the API, the benchmarks): FAISS now,
+    torch only if and when something imports it through :func:`torch_threads`.
+
+    The app serves every built-in method without torch (ONNX Runtime and NumPy), and importing
+    torch costs ~650 MB of resident memory, so serving never imports it just to set a count.
+    """
+    global _serving_threads
+    _serving_threads = max(1, n)
+    if "torch" in sys.modules:
+        torch_threads()
+    try:
+        import faiss
+
+        faiss.omp_set_num_threads(_serving_threads)
+    except ImportError:  # pragma: no cover - faiss is a hard requirement
+        pass
+
+
+def torch_threads():
+    """Import torch with the serving thread count applied (if one was set); returns torch.
+
+    Call this before loading a torch model at query time (a fallback encoder, a pretrained
+    CLIP): torch's own default is every core, 5-18x slower for single queries here.
+    """
+    import torch
+
+    if _serving_threads is not None and torch.get_num_threads() != _serving_threads:
+        torch.set_num_threads(_serving_threads)
+    return torch
 
 
 def load_average() -> list[float] | None:

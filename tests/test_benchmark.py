@@ -411,3 +411,19 @@ def test_query_runtimes_side_by_side(report, written):
     assert "## Query encoder: PyTorch vs ONNX Runtime" in md
     assert any(line.startswith("SBERT query encoding, one thread: ONNX Runtime p95")
                for line in headline(report))
+
+
+def test_image_query_runtimes_side_by_side(report, written):
+    """The compact CLIP's image tower on PyTorch and on its ONNX export, the same image queries
+    one at a time: the same vectors (to 1e-4), so the same quality."""
+    ir = report["image_runtime"]
+    assert ir["n_queries"] == report["image"]["n_queries"] > 0
+    for runtime in ("torch", "onnx"):
+        assert 0.0 <= ir[runtime]["ndcg@10"] <= 1.0
+        assert 0 < ir[runtime]["encode_ms"]["p50"] <= ir[runtime]["encode_ms"]["p95"]
+    assert ir["max_abs_diff"] < 1e-4 and ir["query_cosine"]["min"] > 0.9999
+    assert abs(ir["onnx"]["ndcg@10"] - ir["torch"]["ndcg@10"]) < 0.01
+    md = (written / "benchmark.md").read_text()
+    assert "## Image query encoder (compact CLIP): PyTorch vs ONNX Runtime" in md
+    assert any(line.startswith("CLIP image query encoding, one thread: ONNX Runtime p95")
+               for line in headline(report))

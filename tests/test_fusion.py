@@ -362,3 +362,20 @@ def test_image_weight_changes_a_text_plus_image_query(tiny_catalog, method):
         assert w0.rows.tolist() == text_only.rows.tolist()
         assert w1.rows.tolist() == image_only.rows.tolist()
         np.testing.assert_allclose(w1.scores, image_only.scores, atol=1e-5)
+
+
+def test_numpy_towers_equal_pytorchs_projections(synthetic_mlp, tmp_path):
+    """Serving projects with NumPy (no torch): the same vectors as the trained PyTorch towers."""
+    from engine.encoders.fusion_towers import FusionTowers
+
+    model, stats, items, _ = synthetic_mlp
+    save_fusion_mlp(model, tmp_path, stats)
+    towers = FusionTowers.load(tmp_path)
+    for side in ("query", "item"):
+        want = project(model, items, side=side)
+        got = towers.project(items, side=side)
+        assert got.dtype == np.float32 and got.shape == want.shape
+        assert np.abs(got - want).max() < 1e-5, side
+    assert towers.project(items[0], side="query").shape == (1, want.shape[1])
+    with pytest.raises(ValueError, match="valid: query, item"):
+        towers.project(items, side="both")

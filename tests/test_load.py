@@ -100,4 +100,6 @@ def test_eight_sessions_at_once_on_the_tiny_catalog(tiny_catalog, data_dir, tmp_
     assert report["cache_builds"]["builds"], "the diagnostic recorded no cache build"
     assert all(n > 0 for n in report["actions"].values()), report["actions"]
     assert report["catalog"]["name"] == "tiny"
+    mem = report["server_memory"]  # the app server's own RSS, read before it stopped
+    assert 0 < mem["rss_mb"] <= mem["peak_rss_mb"], mem
     assert done.returncode == 0, done.stdout + done.stderr

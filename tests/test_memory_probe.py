@@ -21,6 +21,7 @@ def test_the_memory_probe_loads_every_method_and_writes_its_report(tiny_catalog,
     assert main(["--catalog", "tiny", "--out", str(out)]) == 0
     report = json.loads(out.read_text())
     assert report["catalog"]["name"] == "tiny" and report["commit"]
+    assert report["query_runtime"] == "onnx" and isinstance(report["heavy_imports"], list)
     assert len(report["machine"]["load_average_before"]) == 3
 
 

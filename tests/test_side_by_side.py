@@ -8,6 +8,7 @@ the same time cannot both pass it, so concurrency is tested without timing.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
@@ -45,7 +46,10 @@ def _work(name: str, ctx, out: Path) -> dict:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"{name} never ran beside {other.name}")
             time.sleep(0.02)
-    if os.environ.get(FAIL_ENV) == name:
+    fail = os.environ.get(FAIL_ENV, "")
+    if fail == f"{name}:disk":  # numpy's short write on a full disk: an OSError with no code
+        raise OSError("614445 requested and 610304 written")
+    if fail == name:
         raise ValueError(f"boom in {name}")
     ctx.log(f"{name} ran on {ctx.threads} thread(s)")
     (out / f"{name}.json").write_text(json.dumps({"pid": os.getpid(), "threads": ctx.threads}))
@@ -140,6 +144,14 @@ def test_a_failing_step_stops_new_steps_keeps_finished_ones_and_raises_its_error
     # no half-written b, no d; e had not started (b and c held the cores)
     assert sorted(p.name for p in steps.iterdir()) == ["a-ha", "c-hc"]
     assert not any("[d] building" in line for line in logs)
+
+
+@pytest.mark.parametrize("step", ["b", "c"])  # one runs in this process, one in a child
+def test_a_full_disk_in_a_step_is_reported_as_one(tmp_path, monkeypatch, step):
+    monkeypatch.setenv(FAIL_ENV, f"{step}:disk")
+    with pytest.raises(OSError) as caught:
+        _build(tmp_path / "store", [])
+    assert caught.value.errno == errno.ENOSPC, caught.value  # the CLI's one line says so
 
 
 def test_critical_path_counts_the_heaviest_chain_behind_each_step():

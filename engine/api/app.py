@@ -56,7 +56,7 @@ from engine.api.uploads import MAX_FORM_OVERHEAD, MAX_JSON_BYTES, BodyLimit, For
 from engine.artifacts import ArtifactError
 from engine.imageio import MAX_UPLOAD_BYTES
 from engine.retrieval.base import SearchResult
-from engine.runtime import QUERY_THREADS, set_threads
+from engine.runtime import QUERY_THREADS, set_serving_threads
 from engine.search import QueryError, check_top_k, clean_query_text, search
 
 UPLOAD_PATHS = ("/search/image", "/search/multimodal")
@@ -76,9 +76,9 @@ def create_app(catalog: str = "demo", *, warm: bool = False) -> FastAPI:
 
     The catalog is opened on first use (or at start-up with ``warm=True``, which also loads the
     default methods' models) and shared by every request; queries run single-threaded, as in the
-    app (``engine.runtime.set_threads``).
+    app (``engine.runtime.set_serving_threads``).
     """
-    set_threads(QUERY_THREADS)
+    set_serving_threads(QUERY_THREADS)
     pool = CatalogPool(catalog)
 
     @asynccontextmanager

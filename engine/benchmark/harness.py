@@ -179,9 +179,9 @@ def run_benchmark(
     With ``literal`` every text method also runs without query understanding, so the report
     shows what understanding changes on each slice (catalog words vs wild wording).
     """
-    from engine.runtime import set_threads
+    from engine.runtime import set_serving_threads
 
-    set_threads(1)
+    set_serving_threads(1)
     idle = wait_for_idle() if settle else {"settled": None, "waited_s": 0.0}
     t0 = time.perf_counter()
     load_before = load_average()
@@ -232,6 +232,7 @@ def run_benchmark(
         ),
         "ann": ann_sweep(catalog, text_q, k),
         "query_runtime": _query_runtime(catalog, text_q, k),
+        "image_runtime": _image_runtime(catalog, image_q, k),
         "indexes": index_tunings(catalog),
         "recommend": recommend_section(catalog, k),
         "build_run": {
@@ -261,6 +262,16 @@ def _query_runtime(catalog: Catalog, text_q: list[dict], k: int) -> dict[str, An
     if "sbert" not in catalog.built_steps:
         return None
     return compare_query_runtimes(catalog, [(q["query_id"], q["text"]) for q in text_q], k)
+
+
+def _image_runtime(catalog: Catalog, image_q: list[dict], k: int) -> dict[str, Any] | None:
+    """PyTorch vs ONNX Runtime for the compact CLIP's image tower (None without its export)."""
+    from engine.benchmark.query_runtime import compare_image_runtimes
+
+    if "visual" not in catalog.built_steps:
+        return None
+    return compare_image_runtimes(
+        catalog, [(q["query_id"], q["input"]["image"]) for q in image_q], k)
 
 
 IDLE_LOAD = 1.0  # the 1-minute load average a 2-core machine shows with one busy thread or less

@@ -52,6 +52,10 @@ def load_md(load: dict[str, Any]) -> list[str]:
         f"Tracebacks in the server log: {load['server_log_tracebacks']}.",
         "",
     ]
+    mem = load.get("server_memory")
+    if mem:
+        lines[-1:-1] = ["", f"App server's resident memory after the run: {mem['rss_mb']:,.0f} MB "
+                        f"(peak {mem['peak_rss_mb']:,.0f} MB)."]
     return lines
 
 

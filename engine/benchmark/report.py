@@ -162,11 +162,14 @@ def headline(r: dict[str, Any]) -> list[str]:
             f"{(info.get('load_average') or ['?'])[0]} (NEW items left out: "
             f"{info.get('excluded_new_items', '?')})."
         )
-    qr = r.get("query_runtime")
-    if qr and "onnx" in qr:
+    for key, label in (("query_runtime", "SBERT query encoding"),
+                       ("image_runtime", "CLIP image query encoding")):
+        qr = r.get(key)
+        if not qr or "onnx" not in qr:
+            continue
         k, onnx, torch = qr["k"], qr["onnx"], qr["torch"]
         out.append(
-            f"SBERT query encoding, one thread: ONNX Runtime p95 {onnx['encode_ms']['p95']:.1f}"
+            f"{label}, one thread: ONNX Runtime p95 {onnx['encode_ms']['p95']:.1f}"
             f" ms vs PyTorch {torch['encode_ms']['p95']:.1f} ms "
             f"({qr['encode_p95_speedup']:.2f}× faster), NDCG@{k} {onnx[f'ndcg@{k}']:.4f} vs "
             f"{torch[f'ndcg@{k}']:.4f}, identical top-{k} on "
@@ -322,6 +325,8 @@ def to_markdown(
         parts += int8_md(int8)
     if r.get("query_runtime"):
         parts += query_runtime_md(r["query_runtime"])
+    if r.get("image_runtime"):
+        parts += query_runtime_md(r["image_runtime"], what="image")
     if stores:
         parts += stores_md(stores)
     if load:

@@ -17,9 +17,9 @@ import torch
 from PIL import Image
 
 from engine import runtime  # noqa: F401  (offline env before open_clip/transformers are imported)
+from engine.encoders.compact_common import COMPACT, MEAN, STD, fit_square  # noqa: F401  (COMPACT re-exported)
 from engine.vectors import l2_normalise
 
-COMPACT = "compact"
 CHECKPOINT_SUFFIXES = (".pt", ".pth", ".bin", ".safetensors")
 FALLBACK_NOTE = "using the compact catalog CLIP instead"
 
@@ -115,20 +115,8 @@ class ClipEncoder:
 
 
 # ---------------------------------------------------------------- square images (compact CLIP)
-_MEAN = torch.tensor((0.48145466, 0.4578275, 0.40821073)).view(1, 3, 1, 1)  # open_clip's
-_STD = torch.tensor((0.26862954, 0.26130258, 0.27577711)).view(1, 3, 1, 1)
-
-
-def fit_square(image: Image.Image, size: int) -> np.ndarray:
-    """RGB uint8 (size, size, 3) from any image: centre crop to a square, bicubic resize."""
-    image = image.convert("RGB")
-    w, h = image.size
-    if w != h:
-        s = min(w, h)
-        image = image.crop(((w - s) // 2, (h - s) // 2, (w - s) // 2 + s, (h - s) // 2 + s))
-    if image.size != (size, size):
-        image = image.resize((size, size), Image.Resampling.BICUBIC)
-    return np.array(image, dtype=np.uint8)
+_MEAN = torch.tensor(MEAN).view(1, 3, 1, 1)
+_STD = torch.tensor(STD).view(1, 3, 1, 1)
 
 
 def normalise_uint8(x: torch.Tensor) -> torch.Tensor:

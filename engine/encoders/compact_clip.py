@@ -38,10 +38,9 @@ from engine.encoders.clip_base import (
     normalise_uint8,
     square_preprocess,
 )
+from engine.encoders.compact_common import META_FILE, WEIGHTS_FILE
 from engine.progress import ProgressFn, no_progress
 
-WEIGHTS_FILE = "compact_clip.safetensors"
-META_FILE = "compact_clip.json"
 FORMAT = 2  # 2: the text side is the shared SBERT embedding + a projection
 EMBED_DIM, WIDTH, LAYERS = 384, 16, (1, 1, 1, 1)  # measured best for a <= 5 min budget
 MIN_STEPS = 10  # even for a very small catalog or budget
@@ -248,9 +247,8 @@ def _save(model: CompactClip, cfg: ClipConfig, out_dir: Path, stats: dict) -> No
     (out_dir / META_FILE).write_text(json.dumps(meta, indent=2))
 
 
-def load_compact_clip(out_dir: Path, text_encoder=None) -> ClipEncoder:
-    """The saved compact CLIP as a :class:`ClipEncoder`; its text side uses ``text_encoder``
-    (the catalog's SBERT encoder; created here when not given)."""
+def load_compact_model(out_dir: Path) -> tuple[CompactClip, int]:
+    """The saved compact CLIP's trained parts (eval mode) and its image size."""
     from safetensors.torch import load_file
 
     meta_path, weights = Path(out_dir) / META_FILE, Path(out_dir) / WEIGHTS_FILE
@@ -268,7 +266,13 @@ def load_compact_clip(out_dir: Path, text_encoder=None) -> ClipEncoder:
         raise ClipUnavailable(
             f"the compact CLIP in {out_dir} does not match its config: {(missing + unexpected)[:3]}"
         )
-    model.eval()
+    return model.eval(), size
+
+
+def load_compact_clip(out_dir: Path, text_encoder=None) -> ClipEncoder:
+    """The saved compact CLIP as a :class:`ClipEncoder`; its text side uses ``text_encoder``
+    (the catalog's SBERT encoder; created here when not given)."""
+    model, size = load_compact_model(out_dir)
     model.visual.to(memory_format=torch.channels_last)
     if text_encoder is None:
         from engine.encoders.text import create_text_encoder

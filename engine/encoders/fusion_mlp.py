@@ -22,8 +22,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-WEIGHTS = "fusion_mlp.safetensors"
-META = "fusion_mlp.json"
+from engine.encoders.fusion_towers import META, WEIGHTS  # noqa: F401  (the files' names)
 
 
 @dataclass(frozen=True)

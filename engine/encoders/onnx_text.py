@@ -17,7 +17,6 @@ come from PyTorch's dynamic quantization, which the query side must match).
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import os
 import threading
@@ -66,6 +65,8 @@ def query_text_encoder(name: str, *, precision: str = "fp32", runtime_name: str 
             return OnnxSbertEncoder()
         except Exception as exc:  # missing package, failed export or check: torch still works
             log.warning("ONNX query encoder unavailable (%s); using PyTorch", exc)
+    if name == MINILM:
+        runtime.torch_threads()  # a serving process's one thread, not torch's every core
     return create_text_encoder(name, precision=precision)
 
 
@@ -92,13 +93,6 @@ def onnx_path(model_dir: Path, name: str) -> Path:
     from engine.paths import data_dir
 
     return data_dir() / "models" / f"{name}-{_fingerprint(model_dir)}.onnx"
-
-
-def _max_seq_length(model_dir: Path, tokenizer) -> int:
-    cfg = model_dir / "sentence_bert_config.json"
-    if cfg.is_file():
-        return int(json.loads(cfg.read_text()).get("max_seq_length", 256))
-    return int(min(tokenizer.model_max_length, 512))
 
 
 def export_minilm(model_dir: Path, out: Path) -> dict[str, Any]:
@@ -167,9 +161,9 @@ class OnnxSbertEncoder:
 
     def __init__(self, model_dir: Path | None = None, *, path: Path | None = None):
         import onnxruntime as ort
-        from transformers import AutoTokenizer
 
         from engine.encoders.text import FP32, MINILM, minilm_path
+        from engine.encoders.wordpiece import word_pieces
 
         model_dir = Path(model_dir or minilm_path())
         if path is None:
@@ -179,8 +173,8 @@ class OnnxSbertEncoder:
                     log.info("exporting MiniLM to ONNX: %s", path)
                     export_minilm(model_dir, path)
         self.name, self.precision, self.path = MINILM, FP32, path
-        self.tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
-        self.max_len = _max_seq_length(model_dir, self.tokenizer)
+        self.tokenizer = word_pieces(str(model_dir))  # not transformers: no torch to serve
+        self.max_len = self.tokenizer.max_len
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = opts.inter_op_num_threads = runtime.QUERY_THREADS
         opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
@@ -192,11 +186,7 @@ class OnnxSbertEncoder:
         texts = [str(t).strip() for t in texts]  # sentence-transformers strips, too
         parts = []
         for i in range(0, len(texts), max(1, batch_size)):
-            enc = self.tokenizer(
-                texts[i : i + batch_size], padding=True, truncation=True,
-                max_length=self.max_len, return_tensors="np",
-            )
-            feed = {k: enc[k].astype(np.int64) for k in ("input_ids", "attention_mask")}
+            feed = self.tokenizer.encode(texts[i : i + batch_size])
             parts.append(self.session.run(None, feed)[0])
         if not parts:
             return np.zeros((0, self.dim), dtype=np.float32)

@@ -165,6 +165,11 @@ def run_side_by_side(steps: list[Step], runner: StepRunner, *, cores: int,
             _finish_quietly(runner, job, exc)
         raise
     if failure is not None:
+        from engine.errors import as_os_error
+
+        disk = as_os_error(failure)  # a library's own report of a full disk, as a step-by-step
+        if disk is not None and disk is not failure:  # build reports it (engine.artifacts)
+            raise disk from failure
         raise failure
 
 

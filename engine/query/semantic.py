@@ -105,22 +105,15 @@ def query_word_list(lexicon: QueryLexicon | None = None, logged_queries: list[st
 MIN_PIECE_CHARS = 2.5  # mean characters per word piece of a plausible unknown word
 
 
-@lru_cache(maxsize=1)
-def _wordpiece():
-    from transformers import AutoTokenizer
-
-    from engine.encoders.text import minilm_path
-
-    return AutoTokenizer.from_pretrained(str(minilm_path()))
-
-
 @lru_cache(maxsize=65536)
 def plausible_word(word: str) -> bool:
     """Whether an unknown word looks like a word rather than noise ("zzqx", "blorp"): the
     encoder's word-piece tokenizer splits it into pieces of at least ``MIN_PIECE_CHARS``
     characters on average (noise falls apart into single letters, and an encoder maps those
     anywhere: "zzqx" is 0.74 from "zigzag")."""
-    pieces = [t.removeprefix("##") for t in _wordpiece().tokenize(word)]
+    from engine.encoders.wordpiece import word_pieces
+
+    pieces = [t.removeprefix("##") for t in word_pieces().pieces(word)]
     if len(pieces) <= 1:
         return True
     return sum(len(t) for t in pieces) / len(pieces) >= MIN_PIECE_CHARS

@@ -16,43 +16,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import torch
-import torch.nn.functional as F
-from safetensors.torch import load_file, save_file
-from torch import nn
+from safetensors.numpy import load_file, save_file
 
 from engine.recommend.base import Recommender, register_recommender
 from engine.recommend.data import SIDE_FIELDS, InteractionData
-
-
-class FMNet(nn.Module):
-    """FM (optionally + deep MLP) over categorical fields sharing one offset embedding table."""
-
-    def __init__(self, field_sizes: list[int], dim: int, hidden: tuple[int, ...]):
-        super().__init__()
-        self.register_buffer("offsets", torch.tensor(np.r_[0, np.cumsum(field_sizes)[:-1]]))
-        total = int(sum(field_sizes))
-        self.emb = nn.Embedding(total, dim)
-        self.lin = nn.Embedding(total, 1)
-        nn.init.normal_(self.emb.weight, std=0.01)
-        nn.init.zeros_(self.lin.weight)
-        layers: list[nn.Module] = []
-        width = len(field_sizes) * dim
-        for h in hidden:
-            layers += [nn.Linear(width, h), nn.ReLU()]
-            width = h
-        self.deep = nn.Sequential(*layers, nn.Linear(width, 1)) if hidden else None
-
-    def forward(self, codes: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Scores for (B, fields) codes; ``mask`` (B, fields) zeroes dropped fields."""
-        idx = codes + self.offsets
-        v = self.emb(idx) * mask[..., None]
-        w = self.lin(idx).squeeze(-1) * mask
-        s = v.sum(1)
-        out = w.sum(1) + 0.5 * ((s * s).sum(-1) - (v * v).sum((1, 2)))
-        if self.deep is not None:
-            out = out + self.deep(v.flatten(1)).squeeze(-1)
-        return out, v
 
 
 @register_recommender
@@ -78,7 +45,7 @@ class FMRecommender(Recommender):
         super().__init__()
         self.dim, self.epochs, self.batch_size, self.lr = dim, epochs, batch_size, lr
         self.l2, self.id_dropout, self.seed, self.threads = l2, id_dropout, seed, threads
-        self.net_: FMNet | None = None
+        self.weights_: dict[str, np.ndarray] | None = None  # the trained network's arrays
         self.loss_history_: list[float] = []
 
     def _field_sizes(self, data: InteractionData) -> list[int]:
@@ -91,6 +58,8 @@ class FMRecommender(Recommender):
         return np.stack([np.arange(data.n_items)] + [data.side_fields[f] for f in SIDE_FIELDS], 1)
 
     def _fit(self, data: InteractionData) -> None:
+        import torch
+
         torch.manual_seed(self.seed)
         rng = np.random.default_rng(self.seed)
         prev = torch.get_num_threads()
@@ -102,6 +71,11 @@ class FMRecommender(Recommender):
         self._precompute(data)
 
     def _train(self, data: InteractionData, rng: np.random.Generator) -> None:
+        import torch
+        import torch.nn.functional as F
+
+        from engine.recommend._torch_nets import FMNet
+
         net = FMNet(self._field_sizes(data), self.dim, tuple(self.deep))
         opt = torch.optim.Adam(net.parameters(), lr=self.lr)
         coo = data.matrix.tocoo()
@@ -130,36 +104,36 @@ class FMRecommender(Recommender):
                 (loss + self.l2 * regs).backward()
                 opt.step()
                 self.loss_history_.append(loss.item())
-        self.net_ = net.eval()
+        self.weights_ = {k: v.detach().numpy().copy() for k, v in net.eval().state_dict().items()}
 
-    @torch.no_grad()
     def _precompute(self, data: InteractionData) -> None:
-        """Split the score into a user part and per-item parts so a query is a few mat-vecs."""
-        net = self.net_
-        codes = torch.from_numpy(self._item_codes(data)) + net.offsets[1:]
-        mask = torch.ones(codes.shape, dtype=torch.float32)
-        mask[:, 0] = torch.from_numpy((data.popularity > 0).astype(np.float32))  # cold: no id
-        v = net.emb(codes) * mask[..., None]  # (items, item fields, dim)
-        w = net.lin(codes).squeeze(-1) * mask
+        """Split the score into a user part and per-item parts so a query is a few mat-vecs
+        (NumPy, from the trained arrays)."""
+        w = self.weights_
+        codes = self._item_codes(data) + w["offsets"][1:]
+        mask = np.ones(codes.shape, dtype=np.float32)
+        mask[:, 0] = (data.popularity > 0).astype(np.float32)  # cold: no id
+        v = w["emb.weight"][codes] * mask[..., None]  # (items, item fields, dim)
+        lin = w["lin.weight"][codes][..., 0] * mask
         s = v.sum(1)
-        self.item_sum_ = s.numpy()
-        self.item_term_ = (w.sum(1) + 0.5 * ((s * s).sum(-1) - (v * v).sum((1, 2)))).numpy()
-        self.user_vec_ = net.emb.weight[: data.n_users].numpy()
-        if net.deep is not None:
-            first = net.deep[0]
-            w_user, w_items = first.weight[:, : self.dim], first.weight[:, self.dim :]
-            self.deep_item_ = (v.flatten(1) @ w_items.T + first.bias).numpy()
-            self.deep_user_w_ = w_user.numpy()
-            self.deep_rest_ = [
-                (m.weight.numpy().T.copy(), m.bias.numpy())
-                for m in net.deep[1:]
-                if isinstance(m, nn.Linear)
-            ]
+        self.item_sum_ = s
+        self.item_term_ = lin.sum(1) + 0.5 * ((s * s).sum(-1) - (v * v).sum((1, 2)))
+        self.user_vec_ = w["emb.weight"][: data.n_users]
+        self.deep_item_ = None
+        deep = sorted((int(k.split(".")[1]), k) for k in w if k.startswith("deep.")
+                      and k.endswith(".weight"))
+        if deep:
+            first, b0 = w[deep[0][1]], w[deep[0][1].replace(".weight", ".bias")]
+            w_user, w_items = first[:, : self.dim], first[:, self.dim :]
+            self.deep_item_ = v.reshape(len(v), -1) @ w_items.T + b0
+            self.deep_user_w_ = w_user
+            self.deep_rest_ = [(w[k].T.copy(), w[k.replace(".weight", ".bias")])
+                               for _, k in deep[1:]]
 
     def _scores(self, user: int) -> np.ndarray:
         vu = self.user_vec_[user]
         out = self.item_sum_ @ vu + self.item_term_
-        if self.net_.deep is not None:
+        if self.deep_item_ is not None:
             h = np.maximum(self.deep_item_ + self.deep_user_w_ @ vu, 0.0)
             for i, (w, b) in enumerate(self.deep_rest_):
                 h = h @ w + b
@@ -174,16 +148,14 @@ class FMRecommender(Recommender):
         return (s @ s[item]) / (norms * norms[item])
 
     def _save_state(self, folder: Path) -> None:
-        tensors = {k: v.contiguous() for k, v in self.net_.state_dict().items()}
-        tensors["loss_history"] = torch.tensor(self.loss_history_, dtype=torch.float32)
-        save_file(tensors, str(folder / f"{self.name}.safetensors"))
+        arrays = {k: np.ascontiguousarray(v) for k, v in self.weights_.items()}
+        arrays["loss_history"] = np.asarray(self.loss_history_, dtype=np.float32)
+        save_file(arrays, str(folder / f"{self.name}.safetensors"))
 
     def _load_state(self, folder: Path) -> None:
         t = load_file(str(folder / f"{self.name}.safetensors"))
         self.loss_history_ = t.pop("loss_history").tolist()
-        net = FMNet(self._field_sizes(self.data), self.dim, tuple(self.deep))
-        net.load_state_dict(t)
-        self.net_ = net.eval()
+        self.weights_ = t
         self._precompute(self.data)
 
 

@@ -18,34 +18,11 @@ from pathlib import Path
 
 import numpy as np
 import scipy.sparse as sp
-import torch
-import torch.nn.functional as F
-from safetensors.torch import load_file, save_file
-from torch import nn
+from safetensors.numpy import load_file, save_file
 
 from engine.recommend.base import Recommender, register_recommender
 from engine.recommend.data import InteractionData
-
-
-class Towers(nn.Module):
-    """The item and user towers (they share the item-id embedding table)."""
-
-    def __init__(self, n_items: int, n_features: int, hidden: int, dim: int):
-        super().__init__()
-        self.item_mlp = nn.Sequential(
-            nn.Linear(n_features, hidden), nn.ReLU(), nn.Linear(hidden, dim)
-        )
-        self.item_id = nn.Embedding(n_items, dim)
-        nn.init.normal_(self.item_id.weight, std=0.01)
-        self.user_mlp = nn.Sequential(
-            nn.Linear(n_features + dim, hidden), nn.ReLU(), nn.Linear(hidden, dim)
-        )
-
-    def items(self, x: torch.Tensor, ids: torch.Tensor, id_mask: torch.Tensor) -> torch.Tensor:
-        return F.normalize(self.item_mlp(x) + id_mask[:, None] * self.item_id(ids), dim=-1)
-
-    def users(self, pooled_x: torch.Tensor, pooled_e: torch.Tensor) -> torch.Tensor:
-        return F.normalize(self.user_mlp(torch.cat([pooled_x, pooled_e], dim=-1)), dim=-1)
+from engine.vectors import l2_normalise
 
 
 def recent_window(data: InteractionData, max_history: int) -> sp.csr_matrix:
@@ -98,12 +75,14 @@ class TwoTowerRecommender(Recommender):
         self.lr, self.temperature, self.id_dropout = lr, temperature, id_dropout
         self.max_history, self.input_dim, self.max_seconds = max_history, input_dim, max_seconds
         self.seed, self.threads = seed, threads
-        self.net_: Towers | None = None
+        self.weights_: dict[str, np.ndarray] | None = None  # the trained towers' arrays
         self.item_emb_: np.ndarray | None = None
         self.user_emb_: np.ndarray | None = None
         self.loss_history_: list[float] = []
 
     def _fit(self, data: InteractionData) -> None:
+        import torch
+
         torch.manual_seed(self.seed)
         rng = np.random.default_rng(self.seed)
         prev_threads = torch.get_num_threads()
@@ -114,6 +93,11 @@ class TwoTowerRecommender(Recommender):
             torch.set_num_threads(prev_threads)
 
     def _train(self, data: InteractionData, rng: np.random.Generator) -> None:
+        import torch
+        import torch.nn.functional as F
+
+        from engine.recommend._torch_nets import Towers
+
         self._fit_projection(data.features, rng)
         feats = self._inputs(data.features)
         X = torch.from_numpy(feats)
@@ -167,7 +151,7 @@ class TwoTowerRecommender(Recommender):
                 self.loss_history_.append(loss.item())
             if self.max_seconds is not None and time.perf_counter() - t0 > self.max_seconds:
                 break
-        self.net_ = net.eval()
+        self.weights_ = {k: v.detach().numpy().copy() for k, v in net.eval().state_dict().items()}
         self._embed_all(data, win)
 
     def _fit_projection(self, features: np.ndarray, rng: np.random.Generator) -> None:
@@ -189,31 +173,35 @@ class TwoTowerRecommender(Recommender):
     def _inputs(self, features: np.ndarray) -> np.ndarray:
         return ((features - self.proj_mean_) @ self.proj_).astype(np.float32)
 
-    @torch.no_grad()
+    def _mlp(self, side: str, x: np.ndarray) -> np.ndarray:
+        """A tower's MLP (Linear -> ReLU -> Linear) in NumPy, from the trained arrays."""
+        w = self.weights_
+        h = np.maximum(x @ w[f"{side}_mlp.0.weight"].T + w[f"{side}_mlp.0.bias"], 0.0)
+        return (h @ w[f"{side}_mlp.2.weight"].T + w[f"{side}_mlp.2.bias"]).astype(np.float32)
+
+    def _users(self, px: np.ndarray, pe: np.ndarray) -> np.ndarray:
+        return l2_normalise(self._mlp("user", np.concatenate([px, pe], axis=1)))
+
     def _embed_all(self, data: InteractionData, win: sp.csr_matrix) -> None:
-        net = self.net_
-        feats = self._inputs(data.features)
-        X = torch.from_numpy(feats)
-        ids = torch.arange(data.n_items)
-        has_id = torch.from_numpy((data.popularity > 0).astype(np.float32))
-        self.item_emb_ = net.items(X, ids, has_id).numpy()
+        feats, ids = self._inputs(data.features), self.weights_["item_id.weight"]
+        has_id = (data.popularity > 0).astype(np.float32)[:, None]
+        self.item_emb_ = l2_normalise(self._mlp("item", feats) + has_id * ids)
         total = np.asarray(win.sum(axis=1), dtype=np.float32).ravel()
         inv = np.where(total > 0, 1.0 / np.maximum(total, 1e-6), 0.0).astype(np.float32)[:, None]
         px = np.asarray(win @ feats, dtype=np.float32) * inv
-        pe = np.asarray(win @ net.item_id.weight.numpy(), dtype=np.float32) * inv
-        self.user_emb_ = net.users(torch.from_numpy(px), torch.from_numpy(pe)).numpy()
+        pe = np.asarray(win @ ids, dtype=np.float32) * inv
+        self.user_emb_ = self._users(px, pe)
 
-    @torch.no_grad()
     def embed_history(
         self, item_rows: np.ndarray, confidences: np.ndarray | None = None
     ) -> np.ndarray:
         """A user embedding for an ad-hoc history (e.g. an anonymous session)."""
         rows = np.asarray(item_rows, dtype=np.int64)
         w = np.ones(len(rows), np.float32) if confidences is None else np.asarray(confidences)
-        w = torch.from_numpy((w / max(w.sum(), 1e-6)).astype(np.float32))[:, None]
-        px = (w * torch.from_numpy(self._inputs(self.data.features[rows]))).sum(0, keepdim=True)
-        pe = (w * self.net_.item_id.weight[torch.from_numpy(rows)]).sum(0, keepdim=True)
-        return self.net_.users(px, pe).numpy()[0]
+        w = (w / max(w.sum(), 1e-6)).astype(np.float32)[:, None]
+        px = (w * self._inputs(self.data.features[rows])).sum(0, keepdims=True)
+        pe = (w * self.weights_["item_id.weight"][rows]).sum(0, keepdims=True)
+        return self._users(px, pe)[0]
 
     def _scores(self, user: int) -> np.ndarray:
         return self.item_emb_ @ self.user_emb_[user]
@@ -222,19 +210,17 @@ class TwoTowerRecommender(Recommender):
         return self.item_emb_ @ self.item_emb_[item]
 
     def _save_state(self, folder: Path) -> None:
-        tensors = {f"net.{k}": v.contiguous() for k, v in self.net_.state_dict().items()}
-        tensors["item_emb"] = torch.from_numpy(self.item_emb_)
-        tensors["user_emb"] = torch.from_numpy(self.user_emb_)
-        tensors["loss_history"] = torch.tensor(self.loss_history_, dtype=torch.float32)
-        tensors["proj_mean"] = torch.from_numpy(self.proj_mean_)
-        tensors["proj"] = torch.from_numpy(self.proj_)
-        save_file(tensors, str(folder / "two_tower.safetensors"))
+        arrays = {f"net.{k}": np.ascontiguousarray(v) for k, v in self.weights_.items()}
+        arrays["item_emb"] = np.ascontiguousarray(self.item_emb_)
+        arrays["user_emb"] = np.ascontiguousarray(self.user_emb_)
+        arrays["loss_history"] = np.asarray(self.loss_history_, dtype=np.float32)
+        arrays["proj_mean"] = np.ascontiguousarray(self.proj_mean_)
+        arrays["proj"] = np.ascontiguousarray(self.proj_)
+        save_file(arrays, str(folder / "two_tower.safetensors"))
 
     def _load_state(self, folder: Path) -> None:
         t = load_file(str(folder / "two_tower.safetensors"))
-        self.proj_mean_, self.proj_ = t["proj_mean"].numpy(), t["proj"].numpy()
-        net = Towers(self.data.n_items, self.proj_.shape[1], self.hidden, self.dim)
-        net.load_state_dict({k[4:]: v for k, v in t.items() if k.startswith("net.")})
-        self.net_ = net.eval()
-        self.item_emb_, self.user_emb_ = t["item_emb"].numpy(), t["user_emb"].numpy()
+        self.proj_mean_, self.proj_ = t["proj_mean"], t["proj"]
+        self.weights_ = {k[4:]: v for k, v in t.items() if k.startswith("net.")}
+        self.item_emb_, self.user_emb_ = t["item_emb"], t["user_emb"]
         self.loss_history_ = t["loss_history"].tolist()

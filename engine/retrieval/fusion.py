@@ -216,11 +216,9 @@ class MlpFusionRetriever(_Fusion, DenseRetriever):
         fusion_mlp(self.catalog)
 
     def query_vector(self, query: Query) -> np.ndarray:
-        from engine.encoders.fusion_mlp import project
-
         f = query_features(self.catalog, query)
         x = mlp_input(f, tuple(self.fusion_params()["dims"]))
-        return project(fusion_mlp(self.catalog), x, side="query")[0]
+        return fusion_mlp(self.catalog).project(x, side="query")[0]
 
     def _search(self, query: Query, k: int, timer: StageTimer):
         rows, scores, notes = super()._search(query, max(k, ATTR_POOL), timer)

@@ -1,5 +1,6 @@
 """CLIP step: use the configured pretrained CLIP if it is available offline, otherwise train the
-compact catalog CLIP (``engine/encoders/compact_clip.py``) on the catalog's own text.
+compact catalog CLIP (``engine/encoders/compact_clip.py``) on the catalog's own text, and
+exports its image tower to ONNX for torch-free queries (``engine/encoders/onnx_clip.py``).
 
 Captions are the title and the full item text, embedded once by the sbert step. Items launched
 after the cutoff (NEW) are left out of training, so cold-start figures measure unseen images.
@@ -21,6 +22,7 @@ def run(ctx: StepContext, out: Path) -> dict[str, Any]:
     """Use the configured CLIP if its weights are available; otherwise train the compact one."""
     from engine.encoders.clip import CLIP_SPEC_FILE, ClipUnavailable, create_clip
     from engine.encoders.compact_clip import train_compact_clip
+    from engine.encoders.onnx_clip import export_compact_clip
 
     spec, fallback = ctx.cfg.clip.model, None
     if spec != "compact":
@@ -47,6 +49,7 @@ def run(ctx: StepContext, out: Path) -> dict[str, Any]:
         log=ctx.log,
     )
     stats["excluded_new_items"] = int(len(items) - len(train))
+    stats["onnx"] = export_compact_clip(out, log=ctx.log)  # None: queries use PyTorch
     (out / CLIP_SPEC_FILE).write_text(json.dumps({"spec": "compact", "fallback": fallback}))
     return {"spec": "compact", "trained": True, "requested": spec, "fallback": fallback, **stats}
 
@@ -75,7 +78,8 @@ STEP = register_step(
         ("clip",),
         run,
         "compact catalog CLIP trained on what the catalog says (or pretrained)",
-        ("encoders/clip.py", "encoders/clip_base.py", "encoders/compact_clip.py"),
+        ("encoders/clip.py", "encoders/clip_base.py", "encoders/compact_clip.py",
+         "encoders/compact_common.py", "encoders/onnx_clip.py"),
         threads=clip_threads,
     )
 )

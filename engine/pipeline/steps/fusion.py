@@ -318,6 +318,7 @@ STEP = register_step(
         "fusion weights (tuned on validation) and the fusion MLP",
         (
             "encoders/fusion_mlp.py",
+            "encoders/fusion_towers.py",
             "retrieval/fusion.py",
             "indexes/vector.py",
             "indexes/tuning.py",
