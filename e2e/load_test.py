@@ -78,12 +78,16 @@ class Tally:
 
 # -- set-up ---------------------------------------------------------------------------------------
 def isolated_data_dir(data: Path, catalog: str, into: Path) -> Path:
-    """A data folder that holds only ``catalog`` (a symlink), so every session serves it."""
+    """A data folder that holds only ``catalog`` (a symlink), so every session serves it, and
+    the machine's exported query models (``data/models``: without them the server would export
+    MiniLM again, with PyTorch, during the run)."""
     src = (data / "artifacts" / catalog).resolve()
     if not (src / "manifest.json").exists():
         raise SystemExit(f"catalog '{catalog}' is not built under {data}: make build")
     (into / "artifacts").mkdir(parents=True)
     (into / "artifacts" / catalog).symlink_to(src, target_is_directory=True)
+    if (data / "models").is_dir():
+        (into / "models").symlink_to((data / "models").resolve(), target_is_directory=True)
     return into
 
 

@@ -63,10 +63,14 @@ def cmd_build(args: argparse.Namespace) -> int:
     manifest = run_build(cfg, name=name, progress=None if args.quiet else _progress, log=_log,
                          jobs=args.jobs or default_jobs())
     built = [s for s, r in manifest["steps"].items() if not r.get("skipped")]
-    _log(
-        f"artifacts of '{manifest['name']}' are ready ({len(built)} step(s) built, "
-        f"{len(manifest['steps']) - len(built)} up to date) in {manifest['build_seconds']:.1f} s"
-    )
+    if built:
+        _log(f"artifacts of '{manifest['name']}' are ready ({len(built)} step(s) built, "
+             f"{len(manifest['steps']) - len(built)} up to date) in "
+             f"{manifest['build_seconds']:.1f} s")
+    else:  # the manifest keeps the figures of the build that made the artifacts
+        _log(f"artifacts of '{manifest['name']}' are up to date ({len(manifest['steps'])} "
+             f"steps, built {manifest.get('built_at', '?')} in "
+             f"{manifest['build_seconds']:.1f} s)")
     _prepare_query_encoder(manifest["config"]["text"])
     return 0
 

@@ -103,3 +103,18 @@ def test_eight_sessions_at_once_on_the_tiny_catalog(tiny_catalog, data_dir, tmp_
     mem = report["server_memory"]  # the app server's own RSS, read before it stopped
     assert 0 < mem["rss_mb"] <= mem["peak_rss_mb"], mem
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_the_served_data_folder_has_the_catalog_and_the_exported_query_models(tmp_path: Path):
+    from e2e.load_test import isolated_data_dir
+
+    data = tmp_path / "data"
+    (data / "artifacts" / "demo").mkdir(parents=True)
+    (data / "artifacts" / "demo" / "manifest.json").write_text("{}")
+    (data / "artifacts" / "other").mkdir()
+    (data / "models").mkdir()
+    (data / "models" / "all-MiniLM-L6-v2-abc.onnx").write_bytes(b"onnx")
+    served = isolated_data_dir(data, "demo", tmp_path / "served")
+    assert sorted(p.name for p in (served / "artifacts").iterdir()) == ["demo"]
+    # without the export the server would run PyTorch to export MiniLM again, mid-run
+    assert (served / "models" / "all-MiniLM-L6-v2-abc.onnx").read_bytes() == b"onnx"

@@ -270,8 +270,9 @@ def _image_runtime(catalog: Catalog, image_q: list[dict], k: int) -> dict[str, A
 
     if "visual" not in catalog.built_steps:
         return None
-    return compare_image_runtimes(
-        catalog, [(q["query_id"], q["input"]["image"]) for q in image_q], k)
+    images = [(q["query_id"], getattr(q["input"]["image"], "image", q["input"]["image"]))
+              for q in image_q]  # the decoded PIL image, as the search methods get it
+    return compare_image_runtimes(catalog, images, k)
 
 
 IDLE_LOAD = 1.0  # the 1-minute load average a 2-core machine shows with one busy thread or less

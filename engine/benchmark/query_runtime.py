@@ -30,10 +30,12 @@ def compare_query_runtimes(
     from engine.components import embeddings, text_precision
     from engine.encoders.onnx_text import query_text_encoder
     from engine.encoders.text import FP32, MINILM, create_text_encoder
+    from engine.runtime import torch_threads
 
     name = catalog.config["text"]["sbert_model"]
     if name != MINILM or text_precision(catalog) != FP32 or not queries:
         return None
+    torch_threads()  # PyTorch on the serving thread count too (its default is every core)
     encoders = {"torch": create_text_encoder(name),
                 "onnx": query_text_encoder(name, runtime_name="onnx")}
     if getattr(encoders["onnx"], "runtime", None) != "onnx":
@@ -69,7 +71,7 @@ def compare_image_runtimes(
     fast = onnx_compact_clip(folder, text_encoder(catalog))
     if fast is None or not queries:
         return None
-    torch_threads()
+    torch_threads()  # PyTorch on the serving thread count too (its default is every core)
     encoders = {"torch": _ImageQueries(load_clip_step(folder, text_encoder(catalog))),
                 "onnx": _ImageQueries(fast)}
     items = embeddings(catalog, "clip")
