@@ -38,7 +38,7 @@ from engine.encoders.clip_base import (
     normalise_uint8,
     square_preprocess,
 )
-from engine.encoders.compact_common import META_FILE, WEIGHTS_FILE
+from engine.encoders.compact_common import META_FILE, WEIGHTS_FILE, SharedTextSide
 from engine.progress import ProgressFn, no_progress
 
 FORMAT = 2  # 2: the text side is the shared SBERT embedding + a projection
@@ -81,7 +81,7 @@ class CompactClip(nn.Module):
         return F.normalize(self.text_proj(vectors), dim=-1)
 
 
-class CompactClipEncoder(ClipEncoder):
+class CompactClipEncoder(SharedTextSide, ClipEncoder):
     """The compact CLIP behind the :class:`ClipEncoder` interface; its text side reuses the
     catalog's text encoder (``text_encoder``), so a query's MiniLM vector is computed once."""
 
@@ -95,15 +95,6 @@ class CompactClipEncoder(ClipEncoder):
         """CLIP text rows from text-encoder rows (already L2-normalised sentence vectors)."""
         v = torch.from_numpy(np.ascontiguousarray(vectors, dtype=np.float32))
         return self.model.encode_text_vectors(v).float().numpy()
-
-    def encode_texts_with(self, texts: list[str], vectors: np.ndarray) -> np.ndarray:
-        return self.encode_text_vectors(vectors)
-
-    def encode_texts(self, texts: list[str], *, batch_size: int = 64) -> np.ndarray:
-        if not texts:
-            return np.zeros((0, self.dim), np.float32)
-        vectors = self.text_encoder.encode_texts([str(t) for t in texts], batch_size=batch_size)
-        return self.encode_text_vectors(vectors)
 
 
 # ---------------------------------------------------------------- training

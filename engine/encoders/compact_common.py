@@ -7,6 +7,8 @@ with open_clip's mean and std; both runtimes use these functions, so both see th
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from PIL import Image
 
@@ -15,6 +17,27 @@ WEIGHTS_FILE = "compact_clip.safetensors"
 META_FILE = "compact_clip.json"
 MEAN = (0.48145466, 0.4578275, 0.40821073)  # open_clip's
 STD = (0.26862954, 0.26130258, 0.27577711)
+
+
+class SharedTextSide:
+    """The compact CLIP's text side, on either runtime: a query's rows from the catalog's text
+    encoder (``self.text_encoder``), through the trained projection (``encode_text_vectors``)."""
+
+    dim: int
+    text_encoder: Any
+
+    def encode_text_vectors(self, vectors: np.ndarray) -> np.ndarray:  # pragma: no cover
+        raise NotImplementedError
+
+    def encode_texts_with(self, texts: list[str], vectors: np.ndarray) -> np.ndarray:
+        """CLIP rows of ``texts`` from their text-encoder rows (no second encoding)."""
+        return self.encode_text_vectors(vectors)
+
+    def encode_texts(self, texts: list[str], *, batch_size: int = 64) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim), np.float32)
+        vectors = self.text_encoder.encode_texts([str(t) for t in texts], batch_size=batch_size)
+        return self.encode_text_vectors(vectors)
 
 
 def fit_square(image: Image.Image, size: int) -> np.ndarray:

@@ -20,7 +20,13 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from engine.encoders.compact_common import COMPACT, META_FILE, WEIGHTS_FILE, square_batch
+from engine.encoders.compact_common import (
+    COMPACT,
+    META_FILE,
+    WEIGHTS_FILE,
+    SharedTextSide,
+    square_batch,
+)
 from engine.vectors import l2_normalise
 
 ONNX_FILE = "compact_clip.onnx"
@@ -83,7 +89,7 @@ def export_compact_clip(folder: Path, *, log=print) -> dict[str, Any] | None:
     return record
 
 
-class OnnxCompactClip:
+class OnnxCompactClip(SharedTextSide):
     """The compact CLIP's query side on ONNX Runtime and NumPy: images and texts as L2-normalised
     float32 rows equal (to 1e-4) to :class:`~engine.encoders.compact_clip.CompactClipEncoder`'s."""
 
@@ -125,14 +131,6 @@ class OnnxCompactClip:
         """CLIP text rows from SBERT rows (the trained projection, then L2 normalisation)."""
         return l2_normalise(np.asarray(vectors, dtype=np.float32) @ self.proj_t)
 
-    def encode_texts_with(self, texts: list[str], vectors: np.ndarray) -> np.ndarray:
-        return self.encode_text_vectors(vectors)
-
-    def encode_texts(self, texts: list[str], *, batch_size: int = 64) -> np.ndarray:
-        if not texts:
-            return np.zeros((0, self.dim), np.float32)
-        vectors = self.text_encoder.encode_texts([str(t) for t in texts], batch_size=batch_size)
-        return self.encode_text_vectors(vectors)
 
 
 def onnx_compact_clip(folder: Path, text_encoder) -> OnnxCompactClip | None:
