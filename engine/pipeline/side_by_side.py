@@ -15,7 +15,6 @@ already running finish, and are kept, then the build raises the failure.
 
 from __future__ import annotations
 
-import contextlib
 import importlib
 import multiprocessing as mp
 import sys
@@ -156,20 +155,15 @@ def run_side_by_side(steps: list[Step], runner: StepRunner, *, cores: int,
                 if job.error is None:
                     runner.finish(job.started, job.result)
                     unbuilt.discard(job.started.step.name)
-                else:
-                    failure = failure or job.error
-                    _finish_quietly(runner, job)
+                else:  # the error as the store reports it (a full disk as an OSError)
+                    reported = _finish_quietly(runner, job)
+                    failure = failure or reported
     except BaseException as exc:  # Ctrl+C or a failure while publishing: stop everything
         for job in running:
             job.stop()
             _finish_quietly(runner, job, exc)
         raise
     if failure is not None:
-        from engine.errors import as_os_error
-
-        disk = as_os_error(failure)  # a library's own report of a full disk, as a step-by-step
-        if disk is not None and disk is not failure:  # build reports it (engine.artifacts)
-            raise disk from failure
         raise failure
 
 
@@ -212,11 +206,17 @@ def _wait(running: list[_Job]) -> None:
                 j.thread.join(timeout=POLL_SECONDS)
 
 
-def _finish_quietly(runner: StepRunner, job: _Job, exc: BaseException | None = None) -> None:
-    """Remove a failed or stopped step's folder, whatever its error."""
-    # the folder's clean-up may re-raise the step's error: it is already being handled
-    with contextlib.suppress(BaseException):
-        runner.finish(job.started, None, exc or job.error or RuntimeError("stopped"))
+def _finish_quietly(runner: StepRunner, job: _Job,
+                    exc: BaseException | None = None) -> BaseException:
+    """Remove a failed or stopped step's folder, whatever its error; returns that error as the
+    store reports it (its clean-up turns a library's full-disk report into an OSError, as in a
+    step-by-step build)."""
+    error = exc or job.error or RuntimeError("stopped")
+    try:
+        runner.finish(job.started, None, error)
+    except BaseException as reported:  # handed back: the scheduler raises it
+        return reported
+    return error
 
 
 # ---------------------------------------------------------------- child process
