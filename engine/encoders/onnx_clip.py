@@ -27,6 +27,7 @@ from engine.encoders.compact_common import (
     SharedTextSide,
     square_batch,
 )
+from engine.encoders.onnx_text import query_session
 from engine.vectors import l2_normalise
 
 ONNX_FILE = "compact_clip.onnx"
@@ -69,7 +70,7 @@ def export_compact_clip(folder: Path, *, log=print) -> dict[str, Any] | None:
             images = probe_images(size)
             x = square_batch(images, size)
             want = model.encode_image(torch.from_numpy(x)).numpy()
-        got = l2_normalise(OnnxCompactClip.image_session(tmp).run(None, {"pixels": x})[0])
+        got = l2_normalise(query_session(tmp).run(None, {"pixels": x})[0])
         diff = float(np.abs(got - want).max())
         if not diff <= MAX_ABS_DIFF:
             log(f"  compact CLIP ONNX export differs from PyTorch by {diff:.2e}: not used")
@@ -104,21 +105,8 @@ class OnnxCompactClip(SharedTextSide):
         self.name, self.image_size = COMPACT, int(meta["image_size"])
         self.proj_t = np.ascontiguousarray(weights["text_proj.weight"].T, dtype=np.float32)
         self.dim = int(self.proj_t.shape[1])
-        self.session = self.image_session(folder / ONNX_FILE)
+        self.session = query_session(folder / ONNX_FILE)
         self.text_encoder = text_encoder
-
-    @staticmethod
-    def image_session(path: Path):
-        """An ONNX Runtime session on one thread (``engine.runtime.QUERY_THREADS``)."""
-        import onnxruntime as ort
-
-        from engine import runtime
-
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = opts.inter_op_num_threads = runtime.QUERY_THREADS
-        opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        opts.log_severity_level = 3
-        return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
 
     def encode_images(self, images: list[Image.Image], *, batch_size: int = 64) -> np.ndarray:
         out = [np.zeros((0, self.dim), np.float32)]
@@ -130,7 +118,6 @@ class OnnxCompactClip(SharedTextSide):
     def encode_text_vectors(self, vectors: np.ndarray) -> np.ndarray:
         """CLIP text rows from SBERT rows (the trained projection, then L2 normalisation)."""
         return l2_normalise(np.asarray(vectors, dtype=np.float32) @ self.proj_t)
-
 
 
 def onnx_compact_clip(folder: Path, text_encoder) -> OnnxCompactClip | None:

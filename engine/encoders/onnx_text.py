@@ -70,6 +70,18 @@ def query_text_encoder(name: str, *, precision: str = "fp32", runtime_name: str 
     return create_text_encoder(name, precision=precision)
 
 
+def query_session(path: Path):
+    """An ONNX Runtime session for queries: CPU, one thread (``runtime.QUERY_THREADS``),
+    sequential, warnings off."""
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = opts.inter_op_num_threads = runtime.QUERY_THREADS
+    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    opts.log_severity_level = 3
+    return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+
+
 def _fingerprint(model_dir: Path) -> str:
     """A hash of the model's files, the export code and the exporter's versions."""
     import importlib.metadata as md
@@ -160,8 +172,6 @@ class OnnxSbertEncoder:
     runtime = "onnx"
 
     def __init__(self, model_dir: Path | None = None, *, path: Path | None = None):
-        import onnxruntime as ort
-
         from engine.encoders.text import FP32, MINILM, minilm_path
         from engine.encoders.wordpiece import word_pieces
 
@@ -175,11 +185,7 @@ class OnnxSbertEncoder:
         self.name, self.precision, self.path = MINILM, FP32, path
         self.tokenizer = word_pieces(str(model_dir))  # not transformers: no torch to serve
         self.max_len = self.tokenizer.max_len
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = opts.inter_op_num_threads = runtime.QUERY_THREADS
-        opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        opts.log_severity_level = 3
-        self.session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+        self.session = query_session(path)
         self.dim = int(self.session.get_outputs()[0].shape[-1] or 384)
 
     def encode_texts(self, texts: list[str], *, batch_size: int = 64) -> np.ndarray:
