@@ -71,6 +71,30 @@ def test_recommendations(name, rec_fitted, rec_data) -> None:
         )
 
 
+def _same_ranking(a: tuple, b: tuple) -> bool:
+    """Same scores (to float error) and the same items, except that items whose scores tie
+    within that error may swap places."""
+    (a_ids, a_s), (b_ids, b_s) = a, b
+    if len(a_ids) != len(b_ids) or not np.allclose(a_s, b_s, rtol=1e-5, atol=1e-6):
+        return False
+    tied = np.isclose(a_s[:, None], a_s[None, :], rtol=1e-5, atol=1e-6).sum(1) > 1
+    return bool(np.all((a_ids == b_ids) | tied)) and set(a_ids[tied]) == set(b_ids[tied])
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_batched_recommendations_match_one_at_a_time(name, rec_fitted, rec_data) -> None:
+    model = rec_fitted["models"][name]
+    users = [*rec_data.user_ids[:40], COLD_USER, *rec_data.user_ids[-20:]]
+    one = [model.recommend(u, k=10) for u in users]
+    for batch in (7, None):  # across batch boundaries, and the default size
+        many = model.recommend_many(users, k=10, batch=batch)
+        assert len(many) == len(users)
+        bad = [u for u, a, b in zip(users, one, many) if not _same_ranking(a, b)]
+        assert not bad, f"{name}: batched and one-at-a-time rankings differ for {bad[:5]}"
+    with pytest.raises(UnknownUserError, match="unknown user 'nobody'"):
+        model.recommend_many(["u000001", "nobody"])
+
+
 @pytest.mark.parametrize("name", NAMES)
 def test_similar_items(name, rec_fitted, rec_data) -> None:
     model = rec_fitted["models"][name]

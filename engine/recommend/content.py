@@ -59,6 +59,9 @@ class ContentRecommender(Recommender):
     def _scores(self, user: int) -> np.ndarray:
         return self.item_vectors_ @ self.profiles_[user]
 
+    def _scores_many(self, users: np.ndarray) -> np.ndarray:
+        return self.profiles_[users] @ self.item_vectors_.T
+
     def profile_for(
         self, item_rows: np.ndarray, confidences: np.ndarray | None = None
     ) -> np.ndarray:

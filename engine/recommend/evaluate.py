@@ -135,7 +135,7 @@ def evaluate_recommenders(
     }
     for name, model in models.items():
         with single_thread():
-            recs = {u: model.recommend(u, k)[0] for u in users}
+            recs = {u: ids for u, (ids, _) in zip(users, model.recommend_many(users, k))}
         flat = np.concatenate([r for r in recs.values()]) if recs else np.empty(0, str)
         res = _slice(recs, qrels, k)
         res["cold_start"] = _slice(recs, cold, k)

@@ -142,6 +142,11 @@ class FMRecommender(Recommender):
             out = out + h[:, 0]
         return out
 
+    def _scores_many(self, users: np.ndarray) -> np.ndarray:
+        if self.deep_item_ is not None:  # the deep part is per user anyway
+            return super()._scores_many(users)
+        return self.user_vec_[users] @ self.item_sum_.T + self.item_term_
+
     def _similar(self, item: int) -> np.ndarray:
         s = self.item_sum_
         norms = np.linalg.norm(s, axis=1) + 1e-9

@@ -189,13 +189,38 @@ class HybridRecommender(Recommender):
         group = "cold" if self.data.history_lengths[user] < self.min_history else "warm"
         return np.array([self.weights_[group][c] for c in self.components])
 
+    def _used(self, w: np.ndarray, collab: np.ndarray) -> np.ndarray:
+        """The components a weight vector needs (imputation needs the content side)."""
+        use = w > 0
+        if (use & collab).any() and not (use & ~collab).any():
+            use |= ~collab
+        return use
+
     def _scores(self, user: int) -> np.ndarray:
         collab = np.array([c in COLLABORATIVE for c in self.components])
         w = self._weights_for(user)
-        use = w > 0
-        if (use & collab).any() and not (use & ~collab).any():
-            use |= ~collab  # imputation of missing collaborative scores needs the content side
-        return blend(self._z(self.models_, self.data, user, use), w, collab)[0]
+        return blend(self._z(self.models_, self.data, user, self._used(w, collab)), w, collab)[0]
+
+    def _scores_many(self, users: np.ndarray) -> np.ndarray:
+        """Each component scores the batch in one call (a matrix product where it has one);
+        the z-scores and the blend are per user, as in :meth:`_scores`."""
+        data, users = self.data, np.asarray(users, dtype=np.int64)
+        collab = np.array([c in COLLABORATIVE for c in self.components])
+        no_signal = data.popularity <= 0
+        weights = np.stack([self._weights_for(int(u)) for u in users])
+        use = np.stack([self._used(w, collab) for w in weights])
+        out = np.empty((len(users), data.n_items), dtype=np.float64)
+        z = np.zeros((len(self.components), len(users), data.n_items), dtype=np.float32)
+        for r, c in enumerate(self.components):
+            who = np.flatnonzero(use[:, r])
+            if not len(who):
+                continue
+            s = np.asarray(self.models_[c]._scores_many(users[who]), dtype=np.float64)
+            for j, row in zip(who, s):
+                z[r, j] = zscore(np.where(no_signal, -np.inf, row) if c in COLLABORATIVE else row)
+        for j, w in enumerate(weights):
+            out[j] = blend(z[:, j], w, collab)[0]
+        return out
 
     def _similar(self, item: int) -> np.ndarray:
         names = [c for c in self.components if c != "popularity"]

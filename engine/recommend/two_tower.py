@@ -206,6 +206,9 @@ class TwoTowerRecommender(Recommender):
     def _scores(self, user: int) -> np.ndarray:
         return self.item_emb_ @ self.user_emb_[user]
 
+    def _scores_many(self, users: np.ndarray) -> np.ndarray:
+        return self.user_emb_[users] @ self.item_emb_.T
+
     def _similar(self, item: int) -> np.ndarray:
         return self.item_emb_ @ self.item_emb_[item]
 

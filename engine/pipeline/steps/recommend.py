@@ -104,6 +104,7 @@ def run(ctx: StepContext, out: Path) -> dict[str, Any]:
         ctx.log(f"  {name}: fitted in {fit_seconds[name]:.1f} s")
 
     test = inter[inter["split"] == "test"]
+    t0 = time.perf_counter()
     metrics = evaluate_recommenders(
         models,
         data,
@@ -115,6 +116,9 @@ def run(ctx: StepContext, out: Path) -> dict[str, Any]:
         max_users=s["eval_max_users"],
         seed=ctx.cfg.seed,
     )
+    metrics["seconds"] = round(time.perf_counter() - t0, 2)
+    ctx.log(f"  evaluated {metrics['test_users']:,} test users × {len(models)} models in "
+            f"{metrics['seconds']:.1f} s (batched scoring)")
     key = f"recall@{s['eval_k']}"
     for name, res in metrics["models"].items():
         res["fit_seconds"] = fit_seconds[name]
