@@ -8,6 +8,7 @@ import streamlit as st
 
 import engine  # noqa: F401  (offline hub and thread settings before any model import)
 from engine.runtime import QUERY_THREADS, set_serving_threads
+from pages.cache_diag import timed_page_run
 
 ASSETS = Path(__file__).resolve().parent / "assets"
 st.set_page_config(page_title="PixelMatch", page_icon=str(ASSETS / "icon.png"), layout="wide")
@@ -37,4 +38,6 @@ PAGES = {
     ],
 }
 
-st.navigation(PAGES).run()
+current = st.navigation(PAGES)
+with timed_page_run(current.title):  # a no-op unless PIXELMATCH_DIAG_FILE is set
+    current.run()

@@ -45,6 +45,7 @@ from typing import Any
 
 import numpy as np
 
+from e2e import cpu
 from e2e.browser import EXCEPTION, launch_options, problems, unavailable_reason
 from e2e.server import REPO, AppServer
 from engine.serving import open_catalog
@@ -74,6 +75,8 @@ class Tally:
     leaks: list[dict[str, Any]] = field(default_factory=list)
     sessions_held: int = 0
     elapsed: float = 0.0
+    window: tuple[float, float] = (0.0, 0.0)  # wall clock (time.time) of the measured run
+    cpu_s: dict[str, float] | None = None  # CPU seconds in that window: server, browser, driver
 
 
 # -- set-up ---------------------------------------------------------------------------------------
@@ -171,7 +174,11 @@ async def recommend(page, base: str, plan: Plan) -> float:
     await user.press("Enter")
     await search.fill(plan.query)
     await search.press("Enter")
-    await page.get_by_text(f"Personalized for {plan.user}", exact=False).first.wait_for()
+    # both rankings, or "No results for “q” with BM25." (a typo the lexical search cannot
+    # reach is an answer on screen too)
+    q, u = re.escape(plan.query.strip()), re.escape(plan.user)
+    answer = re.compile(f"Personalized for {u}|No results for “{q}” with")
+    await page.get_by_text(answer).first.wait_for()
     return time.perf_counter() - t0
 
 
@@ -234,11 +241,14 @@ async def session(page, base: str, plan: Plan, others: list[Plan], deadline: flo
     tally.sessions_held += 1
 
 
-async def drive(base: str, all_plans: list[Plan], duration: float, warmup: bool) -> Tally:
+async def drive(
+    base: str, all_plans: list[Plan], duration: float, warmup: bool, server_pid: int | None = None
+) -> Tally:
     """One Chromium, one context per session, all running at once for ``duration`` seconds.
 
     The clock starts once every session has opened the app; an action begun before the
-    deadline is finished and counted.
+    deadline is finished and counted. The CPU the server, Chromium and this driver spend in
+    that window is recorded apart (:mod:`e2e.cpu`).
     """
     from playwright.async_api import async_playwright
 
@@ -249,7 +259,7 @@ async def drive(base: str, all_plans: list[Plan], duration: float, warmup: bool)
             if warmup:  # load every model once, unmeasured
                 await warm(browser, base, all_plans[0])
             pages = await asyncio.gather(*(open_session(browser, base) for _ in all_plans))
-            t0 = time.monotonic()
+            cpu0, wall0, t0 = cpu.snapshot(server_pid), time.time(), time.monotonic()
             others = {p.index: [o for o in all_plans if o is not p] for p in all_plans}
             await asyncio.gather(
                 *(
@@ -258,6 +268,8 @@ async def drive(base: str, all_plans: list[Plan], duration: float, warmup: bool)
                 )
             )
             tally.elapsed = time.monotonic() - t0
+            tally.window = (wall0, time.time())
+            tally.cpu_s = cpu.spent(cpu0, cpu.snapshot(server_pid))
         finally:
             await browser.close()
     return tally
@@ -299,12 +311,51 @@ def cache_builds(diag: Path) -> dict[str, Any]:
     pids = set()
     for line in lines:
         rec = json.loads(line)
+        if "key" not in rec:  # a page run (see page_runs)
+            continue
         counts[f"{rec['key']}({', '.join(rec['args'])})"] += 1
         pids.add(rec["pid"])
     return {
         "builds": dict(sorted(counts.items())),
         "built_more_than_once": sorted(k for k, v in counts.items() if v > 1),
         "server_pids": sorted(pids),
+    }
+
+
+def page_runs(diag: Path, window: tuple[float, float]) -> dict[str, Any]:
+    """The server's script runs that ended inside ``window``, per page: how many, how they
+    ended, and their wall and CPU milliseconds (the script's own thread)."""
+    lines = diag.read_text().splitlines() if diag.exists() else []
+    runs: dict[str, list[dict[str, Any]]] = {}
+    for line in lines:
+        rec = json.loads(line)
+        if "run" in rec and window[0] <= rec["t"] <= window[1]:
+            runs.setdefault(rec["run"], []).append(rec)
+    return {
+        page: {
+            "runs": len(recs),
+            "ended": dict(Counter(r["end"] for r in recs)),
+            "wall_ms": percentiles([r["wall_s"] * 1000 for r in recs]),
+            "cpu_ms": percentiles([r["cpu_s"] * 1000 for r in recs]),
+            "cpu_s_total": round(sum(r["cpu_s"] for r in recs), 2),
+        }
+        for page, recs in sorted(runs.items())
+    }
+
+
+def server_work(tally: Tally, runs: dict[str, Any]) -> dict[str, Any]:
+    """CPU seconds of the server, Chromium and the driver in the measured window, per completed
+    action too, beside the server's script runs per page."""
+    done = sum(len(v) for v in tally.latencies.values())
+    cpu_s = tally.cpu_s or {}
+    return {
+        "cpu_s": cpu_s,
+        "cpu_s_per_action": {k: round(v / done, 2) for k, v in cpu_s.items()} if done else {},
+        "script_cpu_s": round(sum(p["cpu_s_total"] for p in runs.values()), 2),
+        "page_runs": runs,
+        "note": "CPU from /proc over the measured window (server: the Streamlit process; "
+        "browser: Chromium's processes; driver: this script and Playwright). Page runs: each "
+        "script run's wall and thread CPU time, recorded by app.py (PIXELMATCH_DIAG_FILE).",
     }
 
 
@@ -334,12 +385,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         server = AppServer(served, scratch / "streamlit.log", {"PIXELMATCH_DIAG_FILE": str(diag)})
         base = server.start()
         try:
-            tally = asyncio.run(drive(base, all_plans, args.duration, not args.no_warmup))
+            tally = asyncio.run(
+                drive(base, all_plans, args.duration, not args.no_warmup, server.pid)
+            )
             memory = server.memory_mb()  # the app server alone, after every session's actions
         finally:
             server.stop()
         log = server.log_text()
-        builds = cache_builds(diag)
+        builds, runs = cache_builds(diag), page_runs(diag, tally.window)
         load_after = os.getloadavg()
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
@@ -369,6 +422,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "server_log_tracebacks": log.count("Traceback"),
         "cache_builds": builds,
         "server_memory": memory,
+        "server_work": server_work(tally, runs),
     }
 
 

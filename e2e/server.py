@@ -90,6 +90,11 @@ class AppServer:
             self.proc.kill()
             self.proc.wait(timeout=10)
 
+    @property
+    def pid(self) -> int | None:
+        """The server process's id while it runs."""
+        return self.proc.pid if self.proc is not None and self.proc.poll() is None else None
+
     def memory_mb(self) -> dict[str, float] | None:
         """The server process's resident memory now and at its peak (``VmRSS``/``VmHWM`` from
         ``/proc``, MB); None when it is not running or not on Linux."""

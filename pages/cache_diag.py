@@ -1,8 +1,10 @@
-"""Opt-in diagnostic: a JSON line per cache build, to check that each cache builds once.
+"""Opt-in diagnostics: a JSON line per cache build and per page run.
 
 Off by default. With ``PIXELMATCH_DIAG_FILE`` set, every cache factory of ``pages/shared.py``
 appends ``{"key": ..., "args": [...], "pid": ..., "t": ...}`` to that file when Streamlit runs it
-(a cache miss). The load test (``e2e/load_test.py``) reads the file.
+(a cache miss), and ``app.py`` appends ``{"run": page title, "wall_s": ..., "cpu_s": ...,
+"end": ..., "pid": ..., "t": ...}`` after every script run: the server's own work per page run,
+apart from the browser's. The load test (``e2e/load_test.py``) reads the file.
 """
 
 from __future__ import annotations
@@ -11,15 +13,42 @@ import json
 import os
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 _LOCK = threading.Lock()
 
 
 def note_build(key: str, *args: object) -> None:
     """Record that the cache ``key`` was built for ``args`` (no-op unless the variable is set)."""
+    _append({"key": key, "args": [str(a) for a in args], "pid": os.getpid(), "t": time.time()})
+
+
+def _append(line: dict) -> None:
+    """Append ``line`` to the diagnostic file (nothing when the variable is not set)."""
     path = os.environ.get("PIXELMATCH_DIAG_FILE")
-    if not path:
+    if path:
+        with _LOCK, open(path, "a", encoding="utf-8") as f:
+            f.write(json.dumps(line) + "\n")
+
+
+@contextmanager
+def timed_page_run(page: str) -> Iterator[None]:
+    """Record one script run of ``page``: wall and CPU seconds of the script's thread (Streamlit
+    runs each session's script in a thread of its own) and how it ended: ``done``, ``stopped``
+    (``st.stop``) or ``interrupted`` (a newer rerun of the same session took over). No-op
+    unless the variable is set."""
+    if not os.environ.get("PIXELMATCH_DIAG_FILE"):
+        yield
         return
-    line = {"key": key, "args": [str(a) for a in args], "pid": os.getpid(), "t": time.time()}
-    with _LOCK, open(path, "a", encoding="utf-8") as f:
-        f.write(json.dumps(line) + "\n")
+    wall0, cpu0, end = time.perf_counter(), time.thread_time(), "done"
+    try:
+        yield
+    except BaseException as exc:
+        kind = type(exc).__name__
+        end = {"StopException": "stopped", "RerunException": "interrupted"}.get(kind, kind)
+        raise
+    finally:
+        _append({"run": page, "wall_s": round(time.perf_counter() - wall0, 4),
+                 "cpu_s": round(time.thread_time() - cpu0, 4), "end": end,
+                 "pid": os.getpid(), "t": time.time()})

@@ -114,7 +114,10 @@ if query.strip():
     if found is None:
         st.stop()
     if not len(found.rows):
-        st.warning("No results for this query.")
+        st.warning(
+            f"No results for “{esc(query.strip())}” with {esc(found.method.upper())}. "
+            + " ".join(esc(n) for n in found.notes)
+        )
         st.stop()
     left, right = st.columns(2)
     with left:

@@ -70,6 +70,15 @@ def test_personalized_search_shows_both_rankings(page, tiny_catalog):
     assert any(m.startswith("**Personalized for") for m in md)
 
 
+def test_personalized_search_that_matches_nothing_says_why(page, tiny_catalog):
+    at = page
+    at.text_input(key="fy_query").set_value("vsae").run()  # a typo no product text contains
+    assert not at.exception
+    (warning,) = [w.value for w in at.warning]
+    assert warning.startswith("No results for “vsae” with BM25.")
+    assert "No product text contains any of the query's words" in warning
+
+
 def test_cli_recommend_json_and_batch(tiny_catalog, tmp_path, capsys):
     user = tiny_catalog.table("interactions")["user_id"].iat[0]
     assert main(["recommend", "--catalog", "tiny", "--user", user, "--method", "als",

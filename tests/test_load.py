@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from e2e.load_test import cache_builds, failures
+from e2e.load_test import Tally, cache_builds, failures, page_runs, server_work
 from e2e.server import REPO
 
 
@@ -79,6 +79,68 @@ def test_the_cache_diagnostic_is_off_by_default(tmp_path: Path, monkeypatch):
     assert json.loads(path.read_text())["key"] == "x"
 
 
+def test_page_runs_are_timed_and_summarized_per_page(tmp_path: Path, monkeypatch):
+    import time
+
+    from streamlit.runtime.scriptrunner_utils.exceptions import StopException
+
+    from pages.cache_diag import note_build, timed_page_run
+
+    diag = tmp_path / "diag.jsonl"
+    monkeypatch.setenv("PIXELMATCH_DIAG_FILE", str(diag))
+    start = time.time()
+    with timed_page_run("Text search"):
+        sum(i * i for i in range(200_000))  # some CPU on this thread
+    with pytest.raises(StopException), timed_page_run("Text search"):
+        raise StopException()
+    with pytest.raises(ValueError), timed_page_run("For you"):
+        raise ValueError("a page bug")
+    note_build("warm_retriever", "tiny")  # a cache build in the same file is not a page run
+    runs = page_runs(diag, (start, time.time()))
+    assert set(runs) == {"Text search", "For you"}
+    ts = runs["Text search"]
+    assert ts["runs"] == 2 and ts["ended"] == {"done": 1, "stopped": 1}
+    assert ts["cpu_ms"]["max"] > 0 and ts["wall_ms"]["max"] >= ts["cpu_ms"]["max"] * 0.5
+    assert runs["For you"]["ended"] == {"ValueError": 1}
+    assert page_runs(diag, (0.0, start - 1)) == {}  # outside the measured window
+    assert cache_builds(diag)["builds"] == {"warm_retriever(tiny)": 1}
+
+    tally = Tally(cpu_s={"server": 6.0, "browser": 9.0, "driver": 1.0})
+    tally.latencies["text_search"] += [1.0, 2.0]
+    tally.latencies["recommend"].append(3.0)
+    work = server_work(tally, runs)
+    assert work["cpu_s_per_action"] == {"server": 2.0, "browser": 3.0, "driver": 0.33}
+    assert work["script_cpu_s"] == round(sum(r["cpu_s_total"] for r in runs.values()), 2)
+
+
+def test_cpu_is_counted_per_process_group():
+    from e2e import cpu
+
+    if cpu.snapshot(None) is None:
+        pytest.skip("no /proc here")
+    burn = (
+        "import time\nt = time.process_time()\nwhile time.process_time() - t < 0.4: pass\n"
+        "print('burnt', flush=True)\ntime.sleep(30)\n"
+    )
+    server = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    before = cpu.snapshot(server.pid)
+    worker = subprocess.Popen([sys.executable, "-c", burn], stdout=subprocess.PIPE, text=True)
+    try:
+        assert worker.stdout.readline().strip() == "burnt"
+        after = cpu.snapshot(server.pid)  # the worker (a child of this driver) still alive
+    finally:
+        for proc in (server, worker):
+            proc.kill()
+            proc.wait()
+    assert server.pid in before["server"] and server.pid not in before["driver"]
+    assert worker.pid in after["driver"]
+    used = cpu.spent(before, after)
+    assert used["server"] < 0.2  # it slept
+    assert used["driver"] >= 0.35  # the worker's burn, counted from zero
+    assert used["browser"] == 0.0  # no Chromium under this process
+    assert cpu.spent(before, None) is None
+
+
 @pytest.mark.slow
 @pytest.mark.browser
 def test_eight_sessions_at_once_on_the_tiny_catalog(tiny_catalog, data_dir, tmp_path):
@@ -98,6 +160,9 @@ def test_eight_sessions_at_once_on_the_tiny_catalog(tiny_catalog, data_dir, tmp_
     assert report["n_leaks"] == 0, report["leaks"]
     assert report["cache_builds"]["built_more_than_once"] == [], report["cache_builds"]
     assert report["cache_builds"]["builds"], "the diagnostic recorded no cache build"
+    work = report["server_work"]
+    assert work["page_runs"], "the server recorded no page run"
+    assert work["cpu_s"]["server"] > 0 and work["cpu_s"]["browser"] > 0, work["cpu_s"]
     assert all(n > 0 for n in report["actions"].values()), report["actions"]
     assert report["catalog"]["name"] == "tiny"
     mem = report["server_memory"]  # the app server's own RSS, read before it stopped
@@ -118,3 +183,31 @@ def test_the_served_data_folder_has_the_catalog_and_the_exported_query_models(tm
     assert sorted(p.name for p in (served / "artifacts").iterdir()) == ["demo"]
     # without the export the server would run PyTorch to export MiniLM again, mid-run
     assert (served / "models" / "all-MiniLM-L6-v2-abc.onnx").read_bytes() == b"onnx"
+
+
+def test_the_concurrent_users_section_shows_where_the_cpu_went():
+    from engine.benchmark.load_section import load_md
+
+    report = _report(
+        measured_at="2026-12-03 12:00:00 UTC", commit="abc1234", command="python -m e2e.load_test",
+        machine={"platform": "Linux", "cores": 2, "load_average_before": [0.1, 0.2, 0.3],
+                 "load_average_after": [2.0, 1.0, 0.5], "note": "one machine"},
+        catalog={"name": "demo", "items": 20000}, duration_s=60, warmup=True,
+        latency_ms={"text_search": {"n": 3, "p50": 900.0, "p95": 1500.0, "max": 1600.0}},
+        server_memory={"rss_mb": 760.0, "peak_rss_mb": 799.0},
+    )
+    older = "\n".join(load_md(report))  # a report written before the CPU was recorded
+    assert "| text_search | 3 | 900 | 1500 | 1600 |" in older and "CPU in" not in older
+    stats = {"n": 4, "p50": 120.0, "p95": 300.0, "max": 310.0, "mean": 150.0}
+    report["server_work"] = {
+        "cpu_s": {"server": 30.0, "browser": 60.0, "driver": 3.0},
+        "cpu_s_per_action": {"server": 1.0, "browser": 2.0, "driver": 0.1},
+        "script_cpu_s": 12.5,
+        "page_runs": {"For you": {"runs": 4, "ended": {"done": 3, "interrupted": 1},
+                                  "wall_ms": stats, "cpu_ms": stats, "cpu_s_total": 0.6}},
+    }
+    md = "\n".join(load_md(report))
+    assert "server 30.0 s (1.00 s per action); browser 60.0 s (2.00 s per action)" in md
+    assert "page scripts themselves ran 12.5 s" in md
+    assert "| For you | 4 | done 3, interrupted 1 | 120 | 300 | 120 | 300 |" in md
+    assert md.index("CPU in") < md.index("resident memory")

@@ -52,10 +52,35 @@ def load_md(load: dict[str, Any]) -> list[str]:
         f"Tracebacks in the server log: {load['server_log_tracebacks']}.",
         "",
     ]
+    lines[-1:-1] = work_md(load.get("server_work"))
     mem = load.get("server_memory")
     if mem:
         lines[-1:-1] = ["", f"App server's resident memory after the run: {mem['rss_mb']:,.0f} MB "
                         f"(peak {mem['peak_rss_mb']:,.0f} MB)."]
+    return lines
+
+
+def work_md(work: dict[str, Any] | None) -> list[str]:
+    """Where the CPU went: server, browser and driver, and the server's script runs per page."""
+    if not work or not work.get("cpu_s"):
+        return []
+    cpu, per = work["cpu_s"], work.get("cpu_s_per_action", {})
+    each = "; ".join(f"{k} {v:.1f} s ({per.get(k, 0):.2f} s per action)" for k, v in cpu.items())
+    lines = [
+        "",
+        f"CPU in the measured window: {each}. Of the server's, the page scripts themselves "
+        f"ran {work['script_cpu_s']:.1f} s; the rest is Streamlit sending and receiving "
+        "messages, images and widget state.",
+        "",
+        "| page (server script runs) | runs | ended | wall p50 ms | wall p95 ms | CPU p50 ms "
+        "| CPU p95 ms |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for page, r in work.get("page_runs", {}).items():
+        ended = ", ".join(f"{k} {v}" for k, v in sorted(r["ended"].items()))
+        w, c = r["wall_ms"], r["cpu_ms"]
+        lines.append(f"| {page} | {r['runs']} | {ended} | {w['p50']:.0f} | {w['p95']:.0f} "
+                     f"| {c['p50']:.0f} | {c['p95']:.0f} |")
     return lines
 
 

@@ -21,6 +21,7 @@ class PersonalizedResults:
     rows: np.ndarray  # unpersonalised, best first
     scores: np.ndarray
     personalized_rows: np.ndarray  # the same rows re-ranked for the user
+    notes: tuple[str, ...] = ()  # the search's own notes (e.g. why nothing matched)
 
 
 def personalized_search(
@@ -39,4 +40,5 @@ def personalized_search(
 
     base = search(catalog, method, text=query, k=pool)
     order = personalized_rerank(base.rows, base.scores, user_id, service.model(model), weight)
-    return PersonalizedResults(method, base.rows, base.scores, base.rows[np.asarray(order, int)])
+    rows = base.rows[np.asarray(order, int)]
+    return PersonalizedResults(method, base.rows, base.scores, rows, tuple(base.notes))
