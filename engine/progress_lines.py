@@ -42,7 +42,16 @@ def format_rate(per_second: float, unit: str) -> str:
         return f"{per_second:,.0f}/s"
     if per_second >= 1:
         return f"{per_second:.1f}/s"
-    return f"{1 / per_second:.1f} s/{unit}"
+    return f"{1 / per_second:.1f} s/{singular(unit)}"
+
+
+def singular(unit: str) -> str:
+    """``steps`` → ``step``, ``batches`` → ``batch``: the unit of one item (for ``s/step``)."""
+    if unit.endswith(("ches", "shes", "sses", "xes")):
+        return unit[:-2]
+    if unit.endswith("s") and not unit.endswith("ss"):
+        return unit[:-1]
+    return unit
 
 
 def format_line(

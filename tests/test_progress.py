@@ -43,7 +43,10 @@ def test_format_duration_and_rate() -> None:
     assert format_duration(3725) == "1 h 02 min"
     assert format_rate(1234.0, "texts") == "1,234/s"
     assert format_rate(4.25, "texts") == "4.2/s"
-    assert format_rate(0.08, "models") == "12.5 s/models"
+    assert format_rate(0.08, "models") == "12.5 s/model"  # one model takes 12.5 s
+    assert format_rate(0.5, "batches") == "2.0 s/batch"
+    assert format_rate(0.5, "steps") == "2.0 s/step"
+    assert format_rate(0.5, "MB") == "2.0 s/MB"
 
 
 def test_line_format_has_count_percent_rate_and_time_left() -> None:
