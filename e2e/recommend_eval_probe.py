@@ -1,0 +1,111 @@
+"""Recommender evaluation, batched vs one user at a time: ``python -m e2e.recommend_eval_probe``.
+
+Loads the recommenders a built catalog's ``recommend`` step saved and evaluates them on its
+held-out interactions twice per round, taking turns: once the way the build does now
+(``recommend_many``, a batch of users per matrix product) and once one user at a time
+(``recommend`` per user, the way it did before). Records the seconds of each and whether
+every metric came out identical.
+Writes ``reports/recommend_eval.json`` (or ``--out``) with the date, commit and load average;
+a machine whose 1-min load average is above 1.5 is not measured (``--force``: flagged busy).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+
+def _one_at_a_time(model, user_ids, k=10, exclude_seen=True, batch=None):
+    """``recommend_many`` as it was before batching: one ``recommend`` call per user."""
+    return [model.recommend(u, k, exclude_seen) for u in user_ids]
+
+
+def compare(catalog_name: str, rounds: int) -> dict[str, Any]:
+    """Seconds per evaluation (batched, one at a time) per round, and whether they agree."""
+    from engine.pipeline.steps.recommend import SETTINGS
+    from engine.recommend import load_recommender
+    from engine.recommend.base import Recommender
+    from engine.recommend.data import InteractionData
+    from engine.recommend.evaluate import evaluate_recommenders
+    from engine.serving import open_catalog
+
+    catalog = open_catalog(catalog_name)
+    folder = catalog.step_dir("recommend")
+    data = InteractionData.load(folder / "data")
+    models = {p.name: load_recommender(p) for p in sorted(folder.iterdir())
+              if (p / "meta.json").is_file()}
+    inter = catalog.table("interactions")
+    test = inter[inter["split"] == "test"]
+    items = catalog.items
+    kwargs = dict(k=SETTINGS["eval_k"], new_item_ids=set(items.loc[items["is_new"], "item_id"]),
+                  short_history_max=SETTINGS["short_history_max"], latency_users=0,
+                  max_users=SETTINGS["eval_max_users"], seed=42)
+
+    def timed() -> tuple[float, dict]:
+        t0 = time.perf_counter()
+        out = evaluate_recommenders(models, data, test, **kwargs)
+        return time.perf_counter() - t0, out
+
+    batched, single, same = [], [], True
+    original = Recommender.recommend_many
+    for _ in range(rounds):
+        s_b, m_b = timed()
+        Recommender.recommend_many = _one_at_a_time
+        try:
+            s_1, m_1 = timed()
+        finally:
+            Recommender.recommend_many = original
+        batched.append(round(s_b, 2))
+        single.append(round(s_1, 2))
+        same = same and m_b == m_1
+    return {
+        "catalog": catalog_name,
+        "models": sorted(models),
+        "test_users": m_b["test_users"],
+        "items": int(data.n_items),
+        "seconds_batched": batched,
+        "seconds_one_at_a_time": single,
+        "speedup": round(min(single) / min(batched), 2),
+        "metrics_identical": same,
+        "note": "evaluate_recommenders without the latency sample (latency_users=0), one "
+        "thread, the two ways taking turns in one process on the same loaded models",
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command line: measure (unless the machine is busy) and write the JSON report."""
+    from engine.artifacts import atomic_write_json
+    from engine.benchmark.int8 import MAX_LOAD, provenance
+    from engine.paths import reports_dir
+    from engine.runtime import load_average
+
+    p = argparse.ArgumentParser(prog="python -m e2e.recommend_eval_probe",
+                                description=__doc__.splitlines()[0])
+    p.add_argument("--catalog", default="demo", help="built catalog (default demo)")
+    p.add_argument("--rounds", type=int, default=2, help="turns of each way (default 2)")
+    p.add_argument("--out", default=None, help="JSON file (default reports/recommend_eval.json)")
+    p.add_argument("--force", action="store_true", help="measure even on a busy machine")
+    args = p.parse_args(argv)
+    out = Path(args.out) if args.out else reports_dir() / "recommend_eval.json"
+    report = {"command": " ".join(["python -m e2e.recommend_eval_probe", *(argv or sys.argv[1:])]),
+              **provenance()}
+    if report["machine_busy"]:
+        print(f"warning: 1-min load average {report['load_average_before'][0]:.2f} > {MAX_LOAD}:"
+              f" {'measuring anyway (flagged busy)' if args.force else 'not measuring'}",
+              file=sys.stderr)
+    if args.force or not report["machine_busy"]:
+        report["probe"] = compare(args.catalog, args.rounds)
+        report["load_average_after"] = load_average()
+    atomic_write_json(out, report)
+    print(f"wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
