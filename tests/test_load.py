@@ -186,7 +186,7 @@ def test_the_served_data_folder_has_the_catalog_and_the_exported_query_models(tm
 
 
 def test_the_concurrent_users_section_shows_where_the_cpu_went():
-    from engine.benchmark.load_section import load_md
+    from engine.benchmark.load_section import load_headline, load_md
 
     report = _report(
         measured_at="2026-12-03 12:00:00 UTC", commit="abc1234", command="python -m e2e.load_test",
@@ -211,3 +211,8 @@ def test_the_concurrent_users_section_shows_where_the_cpu_went():
     assert "page scripts themselves ran 12.5 s" in md
     assert "| For you | 4 | done 3, interrupted 1 | 120 | 300 | 120 | 300 |" in md
     assert md.index("CPU in") < md.index("resident memory")
+    report["cache_builds"]["built_more_than_once"] = []
+    headline = load_headline(report)
+    assert headline.endswith("CPU per completed action: server 1.00 s, Chromium 2.00 s.")
+    del report["server_work"]
+    assert load_headline(report).endswith("with the server and Chromium).")

@@ -69,8 +69,9 @@ def work_md(work: dict[str, Any] | None) -> list[str]:
     lines = [
         "",
         f"CPU in the measured window: {each}. Of the server's, the page scripts themselves "
-        f"ran {work['script_cpu_s']:.1f} s; the rest is Streamlit sending and receiving "
-        "messages, images and widget state.",
+        f"ran {work['script_cpu_s']:.1f} s on their own threads; the rest ran on the server's "
+        "other threads (Streamlit's web server: websocket messages, uploads, its message "
+        "cache), not broken down further.",
         "",
         "| page (server script runs) | runs | ended | wall p50 ms | wall p95 ms | CPU p50 ms "
         "| CPU p95 ms |",
@@ -92,10 +93,13 @@ def load_headline(load: dict[str, Any]) -> str:
         if p.get("n")
     ]
     twice = len(load["cache_builds"]["built_more_than_once"])
+    per = (load.get("server_work") or {}).get("cpu_s_per_action") or {}
+    cpu = (f" CPU per completed action: server {per['server']:.2f} s, Chromium "
+           f"{per['browser']:.2f} s." if {"server", "browser"} <= set(per) else "")
     return (
         f"Concurrent users ({load['measured_at']}, `make load`): {load['sessions_held']} of "
         f"{load['sessions']} browser sessions held for {load['duration_s']:g} s with "
         f"{load['n_errors']} errors, {load['n_leaks']} cross-session leaks and {twice} caches "
         f"built twice; action to results on screen: {'; '.join(parts)} (all sessions sharing "
-        f"{load['machine']['cores']} cores with the server and Chromium)."
+        f"{load['machine']['cores']} cores with the server and Chromium).{cpu}"
     )
