@@ -47,8 +47,7 @@ def synthetic_texts(n_items: int, n_queries: int, seed: int = 42):
 
 def main(argv: list[str] | None = None) -> int:
     """Command line: measure (unless the machine is busy) and write the JSON report."""
-    from engine.artifacts import atomic_write_json
-    from engine.benchmark.int8 import MAX_LOAD, probe, provenance
+    from engine.benchmark.int8 import probe, write_probe
     from engine.paths import reports_dir
 
     p = argparse.ArgumentParser(
@@ -61,20 +60,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--force", action="store_true", help="measure even on a busy machine")
     args = p.parse_args(argv)
     out = Path(args.out) if args.out else reports_dir() / "int8_probe.json"
-    report = {"command": " ".join(["python -m e2e.int8_probe", *(argv or sys.argv[1:])]),
-              **provenance()}
-    if report["machine_busy"]:
-        print(f"warning: 1-min load average {report['load_average_before'][0]:.2f} > {MAX_LOAD}:"
-              f" {'measuring anyway (flagged busy)' if args.force else 'not measuring'}",
-              file=sys.stderr)
-    if args.force or not report["machine_busy"]:
-        texts, item_ids, queries, qrels = synthetic_texts(args.items, args.queries, args.seed)
-        report["probe"] = probe(texts, item_ids, queries, qrels)
-        from engine.runtime import load_average
 
-        report["load_average_after"] = load_average()
-    atomic_write_json(out, report)
-    print(f"wrote {out}")
+    def measure():
+        texts, item_ids, queries, qrels = synthetic_texts(args.items, args.queries, args.seed)
+        return probe(texts, item_ids, queries, qrels)
+
+    command = " ".join(["python -m e2e.int8_probe", *(argv or sys.argv[1:])])
+    write_probe(command, out, measure, force=args.force)
     return 0
 
 

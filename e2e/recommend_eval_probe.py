@@ -80,10 +80,8 @@ def compare(catalog_name: str, rounds: int) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     """Command line: measure (unless the machine is busy) and write the JSON report."""
-    from engine.artifacts import atomic_write_json
-    from engine.benchmark.int8 import MAX_LOAD, provenance
+    from engine.benchmark.int8 import write_probe
     from engine.paths import reports_dir
-    from engine.runtime import load_average
 
     p = argparse.ArgumentParser(prog="python -m e2e.recommend_eval_probe",
                                 description=__doc__.splitlines()[0])
@@ -93,17 +91,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--force", action="store_true", help="measure even on a busy machine")
     args = p.parse_args(argv)
     out = Path(args.out) if args.out else reports_dir() / "recommend_eval.json"
-    report = {"command": " ".join(["python -m e2e.recommend_eval_probe", *(argv or sys.argv[1:])]),
-              **provenance()}
-    if report["machine_busy"]:
-        print(f"warning: 1-min load average {report['load_average_before'][0]:.2f} > {MAX_LOAD}:"
-              f" {'measuring anyway (flagged busy)' if args.force else 'not measuring'}",
-              file=sys.stderr)
-    if args.force or not report["machine_busy"]:
-        report["probe"] = compare(args.catalog, args.rounds)
-        report["load_average_after"] = load_average()
-    atomic_write_json(out, report)
-    print(f"wrote {out}")
+    command = " ".join(["python -m e2e.recommend_eval_probe", *(argv or sys.argv[1:])])
+    write_probe(command, out, lambda: compare(args.catalog, args.rounds), force=args.force)
     return 0
 
 

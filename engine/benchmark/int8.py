@@ -217,3 +217,25 @@ def provenance() -> dict[str, Any]:
         "load_average_before": load,
         "machine_busy": bool(load and load[0] > MAX_LOAD),
     }
+
+
+def write_probe(command: str, out, measure, *, force: bool = False) -> dict[str, Any]:
+    """A probe's report: :func:`provenance`, then ``measure()`` under ``probe`` and the load
+    average after, unless the machine is busy (a warning on stderr; ``force`` measures anyway,
+    still flagged busy). Written atomically to ``out``; returned."""
+    import sys
+
+    from engine.artifacts import atomic_write_json
+    from engine.runtime import load_average
+
+    report = {"command": command, **provenance()}
+    if report["machine_busy"]:
+        print(f"warning: 1-min load average {report['load_average_before'][0]:.2f} > {MAX_LOAD}:"
+              f" {'measuring anyway (flagged busy)' if force else 'not measuring'}",
+              file=sys.stderr)
+    if force or not report["machine_busy"]:
+        report["probe"] = measure()
+        report["load_average_after"] = load_average()
+    atomic_write_json(out, report)
+    print(f"wrote {out}")
+    return report

@@ -18,6 +18,7 @@ normalises by ``min(R, k)`` instead of ``R``.
 
 from __future__ import annotations
 
+import heapq
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from numbers import Integral
@@ -74,7 +75,9 @@ def _as_list(ranking: Ranking) -> list[Any]:
 def _grades(qrels: Qrels) -> Qrels:
     """Validate judgments (non-negative integer grades) and return them."""
     for item, grade in qrels.items():
-        if isinstance(grade, bool) or not isinstance(grade, Integral):
+        # A plain int skips the abstract-class check: it cost most of a tuning loop's time
+        # (a query's judgments are validated on every ranking scored against them).
+        if type(grade) is not int and (isinstance(grade, bool) or not isinstance(grade, Integral)):
             raise TypeError(f"grade for item {item!r} must be an int, got {grade!r}")
         if grade < 0:
             raise ValueError(f"grade for item {item!r} must be >= 0, got {grade}")
@@ -103,9 +106,12 @@ def dcg_at_k(ranking: Ranking, qrels: Qrels, k: int) -> float:
     where ``r`` is the 1-based rank. Unjudged items contribute 0.
     """
     k = _check_k(k)
-    items = _as_list(ranking)[:k]
-    qrels = _grades(qrels)
-    return _dcg(qrels.get(item, 0) for item in items)
+    return _dcg_valid(_as_list(ranking), _grades(qrels), k)
+
+
+def _dcg_valid(items: list, qrels: Qrels, k: int) -> float:
+    """DCG@k of an already validated ranking and judgments."""
+    return _dcg(qrels.get(item, 0) for item in items[:k])
 
 
 def ndcg_at_k(ranking: Ranking, qrels: Qrels, k: int) -> float:
@@ -118,11 +124,11 @@ def ndcg_at_k(ranking: Ranking, qrels: Qrels, k: int) -> float:
     """
     k = _check_k(k)
     qrels = _grades(qrels)
-    ideal = _dcg(sorted(qrels.values(), reverse=True)[:k])
+    items = _as_list(ranking)  # validated even when the ideal DCG is 0
+    ideal = _dcg(heapq.nlargest(k, qrels.values()))
     if ideal == 0.0:
-        _as_list(ranking)  # still validate the ranking
         return 0.0
-    return dcg_at_k(ranking, qrels, k) / ideal
+    return _dcg_valid(items, qrels, k) / ideal
 
 
 # --------------------------------------------------------------------------- binary
