@@ -39,5 +39,5 @@ PAGES = {
 }
 
 current = st.navigation(PAGES)
-with timed_page_run(current.title):  # a no-op unless PIXELMATCH_DIAG_FILE is set
+with timed_page_run(current):  # a no-op unless PIXELMATCH_DIAG_FILE is set
     current.run()

@@ -33,14 +33,17 @@ def _append(line: dict) -> None:
 
 
 @contextmanager
-def timed_page_run(page: str) -> Iterator[None]:
-    """Record one script run of ``page``: wall and CPU seconds of the script's thread (Streamlit
-    runs each session's script in a thread of its own) and how it ended: ``done``, ``stopped``
-    (``st.stop``) or ``interrupted`` (a newer rerun of the same session took over). No-op
-    unless the variable is set."""
+def timed_page_run(page: object) -> Iterator[None]:
+    """Record one script run of ``page`` (an ``st.Page``, named by its title): wall and CPU
+    seconds of the script's thread (Streamlit runs each session's script in a thread of its
+    own) and how it ended: ``done``, ``stopped`` (``st.stop``) or ``interrupted`` (a newer rerun
+    of the same session took over). No-op unless the variable is set; the page is not even
+    asked its title then (outside a running app, e.g. a process that re-imports ``app.py``, an
+    ``st.Page`` has none)."""
     if not os.environ.get("PIXELMATCH_DIAG_FILE"):
         yield
         return
+    page = page if isinstance(page, str) else getattr(page, "title", None) or "?"
     wall0, cpu0, end = time.perf_counter(), time.thread_time(), "done"
     try:
         yield

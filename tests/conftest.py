@@ -6,6 +6,7 @@ Slow tests (``@pytest.mark.slow``) run only with ``--runslow`` (``make test-all`
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -31,6 +32,17 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if "slow" in item.keywords or "browser" in item.keywords:
             item.add_marker(skip)
+
+
+@pytest.fixture(autouse=True)
+def _keep_the_main_module():
+    """Put ``sys.modules["__main__"]`` back after each test. Streamlit's script runner (AppTest)
+    installs the script it ran as ``__main__`` and leaves it there, so every process a later
+    test spawns (side-by-side build steps) would first re-run that page script in bare mode."""
+    main = sys.modules.get("__main__")
+    yield
+    if main is not None and sys.modules.get("__main__") is not main:
+        sys.modules["__main__"] = main
 
 
 @pytest.fixture(scope="session")

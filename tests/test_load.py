@@ -68,11 +68,13 @@ def test_cache_builds_counts_repeats(tmp_path: Path):
 
 
 def test_the_cache_diagnostic_is_off_by_default(tmp_path: Path, monkeypatch):
-    from pages.cache_diag import note_build
+    from pages.cache_diag import note_build, timed_page_run
 
     path = tmp_path / "diag.jsonl"
     monkeypatch.delenv("PIXELMATCH_DIAG_FILE", raising=False)
     note_build("x", 1)
+    with timed_page_run(object()):  # not even asked its title
+        pass
     assert not path.exists()
     monkeypatch.setenv("PIXELMATCH_DIAG_FILE", str(path))
     note_build("x", 1)
@@ -95,9 +97,16 @@ def test_page_runs_are_timed_and_summarized_per_page(tmp_path: Path, monkeypatch
         raise StopException()
     with pytest.raises(ValueError), timed_page_run("For you"):
         raise ValueError("a page bug")
+    class Untitled:  # an st.Page outside a running app (a process re-importing app.py)
+        @property
+        def title(self):
+            raise AttributeError("'Page' object has no attribute '_title'")
+
+    with timed_page_run(Untitled()):
+        pass
     note_build("warm_retriever", "tiny")  # a cache build in the same file is not a page run
     runs = page_runs(diag, (start, time.time()))
-    assert set(runs) == {"Text search", "For you"}
+    assert set(runs) == {"Text search", "For you", "?"}
     ts = runs["Text search"]
     assert ts["runs"] == 2 and ts["ended"] == {"done": 1, "stopped": 1}
     assert ts["cpu_ms"]["max"] > 0 and ts["wall_ms"]["max"] >= ts["cpu_ms"]["max"] * 0.5
