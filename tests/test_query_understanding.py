@@ -347,6 +347,25 @@ def test_category_words_typos_and_variants(interp, query, value):
         assert r.parts[0].how == "fuzzy" and 0.8 < r.parts[0].confidence < 1
 
 
+@pytest.mark.parametrize("query, slot, value", [
+    ("vsae", "category", "vase"), ("wolo", "material", "wool"),
+])
+def test_two_neighbouring_letters_swapped(interp, query, slot, value):
+    # Indel similarity gives a swap in a four-letter word 75 %, under the fuzzy cut-off.
+    r = interp.interpret(query)
+    assert _parts(r) == {slot: value}, r.to_dict()
+    assert r.parts[0].how == "fuzzy" and "swapped" in r.parts[0].detail
+
+
+def test_swapped_letters_only_next_to_each_other():
+    from engine.query.interpret import swapped
+
+    assert swapped("vsae", "vase") and swapped("wolo", "wool") and swapped("ab", "ba")
+    assert not swapped("vase", "vase")  # nothing swapped
+    assert not swapped("vesa", "vase")  # not neighbours
+    assert not swapped("vasee", "vase") and not swapped("vsqe", "vase")
+
+
 @pytest.mark.parametrize("query, colour", [
     ("burgundy", "red"), ("mustard", "yellow"), ("charcoal", "black"), ("dark green", "green"),
     ("light blue", "blue"), ("navy", "navy"), ("sky blue", "blue"), ("khaki", "beige"),

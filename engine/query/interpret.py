@@ -54,6 +54,7 @@ COLOUR_MATCH_DE = 25.0  # CIEDE2000 (kL=2) from the phrase's colour to the neare
 COLOUR_KL = 2.0
 MODIFIER_SLACK = 12.0  # "dark green" keeps green unless another colour is this much closer
 FUZZY_MIN, FUZZY_ANY = 85.0, 92.0
+SWAP_CONF = 0.85  # a word read as a surface with two neighbouring letters swapped
 FUZZY_COLOUR_MIN = 87.0
 FUZZY_COLOUR_LEN = 6  # "seat" is not a typo of "sea", nor "pearl" of "pear"
 SEMANTIC_MIN = {"category": 0.40, "pattern": 0.42, "material": 0.42, "colour": 0.56}
@@ -62,6 +63,15 @@ SEMANTIC_CROSS = -0.02  # and not behind the best surface of another slot by mor
 SEMANTIC_PHRASE_GAIN = 0.03  # a phrase must beat the best of its words by this much
 PARTIAL_CONF = 0.8
 _KEEP = re.compile(r"[^\w\s$€£.,+\-<>=~&'’%≤≥–]")
+
+
+def swapped(a: str, b: str) -> bool:
+    """Whether ``b`` is ``a`` with exactly two neighbouring characters exchanged."""
+    if len(a) != len(b):
+        return False
+    diff = [i for i, (x, y) in enumerate(zip(a, b)) if x != y]
+    return (len(diff) == 2 and diff[1] == diff[0] + 1
+            and a[diff[0]] == b[diff[1]] and a[diff[1]] == b[diff[0]])
 
 
 def _plural_variants(p: str) -> list[str]:
@@ -110,6 +120,17 @@ class Interpreter:
         order = np.argsort(d)
         second = float(d[order[1]]) if len(order) > 1 else float("inf")
         return self.colour_idx[int(order[0])], float(d[order[0]]), second
+
+    def _swap_of(self, word: str) -> int | None:
+        """The surface row that ``word`` (4+ letters) spells with two neighbouring letters
+        swapped, keeping its first letter ("vsae" → vase); None when there is none. Indel
+        similarity scores such a swap at most 75 % on a four-letter word, under FUZZY_MIN."""
+        if len(word) < 4:
+            return None
+        for j, choice in enumerate(self.fuzzy_choices):
+            if len(choice) == len(word) and choice[0] == word[0] and swapped(word, choice):
+                return j
+        return None
 
     def _part(self, t_idx: int, surface: str, conf: float, how: str, negated: bool,
               detail: str = "", lab: np.ndarray | None = None) -> Part:
@@ -269,6 +290,14 @@ class Interpreter:
                 neg = claim(i, n)
                 parts.append(self._part(t_idx, g, hit[1] / 100, "fuzzy", neg,
                                         f"{hit[1]:.0f} % like '{surface}'"))
+                filled.add(lex.terms[t_idx].slot)
+                continue
+            swap = self._swap_of(c) if n == 1 else None
+            if swap is not None:  # two neighbouring letters typed the wrong way round
+                t_idx, surface = lex.surface_rows[swap]
+                neg = claim(i, n)
+                parts.append(self._part(t_idx, g, SWAP_CONF, "fuzzy", neg,
+                                        f"'{surface}' with two letters swapped"))
                 filled.add(lex.terms[t_idx].slot)
                 continue
             if n == 1 and self.colour_idx and len(g) >= FUZZY_COLOUR_LEN:
