@@ -157,7 +157,13 @@ class Recommender(ABC):
         """Top-``k`` item ids (str) and scores for ``user_id``, best first."""
         k = _check_k(k)
         user = self.user_row(user_id)
-        scores = np.array(self._scores(user), dtype=np.float64)
+        return self._top(user, np.array(self._scores(user), dtype=np.float64), k, exclude_seen)
+
+    def _top(
+        self, user: int, scores: np.ndarray, k: int, exclude_seen: bool
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Ids and scores of the top ``k`` of ``scores`` (the user's, changed in place: their
+        train items are set to -inf when ``exclude_seen``)."""
         if exclude_seen:
             m = self.data.matrix
             scores[m.indices[m.indptr[user] : m.indptr[user + 1]]] = -np.inf
@@ -179,15 +185,11 @@ class Recommender(ABC):
         if type(self).recommend is not Recommender.recommend:  # a model with its own top-k
             return [self.recommend(u, k, exclude_seen) for u in user_ids]
         rows = np.array([self.user_row(u) for u in user_ids], dtype=np.int64)
-        m, out = self.data.matrix, []
+        out = []
         for start in range(0, len(rows), batch):
             chunk = rows[start : start + batch]
             scores = np.array(self._scores_many(chunk), dtype=np.float64)
-            for j, user in enumerate(chunk):
-                if exclude_seen:
-                    scores[j, m.indices[m.indptr[user] : m.indptr[user + 1]]] = -np.inf
-                top = top_rows(scores[j], k)
-                out.append((self.data.item_ids[top], scores[j, top].astype(np.float32)))
+            out += [self._top(int(u), scores[j], k, exclude_seen) for j, u in enumerate(chunk)]
         return out
 
     def score_items(self, user_id: str, item_indices: np.ndarray) -> np.ndarray:

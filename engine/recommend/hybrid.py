@@ -65,6 +65,15 @@ def blend(z: np.ndarray, weights: np.ndarray, collaborative: np.ndarray) -> np.n
     return out
 
 
+def _component_z(name: str, scores: np.ndarray, data: InteractionData) -> np.ndarray:
+    """One component's scores for one user, standardised; a collaborative component cannot
+    score items without train interactions (their z is imputed in :func:`blend`)."""
+    s = np.asarray(scores, dtype=np.float64)
+    if name in COLLABORATIVE:
+        s = np.where(data.popularity <= 0, -np.inf, s)
+    return zscore(s)
+
+
 @register_recommender
 class HybridRecommender(Recommender):
     """Collaborative + content blend with cold-start fallback; weights tuned on validation."""
@@ -129,15 +138,10 @@ class HybridRecommender(Recommender):
         use: np.ndarray | None = None,
     ) -> np.ndarray:
         """Per-component z-scores (rows of unused components are zeros)."""
-        no_signal = data.popularity <= 0
         z = np.zeros((len(self.components), data.n_items), dtype=np.float32)
         for r, c in enumerate(self.components):
-            if use is not None and not use[r]:
-                continue
-            s = np.asarray(models[c]._scores(user), dtype=np.float64)
-            if c in COLLABORATIVE:
-                s = np.where(no_signal, -np.inf, s)
-            z[r] = zscore(s)
+            if use is None or use[r]:
+                z[r] = _component_z(c, models[c]._scores(user), data)
         return z
 
     def _tune(self, data: InteractionData, val, models: dict[str, Recommender]) -> None:
@@ -206,7 +210,6 @@ class HybridRecommender(Recommender):
         the z-scores and the blend are per user, as in :meth:`_scores`."""
         data, users = self.data, np.asarray(users, dtype=np.int64)
         collab = np.array([c in COLLABORATIVE for c in self.components])
-        no_signal = data.popularity <= 0
         weights = np.stack([self._weights_for(int(u)) for u in users])
         use = np.stack([self._used(w, collab) for w in weights])
         out = np.empty((len(users), data.n_items), dtype=np.float64)
@@ -217,7 +220,7 @@ class HybridRecommender(Recommender):
                 continue
             s = np.asarray(self.models_[c]._scores_many(users[who]), dtype=np.float64)
             for j, row in zip(who, s):
-                z[r, j] = zscore(np.where(no_signal, -np.inf, row) if c in COLLABORATIVE else row)
+                z[r, j] = _component_z(c, row, data)
         for j, w in enumerate(weights):
             out[j] = blend(z[:, j], w, collab)[0]
         return out
