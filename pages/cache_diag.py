@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 _LOCK = threading.Lock()
+_RUNNING = threading.local()  # a timed run in progress on this (script) thread
 
 
 def note_build(key: str, *args: object) -> None:
@@ -39,12 +40,16 @@ def timed_page_run(page: object) -> Iterator[None]:
     own) and how it ended: ``done``, ``stopped`` (``st.stop``) or ``interrupted`` (a newer rerun
     of the same session took over). No-op unless the variable is set; the page is not even
     asked its title then (outside a running app, e.g. a process that re-imports ``app.py``, an
-    ``st.Page`` has none)."""
-    if not os.environ.get("PIXELMATCH_DIAG_FILE"):
+    ``st.Page`` has none).
+
+    A timer inside a timed run is a no-op too: a fragment (``st.fragment``) times its own
+    reruns with this, and within a full run of its page its work is already counted."""
+    if not os.environ.get("PIXELMATCH_DIAG_FILE") or getattr(_RUNNING, "on", False):
         yield
         return
     page = page if isinstance(page, str) else getattr(page, "title", None) or "?"
     wall0, cpu0, end = time.perf_counter(), time.thread_time(), "done"
+    _RUNNING.on = True
     try:
         yield
     except BaseException as exc:
@@ -52,6 +57,7 @@ def timed_page_run(page: object) -> Iterator[None]:
         end = {"StopException": "stopped", "RerunException": "interrupted"}.get(kind, kind)
         raise
     finally:
+        _RUNNING.on = False
         _append({"run": page, "wall_s": round(time.perf_counter() - wall0, 4),
                  "cpu_s": round(time.thread_time() - cpu0, 4), "end": end,
                  "pid": os.getpid(), "t": time.time()})

@@ -5,6 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from engine.serving.personalize import BASE_METHOD, personalized_search
+from pages.cache_diag import timed_page_run
 from pages.shared import (
     card_image,
     catalog_key,
@@ -94,31 +95,41 @@ if chosen:
             for item_id, score in zip(recs.item_ids, recs.scores):
                 card(str(item_id), float(score), service.why(user_id, str(item_id)))
 
-st.subheader("Personalized search", anchor=False)
-c1, c2, c3 = st.columns([3, 1, 1], vertical_alignment="bottom")
-query = c1.text_input("Search", key="fy_query", placeholder="e.g. sneakers")
-model = c2.selectbox(
-    "Personalize with",
-    models,
-    index=models.index("hybrid") if "hybrid" in models else 0,
-    key="fy_pmodel",
-)
-weight = c3.slider("Personalization", 0.0, 2.0, 0.7, 0.1, key="fy_weight")
-if query.strip():
+
+@st.fragment
+def personalized_search_section(user_id: str, models: list[str], k: int) -> None:
+    """Search, then re-rank for the user. A fragment: typing a query or moving the slider reruns
+    this section only, not the history and recommendation cards above it (a full run of the page
+    still runs it, with the user and models of that run)."""
+    with timed_page_run("For you · personalized search"):  # only its own reruns are recorded
+        _personalized_search(user_id, models, k)
+
+
+def _personalized_search(user_id: str, models: list[str], k: int) -> None:
+    st.subheader("Personalized search", anchor=False)
+    c1, c2, c3 = st.columns([3, 1, 1], vertical_alignment="bottom")
+    query = c1.text_input("Search", key="fy_query", placeholder="e.g. sneakers")
+    model = c2.selectbox(
+        "Personalize with",
+        models,
+        index=models.index("hybrid") if "hybrid" in models else 0,
+        key="fy_pmodel",
+    )
+    weight = c3.slider("Personalization", 0.0, 2.0, 0.7, 0.1, key="fy_weight")
+    if not query.strip():
+        return
     found = guarded(
         BASE_METHOD,
-        lambda: personalized_search(
-            catalog, service, user_id, query, model=model, weight=weight
-        ),
+        lambda: personalized_search(catalog, service, user_id, query, model=model, weight=weight),
     )
     if found is None:
-        st.stop()
+        return
     if not len(found.rows):
         st.warning(
             f"No results for “{esc(query.strip())}” with {esc(found.method.upper())}. "
             + " ".join(esc(n) for n in found.notes)
         )
-        st.stop()
+        return
     left, right = st.columns(2)
     with left:
         st.markdown(f"**Not personalized** ({esc(found.method.upper())})")
@@ -128,3 +139,6 @@ if query.strip():
         st.markdown(f"**Personalized for {esc(user_id)}** ({esc(model)}, weight {weight:.1f})")
         for row in found.personalized_rows[:k]:
             card(str(catalog.item_ids[row]))
+
+
+personalized_search_section(user_id, models, k)

@@ -216,8 +216,15 @@ def test_for_you(page, app):
     search.fill("sneakers")
     search.press("Enter")
     page.get_by_text(f"Personalized for {user}").wait_for()
+    # The search is a fragment: its rerun left the recommendations above it on screen.
+    at_least(page.get_by_text(re.compile("^Why: ")), 5)
+    # Another user (a full run): the search section follows, with the same query.
+    user_box.fill(first)
+    user_box.press("Enter")
+    page.get_by_text(f"Personalized for {first}").wait_for()
+    assert search.input_value() == "sneakers"
     body = finish(page, "for_you")
-    assert "Not personalized" in body
+    assert "Not personalized" in body and f"Personalized for {user}" not in body
 
 
 def test_compare_methods(page, app):

@@ -122,6 +122,28 @@ def test_page_runs_are_timed_and_summarized_per_page(tmp_path: Path, monkeypatch
     assert work["script_cpu_s"] == round(sum(r["cpu_s_total"] for r in runs.values()), 2)
 
 
+def test_a_fragment_timer_counts_its_own_reruns_only(tmp_path: Path, monkeypatch):
+    """For you's personalized search is a fragment timed with the same timer: inside a full
+    run of the page it records nothing (the page's run counts it), alone it records itself."""
+    import time
+
+    from pages.cache_diag import timed_page_run
+
+    diag = tmp_path / "diag.jsonl"
+    monkeypatch.setenv("PIXELMATCH_DIAG_FILE", str(diag))
+    start = time.time()
+    # a full run of the page, with the fragment's own call inside it
+    with timed_page_run("For you"), timed_page_run("For you · personalized search"):
+        pass
+    with timed_page_run("For you · personalized search"):  # a fragment rerun
+        pass
+    with timed_page_run("Text search"):  # the flag does not outlive its run
+        pass
+    runs = page_runs(diag, (start, time.time()))
+    assert {name: r["runs"] for name, r in runs.items()} == {
+        "For you": 1, "For you · personalized search": 1, "Text search": 1}
+
+
 def test_cpu_is_counted_per_process_group():
     from e2e import cpu
 
