@@ -31,8 +31,10 @@ class AppServer:
     Use as a context manager, or call :meth:`start` and :meth:`stop`.
     """
 
-    def __init__(self, data_dir: Path, log_path: Path, env: dict[str, str] | None = None):
+    def __init__(self, data_dir: Path, log_path: Path, env: dict[str, str] | None = None,
+                 app_dir: Path = REPO):
         self.data_dir = Path(data_dir)
+        self.app_dir = Path(app_dir)  # another checkout's app (a probe's baseline); default: this
         self.log_path = Path(log_path)
         self.extra_env = dict(env or {})
         self.port = 0
@@ -55,7 +57,8 @@ class AppServer:
         cmd += ["--server.address", "127.0.0.1", "--server.port", str(self.port)]
         cmd += ["--server.headless", "true", "--server.fileWatcherType", "none"]
         cmd += ["--browser.gatherUsageStats", "false"]
-        self.proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(cmd, cwd=self.app_dir, env=env, stdout=log,
+                                     stderr=subprocess.STDOUT)
         log.close()  # the child holds its own descriptor
         self._wait_healthy(timeout)
         return self.url

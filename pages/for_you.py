@@ -6,13 +6,14 @@ import streamlit as st
 
 from engine.serving.personalize import BASE_METHOD, personalized_search
 from pages.cache_diag import timed_page_run
+from pages.card_html import cards_html
 from pages.shared import (
     card_image,
     catalog_key,
     current_catalog,
     esc,
     guarded,
-    item_caption,
+    html_card,
     method_unavailable,
     persona_users,
     recommendation_service,
@@ -50,17 +51,10 @@ chosen = st.multiselect("Models", models, default=default, max_selections=3, key
 k = st.slider("Recommendations", 5, 20, 10, key="fy_k")
 
 
-def card(item_id: str, score: float | None = None, why: str | None = None) -> None:
-    row = catalog.row_of[item_id]
-    with st.container(border=True):
-        st.image(card_image(catalog, row), width=120)
-        badge = " :orange-badge[NEW]" if catalog.items["is_new"].iat[row] else ""
-        st.markdown(f"**{esc(catalog.items['title'].iat[row])}**{badge}")
-        st.caption(
-            item_caption(catalog, row) + (f" · score {score:.3f}" if score is not None else "")
-        )
-        if why:
-            st.caption(f"Why: {esc(why)}")
+def cards(entries: list[tuple[int, float | None, str | None]], image_px: int = 120) -> None:
+    """A column of widget-free cards as one HTML element: (row, score, reason) each."""
+    st.html(cards_html([html_card(catalog, row, score, why) for row, score, why in entries],
+                       image_px=image_px))
 
 
 history = service.history(user_id, 8)
@@ -92,8 +86,8 @@ if chosen:
             st.caption(f"{recs.latency_ms:.1f} ms")
             for note in recs.notes:
                 st.info(esc(note))
-            for item_id, score in zip(recs.item_ids, recs.scores):
-                card(str(item_id), float(score), service.why(user_id, str(item_id)))
+            cards([(catalog.row_of[str(i)], float(sc), service.why(user_id, str(i)))
+                   for i, sc in zip(recs.item_ids, recs.scores)])
 
 
 @st.fragment
@@ -133,12 +127,11 @@ def _personalized_search(user_id: str, models: list[str], k: int) -> None:
     left, right = st.columns(2)
     with left:
         st.markdown(f"**Not personalized** ({esc(found.method.upper())})")
-        for row, score in zip(found.rows[:k], found.scores[:k]):
-            card(str(catalog.item_ids[row]), float(score))
+        cards([(int(row), float(score), None)
+               for row, score in zip(found.rows[:k], found.scores[:k])])
     with right:
         st.markdown(f"**Personalized for {esc(user_id)}** ({esc(model)}, weight {weight:.1f})")
-        for row in found.personalized_rows[:k]:
-            card(str(catalog.item_ids[row]))
+        cards([(int(row), None, None) for row in found.personalized_rows[:k]])
 
 
 personalized_search_section(user_id, models, k)

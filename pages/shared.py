@@ -20,6 +20,7 @@ from engine.retrieval.base import SearchResult
 from engine.search import QueryError
 from engine.serving import built_catalogs, manifest_mtime, open_catalog
 from pages.cache_diag import note_build
+from pages.card_html import Card
 
 T = TypeVar("T")
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:])")
@@ -314,17 +315,48 @@ def truth_label(catalog: Catalog) -> str:
     return "ground truth" if catalog.is_synthetic else "merchant attributes"
 
 
-def item_caption(catalog: Catalog, row: int) -> str:
-    """One escaped Markdown line for a card: the price, then the item's attributes labelled as
-    ground truth (what the synthetic world knows; no method sees them)."""
+def _item_facts(catalog: Catalog, row: int) -> tuple[str, list[str]]:
+    """A card's price and the item's attributes (ground truth: what the synthetic world knows;
+    no method sees them), as plain text."""
     price = f"${catalog.items['price'].iat[row]:.2f}"
     truth = catalog.truth  # column access: a row of a wide table per card costs ~1 ms
     values = [truth[f].iat[row] for f in ("colour", "pattern", "material") if f in truth]
-    attrs = [str(v) for v in values if v]
+    return price, [str(v) for v in values if v]
+
+
+def item_caption(catalog: Catalog, row: int) -> str:
+    """One escaped Markdown line for a card: the price, then the item's attributes labelled as
+    ground truth."""
+    price, attrs = _item_facts(catalog, row)
     line = esc(price)
     if attrs:
         line += f" · *{esc(truth_label(catalog))}:* " + " · ".join(esc(a) for a in attrs)
     return line
+
+
+def html_card(
+    catalog: Catalog, row: int, score: float | None = None, why: str | None = None
+) -> Card:
+    """What a widget-free card shows (``pages/card_html.py`` renders a column of them)."""
+    from engine.serving.thumbnails import thumbnail_uri
+
+    price, attrs = _item_facts(catalog, row)
+    image = card_image(catalog, row)
+    if not image.startswith("data:"):  # not the session's catalog: inline its image anyway
+        try:
+            image = thumbnail_uri(Path(image))
+        except Exception:  # an unreadable image: the card shows its text
+            image = ""
+    return Card(
+        image_uri=image,
+        title=str(catalog.items["title"].iat[row]),
+        price=price,
+        truth_label=truth_label(catalog),
+        attributes=tuple(attrs),
+        is_new=bool(catalog.items["is_new"].iat[row]),
+        score=score,
+        why=why,
+    )
 
 
 def show_timings(result: SearchResult) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 from pathlib import Path
 
@@ -28,6 +29,11 @@ def _markdown(at) -> list[str]:
     return [m.value for m in at.markdown]
 
 
+def _cards(at) -> list[str]:
+    """The HTML of every card on the page (cards are one st.html element per column)."""
+    return [c for h in at.html for c in h.value.split('<div class="pm-card">')[1:]]
+
+
 def test_persona_gets_history_and_recommendations_from_each_model(page, tiny_catalog):
     at = page
     user = at.text_input(key="fy_user").value
@@ -36,10 +42,13 @@ def test_persona_gets_history_and_recommendations_from_each_model(page, tiny_cat
     md = _markdown(at)
     for model in at.multiselect(key="fy_models").value:
         assert f"#### {esc(model)}" in md  # names are shown escaped (two\_tower)
-    # Cards show catalog titles (escaped): at least k of them per model.
+    # Cards show catalog titles (HTML-escaped), k per model, each with a reason.
     k = at.slider(key="fy_k").value
-    assert sum(1 for m in md if m.startswith("**")) >= k
-    assert any(c.value.startswith("Why:") for c in at.caption)
+    cards = _cards(at)
+    titles = set(tiny_catalog.table("items")["title"].map(html.escape))
+    assert len(cards) == k * len(at.multiselect(key="fy_models").value)
+    assert all('<p class="pm-why">Why: ' in c for c in cards)
+    assert all(c.split('<p class="pm-title">')[1].split("<")[0] in titles for c in cards)
 
 
 def test_unknown_user_gets_a_message_and_cold_start_recommendations(page):
@@ -48,7 +57,7 @@ def test_unknown_user_gets_a_message_and_cold_start_recommendations(page):
     assert not at.exception
     infos = " ".join(i.value for i in at.info)
     assert "No history" in infos and "cold-start" in infos
-    assert sum(1 for m in _markdown(at) if m.startswith("**")) >= at.slider(key="fy_k").value
+    assert len(_cards(at)) >= at.slider(key="fy_k").value
 
 
 def test_persona_buttons_switch_user(page):
@@ -68,6 +77,8 @@ def test_personalized_search_shows_both_rankings(page, tiny_catalog):
     md = _markdown(at)
     assert "**Not personalized** (BM25)" in md
     assert any(m.startswith("**Personalized for") for m in md)
+    k, models = at.slider(key="fy_k").value, at.multiselect(key="fy_models").value
+    assert len(_cards(at)) == k * len(models) + 2 * k  # both rankings' cards are there
 
 
 def test_personalized_search_that_matches_nothing_says_why(page, tiny_catalog):

@@ -1,0 +1,65 @@
+"""A column of product cards as one HTML element (``st.html``) instead of five elements per card.
+
+For you shows 30 recommendation cards and 20 search cards, and each Streamlit element costs the
+browser a React component, its CSS-in-JS styles and, for text, a Markdown parse on every rerun.
+Cards that have no widget (no "Open", no "More like this") lose nothing by being plain HTML:
+one element per column. Every catalog string is HTML-escaped here; images are the same
+``data:`` thumbnails the other cards use.
+"""
+
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass
+
+STYLE = """<style>
+.pm-cards{display:flex;flex-direction:column;gap:.6rem}
+.pm-card{border:1px solid rgba(49,51,63,.2);border-radius:.5rem;padding:.75rem 1rem}
+.pm-card img{display:block;width:var(--pm-img,120px);height:auto;border-radius:.25rem}
+.pm-title{font-weight:600;margin:.45rem 0 .15rem;line-height:1.35}
+.pm-new{background:rgba(255,164,33,.18);color:#9a5b00;border-radius:.3rem;font-size:.75rem;
+padding:.05rem .35rem;margin-left:.3rem;font-weight:600}
+.pm-meta,.pm-why{color:rgba(49,51,63,.65);font-size:.85rem;line-height:1.4;margin:.1rem 0}
+.pm-meta em{font-style:italic}
+</style>"""
+
+
+@dataclass(frozen=True)
+class Card:
+    """What one card shows; every field is plain text (escaped when rendered)."""
+
+    image_uri: str
+    title: str
+    price: str
+    truth_label: str = ""
+    attributes: tuple[str, ...] = ()
+    is_new: bool = False
+    score: float | None = None
+    why: str | None = None
+
+
+def _e(text: object) -> str:
+    return html.escape(str(text), quote=True)
+
+
+def card_html(card: Card) -> str:
+    """One card: image, title (with a NEW badge), price and attributes, score, reason."""
+    src = card.image_uri if card.image_uri.startswith("data:image/") else ""
+    img = f'<img src="{_e(src)}" alt="{_e(card.title)}">' if src else ""
+    badge = '<span class="pm-new">NEW</span>' if card.is_new else ""
+    meta = _e(card.price)
+    if card.attributes:
+        meta += f" · <em>{_e(card.truth_label)}:</em> " + " · ".join(
+            _e(a) for a in card.attributes
+        )
+    if card.score is not None:
+        meta += f" · score {card.score:.3f}"
+    why = f'<p class="pm-why">Why: {_e(card.why)}</p>' if card.why else ""
+    return (f'<div class="pm-card">{img}<p class="pm-title">{_e(card.title)}{badge}</p>'
+            f'<p class="pm-meta">{meta}</p>{why}</div>')
+
+
+def cards_html(cards: list[Card], *, image_px: int = 120) -> str:
+    """A column of cards with its style, ready for ``st.html``."""
+    body = "".join(card_html(c) for c in cards)
+    return f'{STYLE}<div class="pm-cards" style="--pm-img:{int(image_px)}px">{body}</div>'

@@ -1,0 +1,43 @@
+"""Widget-free cards rendered as one HTML element: escaping, badge, score and reason."""
+
+from __future__ import annotations
+
+from pages.card_html import Card, card_html, cards_html
+
+URI = "data:image/jpeg;base64,AAAA"
+
+
+def test_catalog_text_is_escaped_never_markup():
+    card = Card(image_uri=URI, title='<script>alert(1)</script> "Mug" & co', price="$5.00",
+                truth_label="ground truth", attributes=("red<b>", "striped"),
+                why="you bought <i>mugs</i>")
+    out = card_html(card)
+    assert "<script>" not in out and "<b>" not in out and "<i>" not in out
+    assert "&lt;script&gt;alert(1)&lt;/script&gt; &quot;Mug&quot; &amp; co" in out
+    assert "<em>ground truth:</em> red&lt;b&gt; · striped" in out
+    assert '<p class="pm-why">Why: you bought &lt;i&gt;mugs&lt;/i&gt;</p>' in out
+
+
+def test_badge_score_reason_and_image_only_when_given():
+    plain = card_html(Card(image_uri=URI, title="Mug", price="$5.00"))
+    assert 'class="pm-new"' not in plain and "score" not in plain and "Why:" not in plain
+    assert f'<img src="{URI}" alt="Mug">' in plain
+    full = card_html(Card(image_uri=URI, title="Mug", price="$5.00", is_new=True, score=0.12345,
+                          why="popular"))
+    assert '<span class="pm-new">NEW</span>' in full and "score 0.123" in full
+    assert "Why: popular" in full
+
+
+def test_only_inline_images_are_used():
+    """A file path or a remote URL is never put in the page (the browser cannot read the one and
+    must not fetch the other); the card keeps its text."""
+    for src in ("/etc/passwd", "https://example.com/x.jpg", "javascript:alert(1)", ""):
+        out = card_html(Card(image_uri=src, title="Mug", price="$5.00"))
+        assert "<img" not in out and "Mug" in out
+
+
+def test_a_column_has_its_style_and_every_card():
+    cards = [Card(image_uri=URI, title=f"Item {i}", price="$1.00") for i in range(3)]
+    out = cards_html(cards, image_px=90)
+    assert out.startswith("<style>") and "--pm-img:90px" in out
+    assert out.count('<div class="pm-card">') == 3
