@@ -21,6 +21,10 @@ STYLE = """<style>
 padding:.05rem .35rem;margin-left:.3rem;font-weight:600}
 .pm-meta,.pm-why{color:rgba(49,51,63,.65);font-size:.85rem;line-height:1.4;margin:.1rem 0}
 .pm-meta em{font-style:italic}
+.pm-history{display:flex;gap:.75rem;flex-wrap:wrap}
+.pm-history figure{margin:0;width:90px}
+.pm-history img{display:block;width:90px;height:90px;object-fit:cover;border-radius:.25rem}
+.pm-history figcaption{color:rgba(49,51,63,.65);font-size:.85rem;margin-top:.3rem}
 </style>"""
 
 
@@ -63,3 +67,14 @@ def cards_html(cards: list[Card], *, image_px: int = 120) -> str:
     """A column of cards with its style, ready for ``st.html``."""
     body = "".join(card_html(c) for c in cards)
     return f'{STYLE}<div class="pm-cards" style="--pm-img:{int(image_px)}px">{body}</div>'
+
+
+def history_html(events: list[tuple[str, str, str]]) -> str:
+    """A row of a user's recent events, ready for ``st.html``: (image URI, title, event) each,
+    the image titled with the product and captioned with what the user did."""
+    figures = []
+    for uri, title, event in events:
+        src = uri if uri.startswith("data:image/") else ""
+        img = f'<img src="{_e(src)}" alt="{_e(title)}" title="{_e(title)}">' if src else ""
+        figures.append(f"<figure>{img}<figcaption>{_e(event)}</figcaption></figure>")
+    return f'{STYLE}<div class="pm-history">{"".join(figures)}</div>'

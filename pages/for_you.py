@@ -6,9 +6,9 @@ import streamlit as st
 
 from engine.serving.personalize import BASE_METHOD, personalized_search
 from pages.cache_diag import timed_page_run
-from pages.card_html import cards_html
+from pages.card_html import cards_html, history_html
 from pages.shared import (
-    card_image,
+    card_image_uri,
     catalog_key,
     current_catalog,
     esc,
@@ -65,12 +65,11 @@ if not len(history):
         "below are cold-start recommendations."
     )
 else:
-    hcols = st.columns(len(history))
-    for col, (item_id, event) in zip(hcols, zip(history["item_id"], history["event"])):
-        with col:
-            row = catalog.row_of[item_id]
-            st.image(card_image(catalog, row), width=90)
-            st.caption(esc(event.replace("_", " ")))
+    st.html(history_html([
+        (card_image_uri(catalog, row), str(catalog.items["title"].iat[row]),
+         str(event).replace("_", " "))
+        for row, event in zip(history["item_id"].map(catalog.row_of), history["event"])
+    ]))
 
 if chosen:
     st.subheader("Recommended", anchor=False)

@@ -72,6 +72,19 @@ def card_image(catalog: Catalog, row: int) -> str:
     return _thumbnails(name, mtime).get(row, catalog.image_path(row))
 
 
+def card_image_uri(catalog: Catalog, row: int) -> str:
+    """A card's image as an inline ``data:`` URI, for HTML cards ("" when it cannot be read)."""
+    from engine.serving.thumbnails import thumbnail_uri
+
+    image = card_image(catalog, row)
+    if image.startswith("data:"):
+        return image
+    try:  # not the session's catalog: inline its image anyway
+        return thumbnail_uri(Path(image))
+    except Exception:  # an unreadable image: the card shows its text
+        return ""
+
+
 @st.cache_data(show_spinner=False, max_entries=64)
 def facet_values(name: str, manifest_mtime: float, column: str) -> list:
     """Distinct values of a catalog column (or a ground-truth one), for filter widgets."""
@@ -338,17 +351,9 @@ def html_card(
     catalog: Catalog, row: int, score: float | None = None, why: str | None = None
 ) -> Card:
     """What a widget-free card shows (``pages/card_html.py`` renders a column of them)."""
-    from engine.serving.thumbnails import thumbnail_uri
-
     price, attrs = _item_facts(catalog, row)
-    image = card_image(catalog, row)
-    if not image.startswith("data:"):  # not the session's catalog: inline its image anyway
-        try:
-            image = thumbnail_uri(Path(image))
-        except Exception:  # an unreadable image: the card shows its text
-            image = ""
     return Card(
-        image_uri=image,
+        image_uri=card_image_uri(catalog, row),
         title=str(catalog.items["title"].iat[row]),
         price=price,
         truth_label=truth_label(catalog),

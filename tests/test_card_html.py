@@ -41,3 +41,12 @@ def test_a_column_has_its_style_and_every_card():
     out = cards_html(cards, image_px=90)
     assert out.startswith("<style>") and "--pm-img:90px" in out
     assert out.count('<div class="pm-card">') == 3
+
+
+def test_history_row_escapes_and_keeps_only_inline_images():
+    from pages.card_html import history_html
+
+    out = history_html([(URI, 'Mug <b>"x"</b>', "add to cart"), ("/etc/passwd", "Hat", "view")])
+    assert out.count("<figure>") == 2 and out.count("<img") == 1
+    assert 'alt="Mug &lt;b&gt;&quot;x&quot;&lt;/b&gt;"' in out and "<b>" not in out
+    assert "<figcaption>add to cart</figcaption>" in out and "<figcaption>view</figcaption>" in out

@@ -49,6 +49,13 @@ def test_persona_gets_history_and_recommendations_from_each_model(page, tiny_cat
     assert len(cards) == k * len(at.multiselect(key="fy_models").value)
     assert all('<p class="pm-why">Why: ' in c for c in cards)
     assert all(c.split('<p class="pm-title">')[1].split("<")[0] in titles for c in cards)
+    # The history row: one figure per recent event, captioned with the event.
+    row = [h.value for h in at.html if 'class="pm-history"' in h.value]
+    events = history.loc[history["user_id"] == user, "event"].str.replace("_", " ")
+    assert len(row) == 1 and 0 < row[0].count("<figure>") <= 8
+    captions = [x.split("</figcaption>")[0] for x in row[0].split("<figcaption>")[1:]]
+    assert len(captions) == row[0].count("<figure>") and set(captions) <= set(events)
+    assert '<img src="data:image/' in row[0]
 
 
 def test_unknown_user_gets_a_message_and_cold_start_recommendations(page):
