@@ -76,12 +76,11 @@ def card_image_uri(catalog: Catalog, row: int) -> str:
     """A card's image as an inline ``data:`` URI, for HTML cards ("" when it cannot be read)."""
     from engine.serving.thumbnails import thumbnail_uri
 
-    image = card_image(catalog, row)
-    if image.startswith("data:"):
-        return image
-    try:  # not the session's catalog: inline its image anyway
-        return thumbnail_uri(Path(image))
-    except Exception:  # an unreadable image: the card shows its text
+    try:
+        image = card_image(catalog, row)
+        # not the session's catalog: inline its image anyway
+        return image if image.startswith("data:") else thumbnail_uri(Path(image))
+    except (OSError, ValueError):  # a missing or unreadable image: the card shows its text
         return ""
 
 

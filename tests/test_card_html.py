@@ -50,3 +50,15 @@ def test_history_row_escapes_and_keeps_only_inline_images():
     assert out.count("<figure>") == 2 and out.count("<img") == 1
     assert 'alt="Mug &lt;b&gt;&quot;x&quot;&lt;/b&gt;"' in out and "<b>" not in out
     assert "<figcaption>add to cart</figcaption>" in out and "<figcaption>view</figcaption>" in out
+
+
+def test_an_unreadable_card_image_leaves_the_text(tiny_catalog, tmp_path, monkeypatch):
+    """A corrupt image file gives a card without an image, not a page error."""
+    from pages import shared
+
+    bad = tmp_path / "broken.jpg"
+    bad.write_bytes(b"not a jpeg")
+    monkeypatch.setattr(shared, "card_image", lambda catalog, row: str(bad))
+    assert shared.card_image_uri(tiny_catalog, 0) == ""
+    monkeypatch.setattr(shared, "card_image", lambda catalog, row: str(tmp_path / "gone.jpg"))
+    assert shared.card_image_uri(tiny_catalog, 0) == ""
