@@ -48,6 +48,15 @@ def _worktree(ref: str, into: Path) -> str:
     return out.stdout.strip()
 
 
+def _is_commit(ref: str) -> bool:
+    """Whether ``ref`` names a commit of this repository."""
+    if ref.startswith("-"):  # an option, not a ref
+        return False
+    got = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--verify", "--quiet",
+                          f"{ref}^{{commit}}"], capture_output=True, text=True)
+    return got.returncode == 0
+
+
 def _drop_worktree(path: Path) -> None:
     subprocess.run(["git", "-C", str(REPO), "worktree", "remove", "--force", str(path)],
                    capture_output=True, text=True)
@@ -154,6 +163,10 @@ def main(argv: list[str] | None = None) -> int:
     kinds = tuple(k.strip() for k in args.actions.split(",") if k.strip())
     if unknown := [k for k in kinds if k not in ACTIONS]:
         ap.error(f"unknown action(s) {unknown}; valid: {', '.join(KINDS)}")
+    if args.baseline and not _is_commit(args.baseline):
+        print(f"--baseline {args.baseline!r} is not a commit of this repository "
+              "(a hash, branch or tag, e.g. HEAD~1)")
+        return 2
     if reason := unavailable_reason():
         print(f"cannot run the browser probe: {reason}")
         return 2

@@ -64,3 +64,11 @@ def test_a_short_run_against_a_baseline_worktree(tiny_catalog, data_dir, tmp_pat
     worktrees = subprocess.run(["git", "-C", str(REPO), "worktree", "list"],
                                capture_output=True, text=True).stdout
     assert "page-cpu-base-" not in worktrees  # the baseline checkout is removed
+
+
+def test_a_baseline_that_is_not_a_commit_is_one_clear_line(capsys):
+    from e2e.page_cpu_probe import main
+
+    assert main(["--baseline", "no-such-ref-anywhere"]) == 2
+    out = capsys.readouterr().out
+    assert "is not a commit of this repository" in out and "Traceback" not in out
