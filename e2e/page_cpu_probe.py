@@ -100,11 +100,12 @@ async def _measure_action(page, cdp, base: str, kind: str, plan, server_pid: int
 
 
 async def run_probe(data: Path, catalog: str, rounds: int, kinds: tuple[str, ...],
-                    variants: dict[str, Path]) -> dict[str, Any]:
-    """Measure ``rounds`` of every action on every variant (name -> app folder)."""
+                    variants: dict[str, Path], scratch: Path) -> dict[str, Any]:
+    """Measure ``rounds`` of every action on every variant (name -> app folder); the servers'
+    logs and the sessions' image copies go to ``scratch``."""
     from playwright.async_api import async_playwright
 
-    scratch = Path(tempfile.mkdtemp(prefix="page-cpu-"))
+    scratch.mkdir(parents=True, exist_ok=True)
     ps, _ = plans(catalog, 3, scratch)
     servers = {name: AppServer(data, scratch / f"{name}.log", app_dir=folder)
                for name, folder in variants.items()}
@@ -176,23 +177,25 @@ def main(argv: list[str] | None = None) -> int:
     data = (args.data or data_dir()).resolve()
     os.environ["PIXELMATCH_DATA"] = str(data)  # the plans open the same catalog the servers do
     command = "python -m e2e.page_cpu_probe " + " ".join(argv if argv is not None else [])
-    tmp = Path(tempfile.mkdtemp(prefix="page-cpu-base-"))
-    variants = {"current": REPO}
-    baseline_commit = None
-    if args.baseline:
-        baseline_commit = _worktree(args.baseline, tmp / "app")
-        variants["baseline"] = tmp / "app"
-    try:
-        def measure() -> dict[str, Any]:
-            got = asyncio.run(run_probe(data, args.catalog, args.rounds, kinds, variants))
-            got.update(catalog=args.catalog, baseline=args.baseline,
-                       baseline_commit=baseline_commit)
-            return got
-
-        write_probe(command.strip(), args.out, measure, force=args.force)
-    finally:
+    with tempfile.TemporaryDirectory(prefix="page-cpu-") as scratch:
+        tmp = Path(scratch)
+        variants = {"current": REPO}
+        baseline_commit = None
         if args.baseline:
-            _drop_worktree(tmp / "app")
+            baseline_commit = _worktree(args.baseline, tmp / "app")
+            variants["baseline"] = tmp / "app"
+        try:
+            def measure() -> dict[str, Any]:
+                got = asyncio.run(run_probe(data, args.catalog, args.rounds, kinds, variants,
+                                            tmp / "run"))
+                got.update(catalog=args.catalog, baseline=args.baseline,
+                           baseline_commit=baseline_commit)
+                return got
+
+            write_probe(command.strip(), args.out, measure, force=args.force)
+        finally:
+            if args.baseline:
+                _drop_worktree(tmp / "app")
     return 0
 
 

@@ -46,10 +46,18 @@ def _e(text: object) -> str:
     return html.escape(str(text), quote=True)
 
 
+def _img(uri: str, title: str, *, tooltip: bool = False) -> str:
+    """An ``<img>`` for an inline ``data:image/`` URI; "" for anything else (a path the browser
+    cannot read, a remote URL it must not fetch)."""
+    if not uri.startswith("data:image/"):
+        return ""
+    tip = f' title="{_e(title)}"' if tooltip else ""
+    return f'<img src="{_e(uri)}" alt="{_e(title)}"{tip}>'
+
+
 def card_html(card: Card) -> str:
     """One card: image, title (with a NEW badge), price and attributes, score, reason."""
-    src = card.image_uri if card.image_uri.startswith("data:image/") else ""
-    img = f'<img src="{_e(src)}" alt="{_e(card.title)}">' if src else ""
+    img = _img(card.image_uri, card.title)
     badge = '<span class="pm-new">NEW</span>' if card.is_new else ""
     meta = _e(card.price)
     if card.attributes:
@@ -74,7 +82,6 @@ def history_html(events: list[tuple[str, str, str]]) -> str:
     the image titled with the product and captioned with what the user did."""
     figures = []
     for uri, title, event in events:
-        src = uri if uri.startswith("data:image/") else ""
-        img = f'<img src="{_e(src)}" alt="{_e(title)}" title="{_e(title)}">' if src else ""
-        figures.append(f"<figure>{img}<figcaption>{_e(event)}</figcaption></figure>")
+        figures.append(f"<figure>{_img(uri, title, tooltip=True)}"
+                       f"<figcaption>{_e(event)}</figcaption></figure>")
     return f'{STYLE}<div class="pm-history">{"".join(figures)}</div>'
