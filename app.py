@@ -5,10 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import streamlit as st
+from streamlit.runtime.pages_manager import PagesManager
 
-import engine  # noqa: F401  (offline hub and thread settings before any model import)
-from engine.runtime import QUERY_THREADS, set_serving_threads
-from pages.cache_diag import timed_page_run
+# Before importing pages/: this app navigates with st.navigation, never by the pages folder
+# (see pages/__init__.py for the relic this clears).
+PagesManager.uses_pages_directory = False
+
+import engine  # noqa: E402, F401  (offline hub and thread settings before any model import)
+from engine.runtime import QUERY_THREADS, set_serving_threads  # noqa: E402
+from pages.cache_diag import timed_page_run  # noqa: E402
 
 ASSETS = Path(__file__).resolve().parent / "assets"
 st.set_page_config(page_title="PixelMatch", page_icon=str(ASSETS / "icon.png"), layout="wide")

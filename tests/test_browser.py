@@ -101,6 +101,15 @@ def open_page(page, app: AppServer, path: str, heading: str) -> None:
     refused = page.get_by_test_id("stAlert").or_(page.locator(EXCEPTION))
     title.or_(refused).first.wait_for()
     assert title.is_visible(), page.inner_text("[data-testid='stMain']")[:2000]
+    # app.py ran, not the page alone: its navigation (titled, in sections) and logo are shown,
+    # not Streamlit's listing of the pages/ folder (see pages/__init__.py), and the URL stayed.
+    nav = page.get_by_test_id("stSidebarNav")
+    nav.get_by_text("Compare methods", exact=True).wait_for()
+    assert nav.get_by_text("Analysis", exact=True).is_visible()
+    assert not nav.get_by_text(re.compile(r"^(card html|cache diag|shared)$")).count()
+    assert page.get_by_test_id("stSidebarLogo").or_(page.get_by_test_id("stLogo")).count()
+    slug = "" if path == "text_search" else path  # the default page is served at the root
+    assert page.url.rstrip("/") == f"{app.url}/{slug}".rstrip("/"), page.url
 
 
 def settle(page) -> None:
@@ -207,6 +216,9 @@ def test_for_you(page, app):
         except PlaywrightTimeout:
             if attempt == 2:
                 raise
+    # Type only once the user's run has finished: text typed into a widget that a run still in
+    # progress then redraws can be reset to that run's value (a Streamlit race, not this app).
+    settle(page)
     user = user_box.input_value()
     assert re.fullmatch(r"u\d+", user)
     at_least(page.get_by_text(re.compile("^Why: ")), 5)
@@ -218,6 +230,8 @@ def test_for_you(page, app):
     page.get_by_text(f"Personalized for {user}").wait_for()
     # The search is a fragment: its rerun left the recommendations above it on screen.
     at_least(page.get_by_text(re.compile("^Why: ")), 5)
+    settle(page)
+    assert search.input_value() == "sneakers"
     # Another user (a full run): the search section follows, with the same query.
     user_box.fill(first)
     user_box.press("Enter")

@@ -588,3 +588,29 @@ def test_embedding_map_colour_by(explorer, tiny_catalog):
     assert red["marker"]["color"] == CSS4_COLORS["red"]  # the colour name's CSS colour
     rows = trace_array(red["customdata"]).astype(int)
     assert (with_truth(tiny_catalog)["colour"].iloc[rows] == "red").all()
+
+
+# -- the pages/ folder relic ---------------------------------------------------------------------
+def test_pages_package_turns_off_the_folder_relic_and_reruns_a_bypassing_run(monkeypatch):
+    """A page run that bypassed app.py (Streamlit's pages/ relic) is rerun through app.py."""
+    import streamlit
+    import streamlit.runtime.scriptrunner as scriptrunner
+    from streamlit.runtime.pages_manager import PagesManager
+
+    import pages
+
+    reruns: list[bool] = []
+    monkeypatch.setattr(streamlit, "rerun", lambda: reruns.append(True))
+    monkeypatch.setattr(PagesManager, "uses_pages_directory", True)
+    monkeypatch.setattr(scriptrunner, "get_script_run_ctx", lambda: None)
+    pages._adopt_navigation()  # outside a run (an import by a test or a tool): no rerun
+    assert PagesManager.uses_pages_directory is False and reruns == []
+
+    monkeypatch.setattr(PagesManager, "uses_pages_directory", True)
+    monkeypatch.setattr(scriptrunner, "get_script_run_ctx", lambda: object())
+    pages._adopt_navigation()  # inside a page run without app.py
+    assert PagesManager.uses_pages_directory is False and reruns == [True]
+
+    pages._adopt_navigation()  # app.py cleared the flag first: nothing to do
+    assert reruns == [True]
+
