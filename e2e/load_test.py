@@ -128,6 +128,11 @@ def plans(catalog_name: str, n: int, scratch: Path) -> tuple[list[Plan], dict[st
 
 
 # -- one session ----------------------------------------------------------------------------------
+# Any image in the page's main area: an st.image, or an HTML result card's (pages/card_html.py).
+# Both kinds, so that a probe's baseline checkout with st.image cards is timed the same way.
+MAIN_IMAGE = "[data-testid='stMain'] img"
+
+
 async def goto_page(page, base: str, slug: str, heading: str) -> None:
     """Switch page through the sidebar (same Streamlit session) and wait for its title."""
     href = f"{base}/{slug}"
@@ -149,7 +154,7 @@ async def text_search(page, base: str, plan: Plan) -> float:
     q = re.escape(plan.query)
     await page.get_by_text(re.compile(f"results for “{q}”( with|\\.)")).first.wait_for()
     if not await page.get_by_text(re.compile(f"No results for “{q}”")).count():
-        await page.locator("[data-testid='stMain'] [data-testid='stImage'] img").first.wait_for()
+        await page.locator(MAIN_IMAGE).first.wait_for()
     return time.perf_counter() - t0
 
 
@@ -160,7 +165,7 @@ async def image_search(page, base: str, plan: Plan) -> float:
     t0 = time.perf_counter()
     await page.locator("input[type=file]").set_input_files(str(plan.image))
     await page.get_by_text(re.compile(r"\d+ similar products with")).wait_for()
-    await page.locator("[data-testid='stMain'] [data-testid='stImage'] img").nth(1).wait_for()
+    await page.locator(MAIN_IMAGE).nth(1).wait_for()  # the query image, then the first result
     return time.perf_counter() - t0
 
 

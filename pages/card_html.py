@@ -1,10 +1,11 @@
-"""A column of product cards as one HTML element (``st.html``) instead of five elements per card.
+"""Product cards as HTML (``st.html``) instead of five or six Streamlit elements per card.
 
-For you shows 30 recommendation cards and 20 search cards, and each Streamlit element costs the
-browser a React component, its CSS-in-JS styles and, for text, a Markdown parse on every rerun.
-Cards that have no widget (no "Open", no "More like this") lose nothing by being plain HTML:
-one element per column. Every catalog string is HTML-escaped here; images are the same
-``data:`` thumbnails the other cards use.
+For you shows 30 recommendation cards and 20 search cards, a search page 15 to 50, and each
+Streamlit element costs the browser a React component, its CSS-in-JS styles and, for text, a
+Markdown parse on every rerun. Cards without a widget are plain HTML: one element per column
+(For you) or per grid (text search). A card with a button ("Open", "More like this") is one HTML
+element and its buttons inside a bordered container. Every catalog string is HTML-escaped here;
+images are inline ``data:`` thumbnails.
 """
 
 from __future__ import annotations
@@ -16,6 +17,9 @@ STYLE = """<style>
 .pm-cards{display:flex;flex-direction:column;gap:.6rem}
 .pm-card{border:1px solid rgba(49,51,63,.2);border-radius:.5rem;padding:.75rem 1rem}
 .pm-card img{display:block;width:var(--pm-img,120px);height:auto;border-radius:.25rem}
+.pm-grid{display:grid;grid-template-columns:repeat(var(--pm-cols,5),minmax(0,1fr));gap:1rem}
+.pm-grid .pm-card img,.pm-flat img{width:100%}
+.pm-card.pm-flat{border:none;padding:0}
 .pm-title{font-weight:600;margin:.45rem 0 .15rem;line-height:1.35}
 .pm-new{background:rgba(255,164,33,.18);color:#9a5b00;border-radius:.3rem;font-size:.75rem;
 padding:.05rem .35rem;margin-left:.3rem;font-weight:600}
@@ -40,6 +44,7 @@ class Card:
     is_new: bool = False
     score: float | None = None
     why: str | None = None
+    rank: int | None = None  # shown before the title ("3. Title") in a ranked result grid
 
 
 def _e(text: object) -> str:
@@ -55,8 +60,9 @@ def _img(uri: str, title: str, *, tooltip: bool = False) -> str:
     return f'<img src="{_e(uri)}" alt="{_e(title)}"{tip}>'
 
 
-def card_html(card: Card) -> str:
-    """One card: image, title (with a NEW badge), price and attributes, score, reason."""
+def card_html(card: Card, *, framed: bool = True) -> str:
+    """One card: image, title (with its rank and a NEW badge), price and attributes, score,
+    reason. ``framed=False`` drops the border (the card sits in a bordered container)."""
     img = _img(card.image_uri, card.title)
     badge = '<span class="pm-new">NEW</span>' if card.is_new else ""
     meta = _e(card.price)
@@ -65,9 +71,11 @@ def card_html(card: Card) -> str:
             _e(a) for a in card.attributes
         )
     if card.score is not None:
-        meta += f" · score {card.score:.3f}"
+        meta += f" · score {card.score:.4f}"
     why = f'<p class="pm-why">Why: {_e(card.why)}</p>' if card.why else ""
-    return (f'<div class="pm-card">{img}<p class="pm-title">{_e(card.title)}{badge}</p>'
+    rank = f"{card.rank}. " if card.rank is not None else ""
+    frame = "pm-card" if framed else "pm-card pm-flat"
+    return (f'<div class="{frame}">{img}<p class="pm-title">{rank}{_e(card.title)}{badge}</p>'
             f'<p class="pm-meta">{meta}</p>{why}</div>')
 
 
@@ -75,6 +83,18 @@ def cards_html(cards: list[Card], *, image_px: int = 120) -> str:
     """A column of cards with its style, ready for ``st.html``."""
     body = "".join(card_html(c) for c in cards)
     return f'{STYLE}<div class="pm-cards" style="--pm-img:{int(image_px)}px">{body}</div>'
+
+
+def grid_html(cards: list[Card], *, columns: int = 5) -> str:
+    """Rows of ``columns`` framed cards, each image as wide as its column, ready for ``st.html``."""
+    body = "".join(card_html(c) for c in cards)
+    return f'{STYLE}<div class="pm-grid" style="--pm-cols:{max(1, int(columns))}">{body}</div>'
+
+
+def flat_card_html(card: Card) -> str:
+    """One card without its own border, image as wide as its column, ready for ``st.html`` in a
+    bordered container (which also holds the card's buttons)."""
+    return STYLE + card_html(card, framed=False)
 
 
 def history_html(events: list[tuple[str, str, str]]) -> str:

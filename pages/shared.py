@@ -20,7 +20,7 @@ from engine.retrieval.base import SearchResult
 from engine.search import QueryError
 from engine.serving import built_catalogs, manifest_mtime, open_catalog
 from pages.cache_diag import note_build
-from pages.card_html import Card
+from pages.card_html import Card, flat_card_html, grid_html
 
 T = TypeVar("T")
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:])")
@@ -347,9 +347,14 @@ def item_caption(catalog: Catalog, row: int) -> str:
 
 
 def html_card(
-    catalog: Catalog, row: int, score: float | None = None, why: str | None = None
+    catalog: Catalog,
+    row: int,
+    score: float | None = None,
+    why: str | None = None,
+    *,
+    rank: int | None = None,
 ) -> Card:
-    """What a widget-free card shows (``pages/card_html.py`` renders a column of them)."""
+    """What an HTML card shows (``pages/card_html.py`` renders it)."""
     price, attrs = _item_facts(catalog, row)
     return Card(
         image_uri=card_image_uri(catalog, row),
@@ -360,6 +365,7 @@ def html_card(
         is_new=bool(catalog.items["is_new"].iat[row]),
         score=score,
         why=why,
+        rank=rank,
     )
 
 
@@ -386,11 +392,21 @@ def result_grid(
     on_open: str | None = None,
     more_like_this: Callable[[str], None] | None = None,
 ) -> None:
-    """Cards of product images with title, price, attributes and score.
+    """Ranked cards of product images with title, price, attributes and score.
 
     With ``on_open`` set, each card has an "Open" button storing its row in that session key;
-    with ``more_like_this`` set, a "More like this" button calls it with the item id.
+    with ``more_like_this`` set, a "More like this" button calls it with the item id. Each card
+    is one HTML element (``pages/card_html.py``) in a bordered container with its buttons; a
+    grid without buttons is a single HTML element.
     """
+    cards = [
+        html_card(catalog, int(row), None if scores is None else float(scores[i]), rank=i + 1)
+        for i, row in enumerate(rows)
+    ]
+    if not on_open and not more_like_this:
+        st.html(grid_html(cards, columns=columns))
+        return
+    item_ids = catalog.items["item_id"]  # column access, not a pandas row per card
     for start in range(0, len(rows), columns):
         cols = st.columns(columns)
         for j, col in enumerate(cols):
@@ -398,14 +414,8 @@ def result_grid(
             if i >= len(rows):
                 break
             row = int(rows[i])
-            items = catalog.items  # column access, not a pandas row per card
             with col.container(border=True):
-                st.image(card_image(catalog, row), width="stretch")
-                badge = " :orange-badge[NEW]" if items["is_new"].iat[row] else ""
-                st.markdown(f"**{i + 1}. {esc(items['title'].iat[row])}**{badge}")
-                st.caption(item_caption(catalog, row))
-                if scores is not None:
-                    st.caption(f"score {float(scores[i]):.4f}")
+                st.html(flat_card_html(cards[i]))
                 if on_open:
                     st.button(
                         "Open",
@@ -418,7 +428,7 @@ def result_grid(
                         "More like this",
                         key=f"{key}-mlt-{row}-{i}",
                         on_click=more_like_this,
-                        args=(str(items["item_id"].iat[row]),),
+                        args=(str(item_ids.iat[row]),),
                     )
 
 

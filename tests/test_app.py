@@ -20,10 +20,10 @@ from engine.catalog import Catalog
 from engine.search import search
 from pages.shared import esc
 from tests.catalog_fixtures import with_truth
+from tests.html_cards import ranked_scores, ranked_titles, shown_cards
 
 APP = str(Path(__file__).parents[1] / "app.py")
 EXPLORER = "pages/catalog_explorer.py"
-CARD_TITLE = re.compile(r"^\*\*(\d+)\. (.*)\*\*( :orange-badge\[NEW\])?$")
 
 
 # -- helpers -----------------------------------------------------------------------------------
@@ -40,14 +40,8 @@ def markdowns(at: AppTest) -> list[str]:
 
 
 def card_titles(at: AppTest) -> list[str]:
-    """The (escaped) titles of the result cards, in order."""
-    out = []
-    for value in markdowns(at):
-        m = CARD_TITLE.match(value)
-        if m:
-            assert int(m.group(1)) == len(out) + 1
-            out.append(m.group(2))
-    return out
+    """The titles of the result cards, in order (as text: the cards are escaped HTML)."""
+    return ranked_titles(at)
 
 
 def card_rows(at: AppTest, prefix: str = "explore") -> list[int]:
@@ -96,13 +90,13 @@ def test_text_search_shows_the_engines_results(app, tiny_catalog):
     header = [m for m in markdowns(app) if "results for" in m]
     assert header == ["**12** results for “leather boots” with **bm25**"]
     titles = tiny_catalog.items["title"].to_numpy()
-    assert card_titles(app) == [esc(titles[r]) for r in expected.rows]
-    assert len(app.get("image")) == 12
+    assert card_titles(app) == [str(titles[r]) for r in expected.rows]
+    assert sum('<img src="data:image/' in c.raw for c in shown_cards(app)) == 12
     latency = [c.value for c in app.caption if c.value.startswith("Latency:")]
     assert len(latency) == 1
     for stage in ("load", "score", "rank", "total"):
         assert stage in latency[0]
-    scores = [float(c.value.split()[1]) for c in app.caption if c.value.startswith("score ")]
+    scores = ranked_scores(app)
     assert scores == pytest.approx(expected.scores.tolist(), abs=1e-4)
     assert not app.warning
 
@@ -151,7 +145,7 @@ def test_every_method_in_the_selector_works(app, tiny_catalog):
         header = [m for m in markdowns(app) if "results for" in m]
         assert header == [f"**5** results for “red striped mug” with **{esc(method)}**"], method
         titles = tiny_catalog.items["title"].to_numpy()
-        assert card_titles(app) == [esc(titles[r]) for r in expected.rows], method
+        assert card_titles(app) == [str(titles[r]) for r in expected.rows], method
         assert not app.error and not app.warning, method
 
 
@@ -173,7 +167,7 @@ def test_explorer_shows_the_first_page_of_the_catalog(explorer, tiny_catalog):
     assert match_count(explorer) == len(tiny_catalog.items)
     assert card_rows(explorer) == list(range(20))
     titles = tiny_catalog.items["title"].to_numpy()
-    assert card_titles(explorer) == [esc(t) for t in titles[:20]]
+    assert card_titles(explorer) == [str(t) for t in titles[:20]]
 
 
 def test_category_filter_narrows_the_cards(explorer, tiny_catalog):

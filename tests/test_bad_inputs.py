@@ -9,7 +9,6 @@ produce are checked against the widget's limits instead.
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +23,7 @@ from engine.recommend.service import RecommendationService
 from engine.retrieval.registry import available_retrievers
 from engine.search import MAX_TOP_K, search
 from pages.shared import esc
+from tests.html_cards import ranked_titles, shown_cards
 
 REPO = Path(__file__).resolve().parents[1]
 APP = str(REPO / "app.py")
@@ -203,8 +203,8 @@ def _shown(at: AppTest) -> dict[str, list[str]]:
 
 
 def _cards(at: AppTest) -> int:
-    """Result cards shown ("**1. title**")."""
-    return sum(1 for m in at.markdown if re.match(r"\*\*\d+\. ", m.value))
+    """Ranked result cards shown (HTML cards, "1. title")."""
+    return len(ranked_titles(at))
 
 
 UI_ROWS = [r for r in BAD_INPUTS if r.ui]
@@ -246,7 +246,7 @@ def test_ui_shows_a_clear_message_never_an_exception(text_page, image_page, for_
     else:
         assert any(row.message in i for i in shown["info"]), shown
         # cold-start recommendations are still shown (For you's cards: one HTML element a column)
-        assert sum(h.value.count('<div class="pm-card">') for h in at.html) >= 10
+        assert len(shown_cards(at)) >= 10
 
 
 def test_ui_widgets_cannot_produce_the_other_rows(tiny_catalog, text_page, for_you_page):

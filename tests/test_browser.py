@@ -124,8 +124,9 @@ def at_least(locator, n: int) -> int:
 
 
 def main_images(page, n: int) -> int:
-    """Wait until the main area shows at least ``n`` images; returns how many it shows."""
-    return at_least(page.locator("[data-testid='stMain'] [data-testid='stImage'] img"), n)
+    """Wait until the main area shows at least ``n`` images (st.image or an HTML card's);
+    returns how many it shows."""
+    return at_least(page.locator("[data-testid='stMain'] img"), n)
 
 
 def finish(page, name: str) -> str:

@@ -24,7 +24,7 @@ def test_badge_score_reason_and_image_only_when_given():
     assert f'<img src="{URI}" alt="Mug">' in plain
     full = card_html(Card(image_uri=URI, title="Mug", price="$5.00", is_new=True, score=0.12345,
                           why="popular"))
-    assert '<span class="pm-new">NEW</span>' in full and "score 0.123" in full
+    assert '<span class="pm-new">NEW</span>' in full and "score 0.1235" in full
     assert "Why: popular" in full
 
 
@@ -41,6 +41,27 @@ def test_a_column_has_its_style_and_every_card():
     out = cards_html(cards, image_px=90)
     assert out.startswith("<style>") and "--pm-img:90px" in out
     assert out.count('<div class="pm-card">') == 3
+
+
+def test_a_ranked_grid_numbers_its_cards_and_sets_its_columns():
+    from pages.card_html import grid_html
+
+    cards = [Card(image_uri=URI, title=f"Item {i}", price="$1.00", rank=i + 1, score=1 / (i + 1))
+             for i in range(7)]
+    out = grid_html(cards, columns=4)
+    assert out.startswith("<style>") and '<div class="pm-grid" style="--pm-cols:4">' in out
+    assert out.count('<div class="pm-card">') == 7
+    assert [f'<p class="pm-title">{i}. Item {i - 1}</p>' in out for i in range(1, 8)] == [True] * 7
+    assert "score 0.3333" in out
+    assert 'class="pm-title">Item' not in out  # every card has its rank
+
+
+def test_a_card_beside_its_buttons_has_no_frame_of_its_own():
+    from pages.card_html import flat_card_html
+
+    out = flat_card_html(Card(image_uri=URI, title="Mug", price="$5.00", rank=3))
+    assert out.startswith("<style>") and '<div class="pm-card pm-flat">' in out
+    assert '<p class="pm-title">3. Mug</p>' in out
 
 
 def test_history_row_escapes_and_keeps_only_inline_images():

@@ -26,6 +26,7 @@ from engine.ranking.features import FEATURES
 from engine.retrieval.registry import available_retrievers
 from engine.search import search
 from tests.catalog_fixtures import with_truth
+from tests.html_cards import ranked_scores
 
 APP = str(Path(__file__).parents[1] / "app.py")
 IMAGE_PAGE = "pages/image_search.py"
@@ -71,7 +72,8 @@ def captions(at: AppTest) -> list[str]:
 
 
 def score_captions(at: AppTest) -> list[float]:
-    return [float(c[len("score ") :]) for c in captions(at) if re.fullmatch(r"score -?[\d.]+", c)]
+    """The scores shown on the result cards, in order."""
+    return ranked_scores(at)
 
 
 def timings_caption(at: AppTest) -> str:
