@@ -34,6 +34,7 @@ from e2e import cpu
 from e2e.browser import launch_options, unavailable_reason
 from e2e.load_test import ACTIONS, KINDS, plans
 from e2e.server import REPO, AppServer
+from engine.evaluation.stats import CONFIDENCE, N_RESAMPLES, SEED
 
 METRICS = ("TaskDuration", "ScriptDuration", "LayoutDuration", "RecalcStyleDuration")
 SETTLE_S = 1.0  # after an action, so late rendering is counted with it
@@ -62,14 +63,16 @@ def _drop_worktree(path: Path) -> None:
                    capture_output=True, text=True)
 
 
-def ratio_interval(new: list[float], old: list[float], *, seed: int = 42,
-                   n_boot: int = 2000) -> dict[str, float]:
-    """Ratio of means ``new/old`` over paired rounds, with a 95 % bootstrap interval."""
+def ratio_interval(new: list[float], old: list[float], *, seed: int = SEED,
+                   n_boot: int = N_RESAMPLES) -> dict[str, float]:
+    """Ratio of means ``new/old`` over paired rounds, with a bootstrap interval at the
+    evaluation's confidence (``engine.evaluation.stats``: its seed, resamples and level)."""
     a, b = np.asarray(new, float), np.asarray(old, float)
     rng = np.random.default_rng(seed)
     idx = rng.integers(0, len(a), size=(n_boot, len(a)))
     boots = a[idx].mean(1) / np.maximum(b[idx].mean(1), 1e-12)
-    lo, hi = np.percentile(boots, [2.5, 97.5])
+    tail = 100 * (1 - CONFIDENCE) / 2
+    lo, hi = np.percentile(boots, [tail, 100 - tail])
     return {"ratio": round(float(a.mean() / max(b.mean(), 1e-12)), 3),
             "low": round(float(lo), 3), "high": round(float(hi), 3)}
 
