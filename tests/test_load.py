@@ -228,6 +228,9 @@ def test_the_concurrent_users_section_shows_where_the_cpu_went():
         server_memory={"rss_mb": 760.0, "peak_rss_mb": 799.0},
     )
     older = "\n".join(load_md(report))  # a report written before the CPU was recorded
+    assert "Written by `python -m e2e.load_test` to `reports/load.json` (its default)." in older
+    assert load_headline(report).startswith(
+        "Concurrent users (2026-12-03 12:00:00 UTC, `python -m e2e.load_test`): ")
     assert "| text_search | 3 | 900 | 1500 | 1600 |" in older and "CPU in" not in older
     stats = {"n": 4, "p50": 120.0, "p95": 300.0, "max": 310.0, "mean": 150.0}
     report["server_work"] = {
@@ -247,3 +250,9 @@ def test_the_concurrent_users_section_shows_where_the_cpu_went():
     assert headline.endswith("CPU per completed action: server 1.00 s, Chromium 2.00 s.")
     del report["server_work"]
     assert load_headline(report).endswith("with the server and Chromium).")
+    # a direct run that names its file: the provenance is that command, not `make load`
+    report["command"] = "python -m e2e.load_test --sessions 16 --out reports/load-16.json"
+    assert "Written by `python -m e2e.load_test --sessions 16 --out reports/load-16.json`." in (
+        "\n".join(load_md(report)))
+    assert "`python -m e2e.load_test --sessions 16 --out reports/load-16.json`)" in (
+        load_headline(report))

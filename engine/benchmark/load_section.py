@@ -17,6 +17,12 @@ def read_load(folder: Path) -> dict[str, Any] | None:
     return json.loads(path.read_text()) if path.exists() else None
 
 
+def _command(load: dict[str, Any]) -> str:
+    """The command that wrote the report, as recorded in it (``make load`` runs
+    ``python -m e2e.load_test`` without ``--out``; a direct run may name another file)."""
+    return " ".join(str(load.get("command") or "python -m e2e.load_test").split())
+
+
 def load_md(load: dict[str, Any]) -> list[str]:
     """Markdown lines: provenance, per-action latency table, errors / leaks / cache builds."""
     m, c = load["machine"], load["catalog"]
@@ -29,8 +35,8 @@ def load_md(load: dict[str, Any]) -> list[str]:
         f"({m['cores']} cores; load average {before} before, {after} after; {m['note']}), "
         f"catalog `{c['name']}` ({c['items']:,} products): {load['sessions']} simultaneous "
         f"browser sessions (one Chromium, one context each) for {load['duration_s']:g} s"
-        f"{' after a warm-up' if load.get('warmup') else ''}. Written by `make load` "
-        f"(`{load['command'].strip()}`) to `reports/load.json`.",
+        f"{' after a warm-up' if load.get('warmup') else ''}. Written by `{_command(load)}`"
+        f"{'' if '--out' in _command(load) else ' to `reports/load.json` (its default)'}.",
         "",
         "Latency is what a user waits in the browser, from the action to its results on screen "
         "(Streamlit rerun, search and rendering included), with every session active at once; "
@@ -97,7 +103,7 @@ def load_headline(load: dict[str, Any]) -> str:
     cpu = (f" CPU per completed action: server {per['server']:.2f} s, Chromium "
            f"{per['browser']:.2f} s." if {"server", "browser"} <= set(per) else "")
     return (
-        f"Concurrent users ({load['measured_at']}, `make load`): {load['sessions_held']} of "
+        f"Concurrent users ({load['measured_at']}, `{_command(load)}`): {load['sessions_held']} of "
         f"{load['sessions']} browser sessions held for {load['duration_s']:g} s with "
         f"{load['n_errors']} errors, {load['n_leaks']} cross-session leaks and {twice} caches "
         f"built twice; action to results on screen: {'; '.join(parts)} (all sessions sharing "
