@@ -48,6 +48,7 @@ import numpy as np
 from e2e import cpu
 from e2e.browser import EXCEPTION, launch_options, problems, unavailable_reason
 from e2e.server import REPO, AppServer
+from engine.evaluation.stats import bootstrap_ci
 from engine.serving import open_catalog
 
 KINDS = ("text_search", "image_search", "recommend")
@@ -295,17 +296,21 @@ async def warm(browser, base: str, plan: Plan) -> None:
 
 
 # -- report ---------------------------------------------------------------------------------------
-def percentiles(values: list[float]) -> dict[str, float | int]:
-    """n, p50, p95, max and mean of a list of milliseconds."""
+def percentiles(values: list[float]) -> dict[str, Any]:
+    """n, p50, p95, max and mean of a list of milliseconds, with a bootstrap 95 % interval of
+    the mean over the actions (``engine.evaluation.stats``; the actions of one run share the
+    machine, so the interval is a guide to the run's spread, not to another run's result)."""
     if not values:
         return {"n": 0}
     a = np.asarray(values)
+    ci = bootstrap_ci(a)
     return {
         "n": int(a.size),
         "p50": round(float(np.percentile(a, 50)), 1),
         "p95": round(float(np.percentile(a, 95)), 1),
         "max": round(float(a.max()), 1),
         "mean": round(float(a.mean()), 1),
+        "mean_ci": [round(ci.low, 1), round(ci.high, 1)],
     }
 
 

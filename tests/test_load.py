@@ -231,7 +231,7 @@ def test_the_concurrent_users_section_shows_where_the_cpu_went():
     assert "Written by `python -m e2e.load_test` to `reports/load.json` (its default)." in older
     assert load_headline(report).startswith(
         "Concurrent users (2026-12-03 12:00:00 UTC, `python -m e2e.load_test`): ")
-    assert "| text_search | 3 | 900 | 1500 | 1600 |" in older and "CPU in" not in older
+    assert "| text_search | 3 | 900 | 1500 | 1600 | – |" in older and "CPU in" not in older
     stats = {"n": 4, "p50": 120.0, "p95": 300.0, "max": 310.0, "mean": 150.0}
     report["server_work"] = {
         "cpu_s": {"server": 30.0, "browser": 60.0, "driver": 3.0},
@@ -240,7 +240,9 @@ def test_the_concurrent_users_section_shows_where_the_cpu_went():
         "page_runs": {"For you": {"runs": 4, "ended": {"done": 3, "interrupted": 1},
                                   "wall_ms": stats, "cpu_ms": stats, "cpu_s_total": 0.6}},
     }
+    report["latency_ms"]["text_search"].update(mean=1000.0, mean_ci=[850.0, 1240.0])
     md = "\n".join(load_md(report))
+    assert "| text_search | 3 | 900 | 1500 | 1600 | 1000 [850, 1240] |" in md
     assert "server 30.0 s (1.00 s per action); browser 60.0 s (2.00 s per action)" in md
     assert "page scripts themselves ran 12.5 s" in md
     assert "| For you | 4 | done 3, interrupted 1 | 120 | 300 | 120 | 300 |" in md
@@ -256,3 +258,19 @@ def test_the_concurrent_users_section_shows_where_the_cpu_went():
         "\n".join(load_md(report)))
     assert "`python -m e2e.load_test --sessions 16 --out reports/load-16.json`)" in (
         load_headline(report))
+
+
+def test_latency_summary_has_a_bootstrap_interval_of_the_mean():
+    import numpy as np
+
+    from e2e.load_test import percentiles
+
+    assert percentiles([]) == {"n": 0}
+    values = list(np.random.default_rng(0).gamma(2.0, 500.0, size=60))
+    p = percentiles(values)
+    low, high = p["mean_ci"]
+    assert low < p["mean"] < high and p["p50"] <= p["p95"] <= p["max"]
+    assert p == percentiles(values)  # seeded: the same interval every time
+    wider = percentiles(values[:10])["mean_ci"]
+    assert wider[1] - wider[0] > high - low  # fewer actions, a wider interval
+    assert percentiles([700.0, 700.0])["mean_ci"] == [700.0, 700.0]

@@ -42,12 +42,17 @@ def load_md(load: dict[str, Any]) -> list[str]:
         "(Streamlit rerun, search and rendering included), with every session active at once; "
         "the per-method figures above are single-threaded engine latencies on an idle app.",
         "",
-        "| action | completed | p50 ms | p95 ms | max ms |",
-        "|---|---|---|---|---|",
+        "| action | completed | p50 ms | p95 ms | max ms | mean ms [95 % interval] |",
+        "|---|---|---|---|---|---|",
     ]
     for kind, p in load["latency_ms"].items():
         cells = [f"{p[q]:.0f}" for q in ("p50", "p95", "max")] if p.get("n") else ["–"] * 3
+        lo_hi = p.get("mean_ci")
+        cells.append(f"{p['mean']:.0f} [{lo_hi[0]:.0f}, {lo_hi[1]:.0f}]" if lo_hi else "–")
         lines.append(f"| {kind} | {p.get('n', 0)} | " + " | ".join(cells) + " |")
+    lines += ["", "The interval is a bootstrap over the run's completed actions. They shared "
+              "the machine, so it shows the run's spread; another run on this shared machine "
+              "can differ by more (compare runs side by side)."]
     builds = load["cache_builds"]
     twice = ", ".join(builds["built_more_than_once"]) or "none"
     lines += [
