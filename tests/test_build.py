@@ -467,6 +467,9 @@ def test_real_tiny_manifest_records_config_versions_counts_and_timings(tiny_mani
     assert counts["interactions"] > 1000 and counts["queries"] > 50
     assert m["steps"]["world"]["info"]["n_new_items"] == 60
     assert m["steps"]["sbert"]["info"]["n"] == 600
+    # fp32 MiniLM encodes on ONNX Runtime, each distinct text once
+    assert m["steps"]["sbert"]["info"]["runtime"] == "onnx"
+    assert 0 < m["steps"]["sbert"]["info"]["distinct_texts"] <= 600
     assert m["steps"]["sbert"]["info"]["hnsw_recall@10"]["recall_at_k"] >= 0.9
     assert (
         m["build_seconds"]

@@ -108,3 +108,31 @@ def test_search_results_are_the_same_on_both_runtimes(tiny_catalog, monkeypatch)
     for a, b in zip(results["torch"], results["onnx"]):
         assert a.rows.tolist() == b.rows.tolist()
         assert np.allclose(a.scores, b.scores, atol=1e-5)
+
+
+def test_batches_on_workers_give_each_text_its_own_vector(onnx_encoder, torch_encoder) -> None:
+    """The build's batch path: duplicates encoded once, batches sorted by length and run on two
+    workers, every vector back in its text's place and equal to PyTorch's."""
+    texts = TEXTS + TEXTS[::-1] + [f"item {i} in blue cotton" for i in range(70)]
+    expected = torch_encoder.encode_texts(texts)
+    workers = OnnxSbertEncoder(threads=2)
+    got = workers.encode_texts(texts, batch_size=128)
+    assert got.shape == expected.shape and got.dtype == np.float32
+    assert np.abs(got - expected).max() < 1e-5
+    np.testing.assert_allclose(got, onnx_encoder.encode_texts(texts, batch_size=1), atol=1e-6)
+    assert np.array_equal(got[: len(TEXTS)], got[len(TEXTS) : 2 * len(TEXTS)][::-1])
+
+
+def test_build_steps_encode_fp32_minilm_on_onnx(monkeypatch, onnx_encoder) -> None:
+    from engine.config import TextConfig
+    from engine.encoders.onnx_text import text_encoder_for
+
+    monkeypatch.delenv(RUNTIME_ENV, raising=False)
+    enc = text_encoder_for(TextConfig(), threads=2)
+    assert isinstance(enc, OnnxSbertEncoder) and enc.threads == 2
+    monkeypatch.setenv(RUNTIME_ENV, "torch")
+    assert isinstance(text_encoder_for(TextConfig()), SbertEncoder)
+    monkeypatch.delenv(RUNTIME_ENV)
+    int8 = text_encoder_for(TextConfig(sbert_precision="int8"))
+    assert isinstance(int8, SbertEncoder) and int8.precision == "int8"
+    assert isinstance(text_encoder_for(TextConfig(sbert_model=HASHING)), HashingEncoder)

@@ -49,6 +49,8 @@ def minilm_path() -> Path:
 class SbertEncoder:
     """Sentence-BERT, loaded from a local folder (never from a model hub)."""
 
+    runtime = "torch"
+
     def __init__(
         self, path: Path | None = None, *, name: str = MINILM, precision: str = FP32
     ):
@@ -141,8 +143,3 @@ def create_text_encoder(name: str = MINILM, *, precision: str = FP32) -> TextEnc
     if name != MINILM:
         raise ValueError(f"text encoder {name!r} has no {precision} variant; valid: {MINILM}")
     return create_encoder(name, modality="text", precision=precision)
-
-
-def text_encoder_for(text_cfg) -> TextEncoder:
-    """The Sentence-BERT encoder a build's text settings (:class:`TextConfig`) ask for."""
-    return create_text_encoder(text_cfg.sbert_model, precision=text_cfg.sbert_precision)

@@ -89,7 +89,7 @@ def _tune(name: str, fn, log) -> tuple[float, dict[str, float]]:
 def run(ctx: StepContext, out: Path) -> dict[str, Any]:
     from engine.encoders.clip import load_clip_step
     from engine.encoders.fusion_mlp import project, save_fusion_mlp, train_fusion_mlp
-    from engine.encoders.text import text_encoder_for
+    from engine.encoders.onnx_text import text_encoder_for
     from engine.query import QueryUnderstanding, attribute_scores
     from engine.runtime import set_threads
 
@@ -103,7 +103,7 @@ def run(ctx: StepContext, out: Path) -> dict[str, Any]:
     colour_items = np.load(vis / "colour_items.npy")
     dims = (sbert_items.shape[1], clip_items.shape[1], colour_items.shape[1])
     set_threads(ctx.threads)
-    text_enc = text_encoder_for(ctx.cfg.text)
+    text_enc = text_encoder_for(ctx.cfg.text, threads=ctx.threads)
     clip = load_clip_step(ctx.inputs["clip"], text_enc)
 
     val = queries[queries["split"] == "val"]

@@ -19,7 +19,7 @@ from engine.pipeline.step import Step, StepContext, one_thread, register_step
 
 
 def run(ctx: StepContext, out: Path) -> dict[str, Any]:
-    from engine.encoders.text import text_encoder_for
+    from engine.encoders.onnx_text import text_encoder_for
     from engine.query import (
         WordVectors,
         build_item_attributes,
@@ -41,7 +41,7 @@ def run(ctx: StepContext, out: Path) -> dict[str, Any]:
     stats = compute_image_colour_stats([world / p for p in items["image_path"]], ctx.progress)
     timings["image_colours_s"] = round(time.perf_counter() - t0, 2)
     t0 = time.perf_counter()
-    encoder = text_encoder_for(ctx.cfg.text)
+    encoder = text_encoder_for(ctx.cfg.text, threads=ctx.threads)
     lexicon = build_lexicon(items, keywords, stats, encoder)
     attrs = build_item_attributes(items, keywords, lexicon, stats)
     timings["lexicon_s"] = round(time.perf_counter() - t0, 2)
@@ -70,7 +70,7 @@ STEP = register_step(
         ("text",),
         run,
         "query understanding: the catalog's lexicon, item evidence and word vectors",
-        ("query/*.py",),
+        ("query/*.py", "encoders/text.py", "encoders/onnx_text.py", "encoders/wordpiece.py"),
         threads=one_thread,
     )
 )

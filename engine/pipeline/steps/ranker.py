@@ -32,7 +32,7 @@ def _dataset(builder, signals, queries: pd.DataFrame, qrels: dict, item_ids):
 
 def run(ctx: StepContext, out: Path) -> dict[str, Any]:
     from engine.encoders.clip import CLIP_SPEC_FILE, COMPACT, load_clip_step
-    from engine.encoders.text import text_encoder_for
+    from engine.encoders.onnx_text import text_encoder_for
     from engine.indexes.bm25 import BM25Index
     from engine.query import QueryUnderstanding
     from engine.ranking.ltr import LambdaMartRanker
@@ -42,7 +42,7 @@ def run(ctx: StepContext, out: Path) -> dict[str, Any]:
 
     world = ctx.inputs["world"]
     set_threads(ctx.threads)
-    text_enc = text_encoder_for(ctx.cfg.text)
+    text_enc = text_encoder_for(ctx.cfg.text, threads=ctx.threads)
     qu = QueryUnderstanding.load(ctx.inputs["query"], text_enc)
     builder = FeatureBuilder.from_folders(
         world,

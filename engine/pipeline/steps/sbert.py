@@ -15,23 +15,27 @@ from engine.schema import item_texts
 
 
 def run(ctx: StepContext, out: Path) -> dict[str, Any]:
-    from engine.encoders.text import text_encoder_for
+    from engine.encoders.onnx_text import text_encoder_for
     from engine.runtime import set_threads
 
     items = pd.read_parquet(ctx.inputs["world"] / "items.parquet")
     queries = pd.read_parquet(ctx.inputs["world"] / "queries.parquet")
     set_threads(ctx.threads)
     t0 = time.perf_counter()
-    encoder = text_encoder_for(ctx.cfg.text)
+    encoder = text_encoder_for(ctx.cfg.text, threads=ctx.threads)
     texts = item_texts(items)
+    # Each distinct text once, longest first, so that a batch's texts pad to similar lengths.
+    unique = sorted(set(texts), key=lambda t: (-len(t), t))
     bs = ctx.cfg.text.encode_batch_size
-    chunks = [texts[i : i + bs * 8] for i in range(0, len(texts), bs * 8)]
-    vectors = np.concatenate(
+    chunks = [unique[i : i + bs * 8] for i in range(0, len(unique), bs * 8)]
+    encoded = np.concatenate(
         [
             encoder.encode_texts(c, batch_size=bs)
-            for c in ctx.progress(chunks, len(texts), "encode items", unit="texts", size=len)
+            for c in ctx.progress(chunks, len(unique), "encode items", unit="texts", size=len)
         ]
     ).astype(np.float32)
+    row_of = {t: i for i, t in enumerate(unique)}
+    vectors = encoded[[row_of[t] for t in texts]]
     encode_s = time.perf_counter() - t0
     np.save(out / "sbert_items.npy", vectors)
     # Titles too (each distinct title once): the compact CLIP's training captions reuse them.
@@ -45,6 +49,8 @@ def run(ctx: StepContext, out: Path) -> dict[str, Any]:
     info.update(
         model=encoder.name,
         precision=ctx.cfg.text.sbert_precision,
+        runtime=getattr(encoder, "runtime", None),
+        distinct_texts=len(unique),
         dim=int(vectors.shape[1]),
         n=int(vectors.shape[0]),
         encode_seconds=round(encode_s, 2),
@@ -63,6 +69,8 @@ STEP = register_step(
         "Sentence-BERT embeddings + FAISS",
         (
             "encoders/text.py",
+            "encoders/onnx_text.py",
+            "encoders/wordpiece.py",
             "encoders/base.py",
             "indexes/vector.py",
             "indexes/tuning.py",

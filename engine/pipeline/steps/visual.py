@@ -42,7 +42,7 @@ def encode_image_files(encoder, paths: list[Path], progress, desc: str, batch: i
 def run(ctx: StepContext, out: Path) -> dict[str, Any]:
     """Embed every catalog and query image; build the CLIP and colour indexes."""
     from engine.encoders.clip import load_clip_step
-    from engine.encoders.text import text_encoder_for
+    from engine.encoders.onnx_text import text_encoder_for
     from engine.runtime import set_threads
 
     world = ctx.inputs["world"]
@@ -51,7 +51,8 @@ def run(ctx: StepContext, out: Path) -> dict[str, Any]:
     queries = pd.read_parquet(world / "queries.parquet")
     set_threads(ctx.threads)
     # The compact CLIP's text side is the catalog's SBERT, at the catalog's precision.
-    encoder = load_clip_step(ctx.inputs["clip"], text_encoder_for(ctx.cfg.text))
+    text_encoder = text_encoder_for(ctx.cfg.text, threads=ctx.threads)
+    encoder = load_clip_step(ctx.inputs["clip"], text_encoder)
     t0 = time.perf_counter()
     clip_items, colour_items = encode_image_files(
         encoder, [world / p for p in items["image_path"]], ctx.progress, "embed catalog images"
