@@ -4,7 +4,7 @@ At query time one short text at a time is what matters, and there PyTorch's per-
 overhead dominates: on this 2-core machine sentence-transformers takes ~17 ms per query where ONNX
 Runtime, running the same exported graph on one thread, takes ~5 ms, with vectors equal to 1e-6.
 The build's fp32 steps encode items, titles and words with it too
-(:func:`engine.encoders.text.text_encoder_for`): batches of similar length on one-thread
+(:func:`text_encoder_for`): batches of similar length on one-thread
 workers, faster than sentence-transformers on the same cores, with the same vectors.
 
 The transformer, mean pooling and L2 normalisation are exported once per machine to
