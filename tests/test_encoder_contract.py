@@ -8,7 +8,14 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from engine.encoders.base import ENCODERS, ImageEncoder, TextEncoder, create_encoder, list_encoders
+from engine.encoders.base import (
+    ENCODERS,
+    ImageEncoder,
+    TextEncoder,
+    create_encoder,
+    distinct_longest_first,
+    list_encoders,
+)
 
 TEXTS = ["navy polka dot backpack", "leather boots", "", "赤いスニーカー 🥾"]
 
@@ -60,3 +67,12 @@ def test_unknown_encoder_and_wrong_modality_list_the_choices() -> None:
         create_encoder("nope")
     with pytest.raises(ValueError, match="does not encode text; valid: .*hashing"):
         create_encoder("colour", modality="text")
+
+
+def test_distinct_longest_first_puts_every_text_back_in_place() -> None:
+    texts = ["mug", "red wool hat", "mug", "lamp", "hat", "red wool hat", ""]
+    distinct, rows = distinct_longest_first(texts)
+    assert distinct == ["red wool hat", "lamp", "hat", "mug", ""]  # longest first, ties by text
+    assert [distinct[r] for r in rows] == texts
+    empty, no_rows = distinct_longest_first([])
+    assert empty == [] and no_rows.shape == (0,)

@@ -42,6 +42,18 @@ class ImageEncoder(Protocol):
     def encode_images(self, images: list[Image.Image], *, batch_size: int = 64) -> np.ndarray: ...
 
 
+def distinct_longest_first(texts: list[str]) -> tuple[list[str], np.ndarray]:
+    """Each distinct text once, longest first (ties by text), and the row of every input text
+    among them: ``vectors_of(distinct)[rows]`` are the inputs' vectors in their own order.
+
+    Batches cut from the distinct texts pad to similar lengths, so less work is wasted on padding,
+    and a text that occurs twice is encoded once.
+    """
+    distinct = sorted(set(texts), key=lambda t: (-len(t), t))
+    row_of = {t: i for i, t in enumerate(distinct)}
+    return distinct, np.fromiter((row_of[t] for t in texts), dtype=np.int64, count=len(texts))
+
+
 @dataclass(frozen=True)
 class EncoderSpec:
     """A registered encoder: its name, the modalities it encodes and its factory."""

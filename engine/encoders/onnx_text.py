@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from engine import runtime  # noqa: F401  (offline env before transformers is imported)
+from engine.encoders.base import distinct_longest_first
 from engine.vectors import l2_normalise
 
 log = logging.getLogger(__name__)
@@ -58,16 +59,9 @@ def query_runtime() -> str:
 
 def query_text_encoder(name: str, *, precision: str = "fp32", runtime_name: str | None = None):
     """The text encoder for queries: ONNX Runtime for fp32 MiniLM when available, else the
-    PyTorch encoder the build used (same weights, same vectors)."""
-    from engine.encoders.text import FP32, MINILM, create_text_encoder
-
-    if name == MINILM and precision == FP32:
-        encoder = onnx_text_encoder(runtime_name=runtime_name)
-        if encoder is not None:
-            return encoder
-    if name == MINILM:
-        runtime.torch_threads()  # a serving process's one thread, not torch's every core
-    return create_text_encoder(name, precision=precision)
+    PyTorch encoder the build used (same weights, same vectors) on a serving process's one
+    thread."""
+    return _sbert_encoder(name, precision, runtime_name=runtime_name, serving=True)
 
 
 def onnx_text_encoder(*, threads: int = 1, runtime_name: str | None = None):
@@ -90,13 +84,22 @@ def text_encoder_for(text_cfg, *, threads: int = 1):
     vectors as PyTorch to about 1e-7, and faster in batches; ``PIXELMATCH_QUERY_RUNTIME=torch``
     or a failed export falls back to PyTorch). int8 stays on PyTorch's quantized model.
     """
+    return _sbert_encoder(text_cfg.sbert_model, text_cfg.sbert_precision, threads=threads)
+
+
+def _sbert_encoder(name: str, precision: str, *, threads: int = 1,
+                   runtime_name: str | None = None, serving: bool = False):
+    """fp32 MiniLM on ONNX Runtime when it is available, otherwise ``create_text_encoder``
+    (PyTorch, or the hashing encoder); ``serving`` keeps a PyTorch MiniLM on one thread."""
     from engine.encoders.text import FP32, MINILM, create_text_encoder
 
-    if text_cfg.sbert_model == MINILM and text_cfg.sbert_precision == FP32:
-        encoder = onnx_text_encoder(threads=threads)
+    if name == MINILM and precision == FP32:
+        encoder = onnx_text_encoder(threads=threads, runtime_name=runtime_name)
         if encoder is not None:
             return encoder
-    return create_text_encoder(text_cfg.sbert_model, precision=text_cfg.sbert_precision)
+    if serving and name == MINILM:
+        runtime.torch_threads()  # a serving process's one thread, not torch's every core
+    return create_text_encoder(name, precision=precision)
 
 
 def query_session(path: Path):
@@ -235,10 +238,9 @@ class OnnxSbertEncoder:
         texts = [str(t).strip() for t in texts]  # sentence-transformers strips, too
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        distinct = list(dict.fromkeys(texts))
-        order = sorted(range(len(distinct)), key=lambda i: -len(distinct[i]))
+        distinct, rows = distinct_longest_first(texts)
         bs = max(1, min(batch_size, self.max_batch))
-        batches = [[distinct[i] for i in order[s : s + bs]] for s in range(0, len(order), bs)]
+        batches = [distinct[s : s + bs] for s in range(0, len(distinct), bs)]
         if self.threads > 1 and len(batches) > 1:
             from concurrent.futures import ThreadPoolExecutor
 
@@ -246,7 +248,4 @@ class OnnxSbertEncoder:
                 parts = list(pool.map(self._run, batches))
         else:
             parts = [self._run(b) for b in batches]
-        vecs = np.empty((len(distinct), self.dim), dtype=np.float32)
-        vecs[order] = np.concatenate(parts).astype(np.float32)
-        where = {t: i for i, t in enumerate(distinct)}
-        return l2_normalise(vecs[[where[t] for t in texts]])
+        return l2_normalise(np.concatenate(parts).astype(np.float32)[rows])

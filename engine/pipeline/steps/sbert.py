@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from engine.encoders.base import distinct_longest_first
 from engine.pipeline.indexing import build_vector_indexes
 from engine.pipeline.step import Step, StepContext, register_step
 from engine.schema import item_texts
@@ -25,7 +26,7 @@ def run(ctx: StepContext, out: Path) -> dict[str, Any]:
     encoder = text_encoder_for(ctx.cfg.text, threads=ctx.threads)
     texts = item_texts(items)
     # Each distinct text once, longest first, so that a batch's texts pad to similar lengths.
-    unique = sorted(set(texts), key=lambda t: (-len(t), t))
+    unique, rows = distinct_longest_first(texts)
     bs = ctx.cfg.text.encode_batch_size
     chunks = [unique[i : i + bs * 8] for i in range(0, len(unique), bs * 8)]
     encoded = np.concatenate(
@@ -34,16 +35,15 @@ def run(ctx: StepContext, out: Path) -> dict[str, Any]:
             for c in ctx.progress(chunks, len(unique), "encode items", unit="texts", size=len)
         ]
     ).astype(np.float32)
-    row_of = {t: i for i, t in enumerate(unique)}
-    vectors = encoded[[row_of[t] for t in texts]]
+    vectors = encoded[rows]
     encode_s = time.perf_counter() - t0
     np.save(out / "sbert_items.npy", vectors)
     # Titles too (each distinct title once): the compact CLIP's training captions reuse them.
-    titles = items["title"].fillna("").astype(str).str.strip().tolist()
-    distinct = list(dict.fromkeys(titles))
-    title_vecs = encoder.encode_texts(distinct, batch_size=bs)
-    where = {t: i for i, t in enumerate(distinct)}
-    np.save(out / "sbert_titles.npy", title_vecs[[where[t] for t in titles]].astype(np.float32))
+    titles, title_rows = distinct_longest_first(
+        items["title"].fillna("").astype(str).str.strip().tolist()
+    )
+    title_vecs = encoder.encode_texts(titles, batch_size=bs)
+    np.save(out / "sbert_titles.npy", title_vecs[title_rows].astype(np.float32))
     q_vecs = encoder.encode_texts(queries["query"].tolist()[:300], batch_size=bs)
     info = build_vector_indexes(vectors, q_vecs, out, "sbert", ctx.log, ctx.cfg.index)
     info.update(
