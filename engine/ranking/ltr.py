@@ -71,7 +71,8 @@ class LambdaMartRanker:
             X,
             y,
             group=groups,
-            eval_set=[(X_val, y_val)],
+            eval_X=(X_val,),  # LightGBM 4.7's form of eval_set (which now warns)
+            eval_y=(y_val,),
             eval_group=[groups_val],
             eval_at=[10],
             feature_name=list(self.feature_names),
