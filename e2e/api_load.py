@@ -30,9 +30,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from e2e.server import REPO, free_port
+from engine.evaluation.metrics import latency_percentiles
 
 KINDS = ("text", "image")
 MAX_LISTED = 10  # error samples kept per client count
@@ -125,14 +124,12 @@ class Sample:
 
 
 def percentiles(values: list[float]) -> dict[str, float | int]:
-    """n, p50, p95, p99, mean and max of a list of milliseconds."""
+    """n, p50, p95, p99, mean and max of a list of milliseconds (``latency_percentiles``, to
+    0.1 ms); ``{"n": 0}`` when there are none."""
     if not values:
         return {"n": 0}
-    a = np.asarray(values, dtype=float)
-    pct = np.percentile(a, [50, 95, 99])
-    return {"n": int(a.size), "p50": round(float(pct[0]), 1), "p95": round(float(pct[1]), 1),
-            "p99": round(float(pct[2]), 1), "mean": round(float(a.mean()), 1),
-            "max": round(float(a.max()), 1)}
+    out = {k: v if k == "n" else round(v, 1) for k, v in latency_percentiles(values).items()}
+    return {**out, "max": round(float(max(values)), 1)}
 
 
 def summarise(samples: list[Sample], clients: int, elapsed: float) -> dict[str, Any]:
