@@ -44,9 +44,8 @@ STEPS_RUN = ("clip", "visual", "fusion")
 def _metrics(tuning: dict[str, Any], mlp: dict[str, Any]) -> dict[str, float]:
     """Validation NDCG@10 figures from the fusion step's tuning curves."""
     out = {"clip_text": tuning["early_text"]["0.0"], "clip_image": tuning["early_image"]["0.0"]}
-    for name in ("early_text", "early_image", "late_text", "late_image"):
-        out[f"best_{name}"] = max(tuning[name].values())
-    for name in ("attributes_early", "attributes_late", "attributes_mlp"):
+    for name in ("early_text", "early_image", "late_text", "late_image", "attributes_early",
+                 "attributes_late", "attributes_mlp"):
         out[f"best_{name}"] = max(tuning[name].values())
     out["mlp"] = mlp.get("val_ndcg@10")
     return {k: round(float(v), 4) for k, v in out.items() if v is not None}
@@ -145,6 +144,8 @@ def _built(name: str):
 
 def measure(catalog_name: str, seeds: list[int], epochs: list[float], work: Path) -> dict:
     """Every (seed, epochs) pair (kept in ``work`` as it finishes), and the summary."""
+    from engine.artifacts import atomic_write_json
+
     catalog = _built(catalog_name)
     cfg = catalog.manifest["config"]
     own = (int(cfg["seed"]), float(cfg["clip"]["epochs"]))
@@ -160,8 +161,6 @@ def measure(catalog_name: str, seeds: list[int], epochs: list[float], work: Path
                 print(f"seed {s}, {e:g} epochs", flush=True)
                 result = from_build(catalog) if (s, e) == own else train_pair(catalog, s, e)
                 result.update(seed=s, epochs=e)
-                from engine.artifacts import atomic_write_json
-
                 atomic_write_json(part, result)
             pairs.append(result)
     return {
