@@ -1,6 +1,7 @@
-"""Compact CLIP: fewer epochs against the variation between seeds.
+"""Compact CLIP: fewer epochs, or bfloat16 training, against the variation between seeds.
 
-``python -m e2e.clip_epochs_probe [--catalog demo] [--seeds 42,43,44] [--epochs 10,6,8]``.
+``python -m e2e.clip_epochs_probe [--catalog demo] [--seeds 42,43,44] [--epochs 10,6,8]
+[--compute fp32,bf16]``.
 
 The compact CLIP is the longest build step (10 epochs, about 4 minutes on 2 cores). Whether it
 can train for fewer epochs "at equal quality" depends on how much its quality varies between
@@ -19,7 +20,9 @@ Test queries are never used. The catalog's own (seed, epochs) is read from its b
 being trained again (the same code and seed train the same model). Each pair's result is kept
 under ``data/probes/clip_epochs/`` as it finishes, so an interrupted run resumes. The summary
 compares each epoch count's mean over seeds with the most epochs' mean and its seed-to-seed
-range. Quality does not depend on the machine's load (work is counted in epochs); the seconds
+range. ``--compute`` adds the training's number format (:mod:`engine.compute`) as a second
+axis: every (epochs, compute) group is compared with float32 at the most epochs. Quality does not
+depend on the machine's load (work is counted in epochs); the seconds
 do, and are only comparable between pairs run on an idle machine.
 """
 
@@ -52,7 +55,8 @@ def _metrics(tuning: dict[str, Any], mlp: dict[str, Any]) -> dict[str, float]:
 
 
 def _clip_facts(info: dict[str, Any], seconds: float | None) -> dict[str, Any]:
-    keys = ("seed", "epochs", "steps", "seconds", "images_per_s", "final_loss", "load_average")
+    keys = ("seed", "epochs", "compute", "steps", "seconds", "images_per_s", "final_loss",
+            "load_average")
     return {**{k: info.get(k) for k in keys}, "step_seconds": seconds}
 
 
@@ -67,16 +71,19 @@ def from_build(catalog) -> dict[str, Any]:
     }
 
 
-def train_pair(catalog, seed: int, epochs: float, log=print) -> dict[str, Any]:
-    """Train (seed, epochs) on the catalog's world and caption vectors, then embed and tune."""
+def train_pair(catalog, seed: int, epochs: float, log=print, compute: str = "fp32"
+               ) -> dict[str, Any]:
+    """Train (seed, epochs) in ``compute`` on the catalog's world and caption vectors, then
+    embed and tune."""
     from engine.config import config_from_dict
     from engine.pipeline.step import STEPS, StepContext, step_threads
 
     cfg = config_from_dict(catalog.manifest["config"])
     cfgs = {"clip": dataclasses.replace(
-        cfg, seed=seed, clip=dataclasses.replace(cfg.clip, epochs=float(epochs)))}
+        cfg, seed=seed,
+        clip=dataclasses.replace(cfg.clip, epochs=float(epochs), compute=compute))}
     dirs = {name: catalog.step_dir(name) for name in ("world", "sbert", "query")}
-    tmp = Path(tempfile.mkdtemp(prefix=f"clip-probe-s{seed}-e{epochs:g}-"))
+    tmp = Path(tempfile.mkdtemp(prefix=f"clip-probe-s{seed}-e{epochs:g}-{compute}-"))
     seconds, infos = {}, {}
     try:
         for name in STEPS_RUN:
@@ -90,7 +97,7 @@ def train_pair(catalog, seed: int, epochs: float, log=print) -> dict[str, Any]:
             infos[name] = step.run(ctx, out)
             seconds[name] = round(time.perf_counter() - t0, 1)
             dirs[name] = out
-            log(f"  seed {seed}, {epochs:g} epochs: {name} in {seconds[name]:.0f} s")
+            log(f"  seed {seed}, {epochs:g} epochs, {compute}: {name} in {seconds[name]:.0f} s")
         tuning = json.loads((dirs["fusion"] / "fusion.json").read_text())
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -102,17 +109,26 @@ def train_pair(catalog, seed: int, epochs: float, log=print) -> dict[str, Any]:
     }
 
 
+def group_key(epochs: float, compute: str = "fp32") -> str:
+    """A summary group's name: the epoch count, with the number format unless it is fp32."""
+    return f"{epochs:g}" if compute == "fp32" else f"{epochs:g} {compute}"
+
+
 def summarise(pairs: list[dict[str, Any]]) -> dict[str, Any]:
-    """Per epoch count: each metric's mean, min and max over seeds, and the difference of the
-    mean from the most epochs' mean (``delta``), beside that count's own seed range."""
-    by_epochs: dict[float, list[dict]] = {}
+    """Per (epochs, compute) group: each metric's mean, min and max over seeds, and the
+    difference of the mean from the reference's mean (``delta``: float32 at the most epochs,
+    or the most epochs in any format when no float32 was run), beside the group's own range."""
+    groups: dict[tuple[float, str], list[dict]] = {}
     for p in pairs:
-        by_epochs.setdefault(float(p["epochs"]), []).append(p)
-    top = max(by_epochs)
-    out: dict[str, Any] = {"reference_epochs": top, "by_epochs": {}}
-    ref = {m: [p["metrics"][m] for p in by_epochs[top]] for m in by_epochs[top][0]["metrics"]}
-    for e in sorted(by_epochs):
-        rows = by_epochs[e]
+        groups.setdefault((float(p["epochs"]), p.get("compute", "fp32")), []).append(p)
+    top = max(e for e, _ in groups)
+    formats = {c for e, c in groups if e == top}
+    ref_key = (top, "fp32" if "fp32" in formats else min(formats))
+    out: dict[str, Any] = {"reference_epochs": top, "reference_compute": ref_key[1],
+                           "by_epochs": {}}
+    ref = {m: [p["metrics"][m] for p in groups[ref_key]] for m in groups[ref_key][0]["metrics"]}
+    for e, c in sorted(groups, key=lambda k: (k[1] != "fp32", k[1], k[0])):
+        rows = groups[(e, c)]
         entry: dict[str, Any] = {"seeds": sorted(p["seed"] for p in rows), "metrics": {}}
         for m in ref:
             vals = [p["metrics"][m] for p in rows if m in p["metrics"]]
@@ -123,7 +139,7 @@ def summarise(pairs: list[dict[str, Any]]) -> dict[str, Any]:
             }
         secs = [p["clip"]["seconds"] for p in rows if p["clip"].get("seconds")]
         entry["clip_train_seconds"] = secs
-        out["by_epochs"][f"{e:g}"] = entry
+        out["by_epochs"][group_key(e, c)] = entry
     return out
 
 
@@ -142,31 +158,36 @@ def _built(name: str):
     return Catalog.load(name, status.manifest)
 
 
-def measure(catalog_name: str, seeds: list[int], epochs: list[float], work: Path) -> dict:
-    """Every (seed, epochs) pair (kept in ``work`` as it finishes), and the summary."""
+def measure(catalog_name: str, seeds: list[int], epochs: list[float], work: Path,
+            computes: tuple[str, ...] = ("fp32",)) -> dict:
+    """Every (seed, epochs, compute) run (kept in ``work`` as it finishes), and the summary."""
     from engine.artifacts import atomic_write_json
 
     catalog = _built(catalog_name)
     cfg = catalog.manifest["config"]
-    own = (int(cfg["seed"]), float(cfg["clip"]["epochs"]))
+    own_compute = catalog.manifest["steps"]["clip"]["info"].get("compute", "fp32")
+    own = (int(cfg["seed"]), float(cfg["clip"]["epochs"]), own_compute)
     key = "-".join(catalog.manifest["steps"][s]["hash"] for s in ("world", "sbert", "query"))
     work.mkdir(parents=True, exist_ok=True)
     pairs = []
-    for e in epochs:
-        for s in seeds:
-            part = work / f"{catalog_name}-{key}-s{s}-e{e:g}.json"
-            if part.is_file():
-                result = json.loads(part.read_text())
-            else:
-                print(f"seed {s}, {e:g} epochs", flush=True)
-                result = from_build(catalog) if (s, e) == own else train_pair(catalog, s, e)
-                result.update(seed=s, epochs=e)
-                atomic_write_json(part, result)
-            pairs.append(result)
+    for c in computes:
+        for e in epochs:
+            for s in seeds:
+                tag = "" if c == "fp32" else f"-{c}"  # fp32 parts keep their earlier names
+                part = work / f"{catalog_name}-{key}-s{s}-e{e:g}{tag}.json"
+                if part.is_file():
+                    result = json.loads(part.read_text())
+                else:
+                    print(f"seed {s}, {e:g} epochs, {c}", flush=True)
+                    result = (from_build(catalog) if (s, e, c) == own
+                              else train_pair(catalog, s, e, compute=c))
+                    result.update(seed=s, epochs=e, compute=c)
+                    atomic_write_json(part, result)
+                pairs.append(result)
     return {
         "catalog": catalog_name,
         "catalog_built_at": catalog.manifest.get("built_at"),
-        "catalog_config": {"seed": own[0], "clip_epochs": own[1]},
+        "catalog_config": {"seed": own[0], "clip_epochs": own[1], "clip_compute": own[2]},
         "queries": "validation only (the fusion step's tuning); test queries are not used",
         "pairs": pairs,
         "summary": summarise(pairs),
@@ -176,6 +197,7 @@ def measure(catalog_name: str, seeds: list[int], epochs: list[float], work: Path
 def main(argv: list[str] | None = None) -> int:
     """Command line: train every pair (resuming), then write the JSON report."""
     from engine.benchmark.int8 import write_probe
+    from engine.compute import check_compute
     from engine.paths import data_dir, reports_dir
 
     p = argparse.ArgumentParser(prog="python -m e2e.clip_epochs_probe",
@@ -183,16 +205,19 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--catalog", default="demo", help="built catalog (default demo)")
     p.add_argument("--seeds", default="42,43,44", help="CLIP seeds (default 42,43,44)")
     p.add_argument("--epochs", default="10,6,8", help="epoch counts (default 10,6,8)")
+    p.add_argument("--compute", default="fp32",
+                   help="training number formats, of fp32 and bf16 (default fp32)")
     p.add_argument("--out", default=None, help="JSON file (default reports/clip_epochs.json)")
     p.add_argument("--force", action="store_true", help="run even on a busy machine")
     args = p.parse_args(argv)
     seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
+    computes = tuple(check_compute(c.strip()) for c in args.compute.split(",") if c.strip())
     counts = sorted({float(e) for e in args.epochs.split(",") if e.strip()})
     epochs = [counts[-1], *counts[:-1]]  # the reference (most epochs) first, then the fewest
     out = Path(args.out) if args.out else reports_dir() / "clip_epochs.json"
     command = " ".join(["python -m e2e.clip_epochs_probe", *(argv or sys.argv[1:])])
     work = data_dir() / "probes" / "clip_epochs"
-    write_probe(command, out, lambda: measure(args.catalog, seeds, epochs, work),
+    write_probe(command, out, lambda: measure(args.catalog, seeds, epochs, work, computes),
                 force=args.force)
     return 0
 

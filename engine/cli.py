@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.artifacts import ArtifactError, atomic_write_bytes
+from engine.compute import COMPUTES
 from engine.config import DEFAULT_PRESET, SBERT_PRECISIONS, list_presets, load_preset
 from engine.index_kinds import INDEX_KINDS
 from engine.serving import open_catalog
@@ -57,6 +58,7 @@ def cmd_build(args: argparse.Namespace) -> int:
         clip_model=args.clip,
         index=index,
         sbert_precision=args.sbert_precision,
+        compute=args.compute,
         source=source,
         vector_store=_store_section(args) or _previous_store(name or preset),
     )
@@ -486,6 +488,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         choices=SBERT_PRECISIONS,
         help="Sentence-BERT precision for items and queries (default: the preset's, else fp32)",
+    )
+    b.add_argument(
+        "--compute",
+        default=None,
+        choices=COMPUTES,
+        help="number format of the item encoding and the CLIP training: auto (bfloat16 where "
+        "the CPU has it natively, else fp32; the default), fp32 or bf16",
     )
     _add_store_args(b, build=True)
     b.add_argument(

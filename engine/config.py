@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from engine.compute import check_compute
 from engine.index_kinds import DEFAULT_RECALL_TARGET, DEFAULT_SERVED_KIND, check_kind
 
 PRESET_DIR = Path(__file__).with_name("presets")
@@ -76,8 +77,13 @@ class TextConfig:
     bm25_k1: float = 1.5
     bm25_b: float = 0.75
     encode_batch_size: int = 128
+    # Number format of the sbert step's item and title encoding (engine/compute.py): "auto" is
+    # bfloat16 on a CPU that has it natively (1.5x faster, vectors equal to a cosine of 0.99997),
+    # else float32. Queries are always encoded in float32.
+    item_compute: str = "auto"
 
     def __post_init__(self) -> None:
+        check_compute(self.item_compute)
         if self.sbert_precision not in SBERT_PRECISIONS:
             raise ValueError(
                 f"unknown sbert_precision {self.sbert_precision!r}; "
@@ -107,6 +113,13 @@ class ClipConfig:
     batch_size: int = 256
     lr: float = 2e-3
     weight_decay: float = 0.05
+    # Number format of the training (engine/compute.py): "auto" trains in bfloat16 autocast on a
+    # CPU that has it natively (1.7x faster steps; quality against float32 in
+    # reports/clip_epochs.json), else in float32. The model is saved and served in float32.
+    compute: str = "auto"
+
+    def __post_init__(self) -> None:
+        check_compute(self.compute)
 
 
 @dataclass(frozen=True)
@@ -238,6 +251,7 @@ def load_preset(
     sbert_precision: str | None = None,
     source: SourceConfig | None = None,
     vector_store: dict[str, Any] | None = None,
+    compute: str | None = None,
 ) -> BuildConfig:
     """Build the :class:`BuildConfig` of a named preset, with optional overrides.
 
@@ -246,6 +260,8 @@ def load_preset(
     ``index`` overrides the preset's ``index`` section (``{"kind": "hnsw-sq8"}``).
     ``sbert_precision`` (``fp32`` or ``int8``) overrides the preset's text encoder precision.
     ``vector_store`` overrides the preset's ``vector_store`` section (``{"kind": "milvus"}``).
+    ``compute`` (``auto``, ``fp32`` or ``bf16``) sets the number format of the item encoding and
+    of the CLIP training (``text.item_compute`` and ``clip.compute``).
     """
     raw = _read_preset(name)
     world_values = dict(raw.get("world", {}))
@@ -270,12 +286,14 @@ def load_preset(
             {
                 **raw.get("text", {}),
                 **({"sbert_precision": sbert_precision} if sbert_precision else {}),
+                **({"item_compute": compute} if compute else {}),
             },
             "text",
         ),
         clip=_section(
             ClipConfig,
-            {**raw.get("clip", {}), **({"model": clip_model} if clip_model else {})},
+            {**raw.get("clip", {}), **({"model": clip_model} if clip_model else {}),
+             **({"compute": compute} if compute else {})},
             "clip",
         ),
         index=_section(IndexConfig, {**raw.get("index", {}), **(index or {})}, "index"),

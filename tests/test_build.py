@@ -18,6 +18,7 @@ import pytest
 import engine.pipeline as build
 import engine.pipeline.planner as plan_module
 from engine.artifacts import FORMAT_VERSION, ArtifactError, ArtifactStore, atomic_write_bytes
+from engine.compute import resolve_compute
 from engine.config import (
     BuildConfig,
     config_from_dict,
@@ -467,8 +468,12 @@ def test_real_tiny_manifest_records_config_versions_counts_and_timings(tiny_mani
     assert counts["interactions"] > 1000 and counts["queries"] > 50
     assert m["steps"]["world"]["info"]["n_new_items"] == 60
     assert m["steps"]["sbert"]["info"]["n"] == 600
-    # fp32 MiniLM encodes on ONNX Runtime, each distinct text once
-    assert m["steps"]["sbert"]["info"]["runtime"] == "onnx"
+    # fp32 MiniLM encodes each distinct text once: in bfloat16 on PyTorch where this CPU has it
+    # natively (the "auto" compute), else on ONNX Runtime; the CLIP trains in the same format
+    native = resolve_compute("auto")
+    assert m["steps"]["sbert"]["info"]["compute"] == native
+    assert m["steps"]["sbert"]["info"]["runtime"] == ("torch" if native == "bf16" else "onnx")
+    assert m["steps"]["clip"]["info"]["compute"] == native
     assert 0 < m["steps"]["sbert"]["info"]["distinct_texts"] <= 600
     assert m["steps"]["sbert"]["info"]["hnsw_recall@10"]["recall_at_k"] >= 0.9
     assert (

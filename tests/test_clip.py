@@ -83,6 +83,28 @@ def test_training_lowers_loss_and_saves(trained) -> None:
     assert "site-packages" not in json.dumps(meta)  # MiniLM is found at load time
 
 
+def test_bfloat16_and_float32_training_both_learn(tiny_world, text_encoder, tmp_path) -> None:
+    """The training's number format is recorded, and each format lowers the loss to a similar
+    level from the same start (the quality comparison itself is reports/clip_bf16.json)."""
+    items, paths = tiny_world
+    bank = text_encoder.encode_texts([f"{c} {p} {k}" for c, p, k in
+                                      zip(items["colour"], items["pattern"], items["category"])])
+    captions = [[i] for i in range(len(items))]
+    stats = {}
+    for fmt in ("fp32", "bf16"):
+        cfg = ClipConfig(epochs=20, batch_size=64, compute=fmt)
+        stats[fmt] = cc.train_compact_clip(paths, bank, captions, cfg, tmp_path / fmt, seed=0,
+                                           log=lambda msg: None)
+        assert stats[fmt]["compute"] == fmt
+        assert stats[fmt]["final_loss"] < 0.8 * stats[fmt]["initial_loss"]
+        meta = json.loads((tmp_path / fmt / cc.META_FILE).read_text())
+        assert meta["config"]["compute"] == fmt and meta["stats"]["compute"] == fmt
+    assert stats["bf16"]["initial_loss"] == pytest.approx(stats["fp32"]["initial_loss"], rel=0.02)
+    assert stats["bf16"]["final_loss"] == pytest.approx(stats["fp32"]["final_loss"], rel=0.25)
+    model, _ = cc.load_compact_model(tmp_path / "bf16")
+    assert all(p.dtype == torch.float32 for p in model.parameters())  # saved in float32
+
+
 def test_compact_embeddings_are_normalised_shared_and_stable(compact, tiny_world) -> None:
     _, paths = tiny_world
     images = [Image.open(p) for p in paths[:5]] + [Image.new("RGB", (300, 180), "navy")]

@@ -28,6 +28,18 @@ def test_summary_compares_each_epoch_count_with_the_most_epochs():
     assert fewer["clip_train_seconds"] == [60.0, 60.0]
 
 
+def test_summary_compares_bfloat16_with_float32_at_the_most_epochs():
+    bf16 = [{**_pair(1, 10.0, 0.47, 0.68), "compute": "bf16"},
+            {**_pair(2, 10.0, 0.41, 0.60), "compute": "bf16"}]
+    pairs = [_pair(1, 10.0, 0.50, 0.70), _pair(2, 10.0, 0.40, 0.60), *bf16]
+    got = probe.summarise(pairs)
+    assert (got["reference_epochs"], got["reference_compute"]) == (10.0, "fp32")
+    assert list(got["by_epochs"]) == ["10", "10 bf16"]
+    assert got["by_epochs"]["10 bf16"]["metrics"]["clip_text"]["delta"] == pytest.approx(-0.01)
+    assert got["by_epochs"]["10 bf16"]["metrics"]["clip_image"]["delta"] == pytest.approx(-0.01)
+    assert probe.summarise(bf16)["reference_compute"] == "bf16"  # no float32 run: bf16 is it
+
+
 def test_metrics_read_pure_clip_and_the_best_of_each_tuned_curve():
     curve = {"0.0": 0.3, "0.5": 0.6}
     tuning = {name: dict(curve) for name in ("early_text", "early_image", "late_text",

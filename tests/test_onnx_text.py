@@ -136,3 +136,25 @@ def test_build_steps_encode_fp32_minilm_on_onnx(monkeypatch, onnx_encoder) -> No
     int8 = text_encoder_for(TextConfig(sbert_precision="int8"))
     assert isinstance(int8, SbertEncoder) and int8.precision == "int8"
     assert isinstance(text_encoder_for(TextConfig(sbert_model=HASHING)), HashingEncoder)
+
+
+def test_item_texts_encode_in_bfloat16_where_asked(onnx_encoder, torch_encoder) -> None:
+    """The sbert step's item encoder: bfloat16 autocast on PyTorch when asked, with vectors
+    equal to float32's for search purposes; float32 settings keep ONNX, int8 keeps its model."""
+    from engine.config import TextConfig
+    from engine.encoders.onnx_text import item_text_encoder
+
+    bf16 = item_text_encoder(TextConfig(item_compute="bf16"), threads=2)
+    assert isinstance(bf16, SbertEncoder) and bf16.compute == "bf16"
+    got, expected = bf16.encode_texts(TEXTS), onnx_encoder.encode_texts(TEXTS)
+    assert got.dtype == np.float32 and got.shape == expected.shape
+    np.testing.assert_allclose(np.linalg.norm(got, axis=1), 1.0, atol=1e-5)
+    assert (got * expected).sum(axis=1).min() > 0.999
+    assert bf16.encode_texts([]).shape == (0, 384)
+    assert torch_encoder.encode_texts([]).shape == (0, 384)
+    assert isinstance(item_text_encoder(TextConfig(item_compute="fp32"), threads=2),
+                      OnnxSbertEncoder)
+    int8 = item_text_encoder(TextConfig(item_compute="bf16", sbert_precision="int8"))
+    assert int8.precision == "int8" and int8.compute == "fp32"
+    with pytest.raises(ValueError, match="fp32 model"):
+        SbertEncoder(precision="int8", compute="bf16")

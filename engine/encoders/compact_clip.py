@@ -29,6 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from engine.compute import autocast, resolve_compute
 from engine.config import ClipConfig
 from engine.encoders.clip_base import (
     COMPACT,
@@ -139,7 +140,8 @@ def train_compact_clip(image_paths: list[Path], caption_vectors: np.ndarray,
         _save(model, cfg, Path(out_dir), stats)
         capped = " (stopped by the time cap: fewer epochs than asked)" if stats["capped"] else ""
         log(f"compact CLIP: {stats['steps']} steps ({stats['epochs']:.1f} of "
-            f"{stats['epochs_requested']:g} epochs{capped}) in {stats['seconds']:.0f} s, "
+            f"{stats['epochs_requested']:g} epochs{capped}, {stats['compute']}) in "
+            f"{stats['seconds']:.0f} s, "
             f"{stats['images_per_s']:.0f} img/s, loss "
             f"{stats['initial_loss']:.3f} -> {stats['final_loss']:.3f}")
         return stats
@@ -169,6 +171,7 @@ def _fit(model: CompactClip, images: torch.Tensor, text: torch.Tensor, flat: tor
     from open_clip.loss import ClipLoss
 
     n = len(images)
+    compute = resolve_compute(cfg.compute)
     bs, per_epoch, total = planned_steps(n, cfg)
     gen = torch.Generator().manual_seed(seed)
     loader = torch.utils.data.DataLoader(range(n), batch_size=bs, shuffle=True, generator=gen,
@@ -203,8 +206,10 @@ def _fit(model: CompactClip, images: torch.Tensor, text: torch.Tensor, flat: tor
         x[flip] = x[flip].flip(-1)
         x = x.contiguous(memory_format=torch.channels_last)
         pick = starts[idx] + (torch.rand(len(idx), generator=gen) * counts[idx]).long()
-        txt = model.encode_text_vectors(text[flat[pick]])
-        loss = loss_fn(model.encode_image(x, normalize=True), txt, model.logit_scale.exp())
+        with autocast(compute):  # bfloat16 convolutions and products, float32 weights
+            img = model.encode_image(x, normalize=True)
+            txt = model.encode_text_vectors(text[flat[pick]])
+        loss = loss_fn(img.float(), txt.float(), model.logit_scale.exp())
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -219,7 +224,7 @@ def _fit(model: CompactClip, images: torch.Tensor, text: torch.Tensor, flat: tor
             "capped": capped, "seconds": round(seconds, 2),
             "images_per_s": round(len(losses) * bs / max(seconds, 1e-9), 1),
             "initial_loss": round(losses[0], 4) if losses else float("nan"),
-            "final_loss": round(float(np.mean(tail)), 4), "batch_size": bs,
+            "final_loss": round(float(np.mean(tail)), 4), "batch_size": bs, "compute": compute,
             "logit_scale": round(model.logit_scale.detach().exp().item(), 2)}
 
 

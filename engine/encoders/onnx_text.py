@@ -87,6 +87,19 @@ def text_encoder_for(text_cfg, *, threads: int = 1):
     return _sbert_encoder(text_cfg.sbert_model, text_cfg.sbert_precision, threads=threads)
 
 
+def item_text_encoder(text_cfg, *, threads: int = 1):
+    """The encoder of the sbert step's item and title texts: fp32 MiniLM on PyTorch in bfloat16
+    autocast when ``text.item_compute`` resolves to ``bf16`` (:mod:`engine.compute`), else
+    :func:`text_encoder_for`'s. Queries never use it: they are always encoded in float32."""
+    from engine.compute import resolve_compute
+    from engine.encoders.text import FP32, MINILM, SbertEncoder
+
+    bf16 = resolve_compute(text_cfg.item_compute) == "bf16"
+    if bf16 and text_cfg.sbert_model == MINILM and text_cfg.sbert_precision == FP32:
+        return SbertEncoder(compute="bf16")
+    return text_encoder_for(text_cfg, threads=threads)
+
+
 def _sbert_encoder(name: str, precision: str, *, threads: int = 1,
                    runtime_name: str | None = None, serving: bool = False):
     """fp32 MiniLM on ONNX Runtime when it is available, otherwise ``create_text_encoder``

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from engine import runtime  # noqa: F401  (offline env before transformers is imported)
+from engine.compute import autocast, resolve_compute
 from engine.config import SBERT_PRECISIONS
 from engine.encoders.base import (
     TextEncoder,
@@ -52,12 +53,17 @@ class SbertEncoder:
     runtime = "torch"
 
     def __init__(
-        self, path: Path | None = None, *, name: str = MINILM, precision: str = FP32
+        self, path: Path | None = None, *, name: str = MINILM, precision: str = FP32,
+        compute: str = "fp32",
     ):
         from sentence_transformers import SentenceTransformer
 
         self.name = name
         self.precision = check_precision(precision)
+        # "bf16": batches run in bfloat16 autocast (engine/compute.py; the build's item texts)
+        self.compute = resolve_compute(compute)
+        if self.compute == "bf16" and precision != FP32:
+            raise ValueError(f"bfloat16 compute needs the {FP32} model, not {precision}")
         with quiet_loading():
             self.model = SentenceTransformer(str(path or minilm_path()), device="cpu")
         if precision == INT8:
@@ -65,13 +71,17 @@ class SbertEncoder:
         self.dim = int(self.model.get_embedding_dimension())
 
     def encode_texts(self, texts: list[str], *, batch_size: int = 64) -> np.ndarray:
-        vecs = self.model.encode(
-            list(texts),
-            batch_size=batch_size,
-            convert_to_numpy=True,
-            show_progress_bar=False,
-            normalize_embeddings=True,
-        )
+        if len(texts) == 0:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        with autocast(self.compute):
+            vecs = self.model.encode(
+                list(texts),
+                batch_size=batch_size,
+                convert_to_tensor=True,
+                show_progress_bar=False,
+                normalize_embeddings=True,
+            )
+        vecs = vecs.float().cpu().numpy()
         return l2_normalise(vecs).reshape(len(texts), self.dim)
 
 

@@ -17,9 +17,10 @@ with the true attributes; only evaluation reads them.
 
 from __future__ import annotations
 
-import resource
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -30,6 +31,7 @@ from engine.world import vocab
 from engine.world.tagger_photos import (
     FIELDS,
     STREAM,
+    MapFn,
     ProgressFn,
     catalog_pixels,
     vendor_photos,
@@ -88,51 +90,75 @@ def predict_probs(model, temperatures: dict[str, float], x: np.ndarray) -> dict[
     return {f: tm.softmax(logits[f], temperatures[f]) for f in FIELDS}
 
 
-def _cpu_seconds() -> float:
-    """User + system CPU seconds of this process and of its finished child processes."""
-    own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(
-        resource.RUSAGE_CHILDREN)
-    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
-
-
 def _torch_seed(seed: int) -> int:
     return int(np.random.SeedSequence([seed, STREAM]).generate_state(1)[0])
 
 
-def run_tagger(cfg: BuildConfig, items: pd.DataFrame, world_dir: Path,
-               progress: ProgressFn = _no_progress) -> tuple[pd.DataFrame, dict]:
-    """Train the vendor tagger on its own photos, calibrate it, tag every catalog image.
+@dataclass
+class VendorPhotos:
+    """The vendor's own photos (uint8 N x 3 x S x S), their label indices and their slices."""
 
-    Needs the catalog images already written under ``world_dir`` (``items["image_path"]``).
-    Saves the model in ``world_dir / FOLDER`` and returns (keywords table, info): settings,
-    training statistics, temperatures, and the quality on held-out vendor photos and on the
-    catalog (evaluation against the true attributes; the tags never read them).
-    """
-    w, t_start, cpu = cfg.world, time.perf_counter(), _cpu_seconds()
-    import torch
+    x: np.ndarray
+    y: np.ndarray
+    splits: dict[str, slice]
+    size: int
+    seconds: float
 
-    from engine.world import tagger_model as tm
 
+@dataclass
+class TrainedTagger:
+    """The trained vendor model, its training statistics and seconds."""
+
+    model: Any
+    stats: dict
+    seconds: float
+
+
+def render_vendor_photos(cfg: BuildConfig, pmap: MapFn | None = None,
+                         progress: ProgressFn = _no_progress) -> VendorPhotos:
+    """Render the vendor's train, calibration and test photos (never a catalog image)."""
+    w, t0 = cfg.world, time.perf_counter()
     size = min(w.tagger_input_size, w.image_size)
     n_tr, n_cal, n_te = w.tagger_train_images, w.tagger_calibration_images, w.tagger_test_images
     splits = {"train": slice(0, n_tr), "calibration": slice(n_tr, n_tr + n_cal),
               "test": slice(n_tr + n_cal, None)}
-    with workers(cfg.build_threads) as pmap:  # idle while the model trains on one thread
-        x, y = vendor_photos(cfg.seed, range(n_tr + n_cal + n_te), image_size=w.image_size,
-                             difficulty=w.image_difficulty, quality=w.image_quality,
-                             input_size=size, pmap=pmap, progress=progress)
-        render_s = time.perf_counter() - t_start
-        t0 = time.perf_counter()
-        model, stats = tm.train_tagger(
-            torch.from_numpy(x[splits["train"]]),
-            {f: torch.from_numpy(y[splits["train"], k]) for k, f in enumerate(FIELDS)},
-            seed=_torch_seed(cfg.seed), epochs=w.tagger_epochs, width=w.tagger_width,
-            batch_size=w.tagger_batch_size,
-        )
-        train_s = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        pixels = catalog_pixels([world_dir / p for p in items["image_path"]], size, pmap,
-                                progress)
+    x, y = vendor_photos(cfg.seed, range(n_tr + n_cal + n_te), image_size=w.image_size,
+                         difficulty=w.image_difficulty, quality=w.image_quality,
+                         input_size=size, pmap=pmap, progress=progress)
+    return VendorPhotos(x, y, splits, size, time.perf_counter() - t0)
+
+
+def train_vendor_tagger(cfg: BuildConfig, photos: VendorPhotos) -> TrainedTagger:
+    """Train the vendor model on its train photos, on one torch thread (the same weights
+    whatever else runs beside it: the world step trains it while it makes the tables)."""
+    import torch
+
+    from engine.world import tagger_model as tm
+
+    w, t0, train = cfg.world, time.perf_counter(), photos.splits["train"]
+    model, stats = tm.train_tagger(
+        torch.from_numpy(photos.x[train]),
+        {f: torch.from_numpy(photos.y[train, k]) for k, f in enumerate(FIELDS)},
+        seed=_torch_seed(cfg.seed), epochs=w.tagger_epochs, width=w.tagger_width,
+        batch_size=w.tagger_batch_size,
+    )
+    return TrainedTagger(model, stats, time.perf_counter() - t0)
+
+
+def tag_catalog(cfg: BuildConfig, items: pd.DataFrame, world_dir: Path, photos: VendorPhotos,
+                trained: TrainedTagger, pmap: MapFn | None = None,
+                progress: ProgressFn = _no_progress) -> tuple[pd.DataFrame, dict]:
+    """Calibrate the trained model, tag every catalog image, save the model; returns (keywords
+    table, info): settings, training statistics, temperatures, and the quality on held-out
+    vendor photos and on the catalog (evaluation against the true attributes; the tags never
+    read them)."""
+    import torch
+
+    from engine.world import tagger_model as tm
+
+    w, t0, size = cfg.world, time.perf_counter(), photos.size
+    x, y, splits, model = photos.x, photos.y, photos.splits, trained.model
+    pixels = catalog_pixels([world_dir / p for p in items["image_path"]], size, pmap, progress)
     cal_logits = tm.predict_logits(model, torch.from_numpy(x[splits["calibration"]]))
     temps = {f: tm.fit_temperature(cal_logits[f], y[splits["calibration"], k])
              for k, f in enumerate(FIELDS)}
@@ -141,29 +167,43 @@ def run_tagger(cfg: BuildConfig, items: pd.DataFrame, world_dir: Path,
     probs = predict_probs(model, temps, pixels)
     tag_s = time.perf_counter() - t0
     tags = tagger_keywords(items, probs)
+    images = {k: len(range(len(x))[s]) for k, s in splits.items()}
     meta = {"input_size": size, "temperatures": temps, "fields": {f: vocab.names(f) for f in
             FIELDS}, "vendor_words": VENDOR_WORDS, "seed": cfg.seed, "stream": STREAM,
-            "images": {k: len(range(n_tr + n_cal + n_te)[s]) for k, s in splits.items()},
-            "epochs": stats["epochs"], "steps": stats["steps"], "batch_size": w.tagger_batch_size}
+            "images": images, "epochs": trained.stats["epochs"], "steps": trained.stats["steps"],
+            "batch_size": w.tagger_batch_size}
     tm.save_tagger(model, meta, world_dir / FOLDER)
+    n_tr = images["train"]
     info = {
         "settings": {"input_size": size, "width": w.tagger_width, "epochs": w.tagger_epochs,
                      "batch_size": w.tagger_batch_size, "runner_up_min": RUNNER_UP_MIN},
-        "images": meta["images"],
-        "training": {**stats, "seconds": round(train_s, 2),
-                     "images_per_second": round(n_tr * w.tagger_epochs / max(train_s, 1e-9), 1)},
+        "images": images,
+        "training": {**trained.stats, "seconds": round(trained.seconds, 2),
+                     "images_per_second": round(n_tr * w.tagger_epochs
+                                                / max(trained.seconds, 1e-9), 1)},
         "temperatures": temps,
         "heldout": heldout,
         "catalog": quality(probs, truth_indices(items)),
         "tags": tag_overlap(tags, items, VENDOR_WORDS),
-        "seconds": {"render": round(render_s, 2), "train": round(train_s, 2),
-                    "calibrate_and_tag": round(tag_s, 2),  # incl. decoding the catalog images
-                    "total": round(time.perf_counter() - t_start, 2)},
-        # CPU seconds of this process and its render/decode workers (with two of them it may
-        # exceed the wall clock; far below it, other processes were competing for the cores)
-        "cpu_seconds": round(_cpu_seconds() - cpu, 2),
+        "seconds": {"render": round(photos.seconds, 2), "train": round(trained.seconds, 2),
+                    "calibrate_and_tag": round(tag_s, 2)},  # incl. decoding the catalog images
     }
     return tags, info
+
+
+def run_tagger(cfg: BuildConfig, items: pd.DataFrame, world_dir: Path,
+               progress: ProgressFn = _no_progress) -> tuple[pd.DataFrame, dict]:
+    """Train the vendor tagger on its own photos, calibrate it, tag every catalog image, one
+    phase after the other (:func:`engine.world.generate.generate_world` overlaps the training
+    with its own work instead).
+
+    Needs the catalog images already written under ``world_dir`` (``items["image_path"]``).
+    Saves the model in ``world_dir / FOLDER`` and returns :func:`tag_catalog`'s (keywords, info).
+    """
+    with workers(cfg.build_threads) as pmap:  # idle while the model trains on one thread
+        photos = render_vendor_photos(cfg, pmap, progress)
+        trained = train_vendor_tagger(cfg, photos)
+        return tag_catalog(cfg, items, world_dir, photos, trained, pmap, progress)
 
 
 def saved_tagger_quality(world_dir: Path, processes: int = 1) -> dict:

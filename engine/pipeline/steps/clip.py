@@ -79,7 +79,7 @@ STEP = register_step(
         run,
         "compact catalog CLIP trained on what the catalog says (or pretrained)",
         ("encoders/clip.py", "encoders/clip_base.py", "encoders/compact_clip.py",
-         "encoders/compact_common.py", "encoders/onnx_clip.py"),
+         "encoders/compact_common.py", "encoders/onnx_clip.py", "compute.py"),
         threads=clip_threads,
     )
 )

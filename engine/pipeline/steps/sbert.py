@@ -16,14 +16,14 @@ from engine.schema import item_texts
 
 
 def run(ctx: StepContext, out: Path) -> dict[str, Any]:
-    from engine.encoders.onnx_text import text_encoder_for
+    from engine.encoders.onnx_text import item_text_encoder
     from engine.runtime import set_threads
 
     items = pd.read_parquet(ctx.inputs["world"] / "items.parquet")
     queries = pd.read_parquet(ctx.inputs["world"] / "queries.parquet")
     set_threads(ctx.threads)
     t0 = time.perf_counter()
-    encoder = text_encoder_for(ctx.cfg.text, threads=ctx.threads)
+    encoder = item_text_encoder(ctx.cfg.text, threads=ctx.threads)
     texts = item_texts(items)
     # Each distinct text once, longest first, so that a batch's texts pad to similar lengths.
     unique, rows = distinct_longest_first(texts)
@@ -50,6 +50,7 @@ def run(ctx: StepContext, out: Path) -> dict[str, Any]:
         model=encoder.name,
         precision=ctx.cfg.text.sbert_precision,
         runtime=getattr(encoder, "runtime", None),
+        compute=getattr(encoder, "compute", "fp32"),
         distinct_texts=len(unique),
         dim=int(vectors.shape[1]),
         n=int(vectors.shape[0]),
@@ -72,6 +73,7 @@ STEP = register_step(
             "encoders/onnx_text.py",
             "encoders/wordpiece.py",
             "encoders/base.py",
+            "compute.py",
             "indexes/vector.py",
             "indexes/tuning.py",
             "pipeline/indexing.py",
