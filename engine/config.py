@@ -78,8 +78,8 @@ class TextConfig:
     bm25_b: float = 0.75
     encode_batch_size: int = 128
     # Number format of the sbert step's item and title encoding (engine/compute.py): "auto" is
-    # bfloat16 on a CPU that has it natively (1.5x faster, vectors equal to a cosine of 0.99997),
-    # else float32. Queries are always encoded in float32.
+    # bfloat16 on a CPU that has it natively (reports/compute.json: 1.3x faster, vectors equal
+    # to a cosine of 0.99997), else float32. Queries are always encoded in float32.
     item_compute: str = "auto"
 
     def __post_init__(self) -> None:
@@ -114,8 +114,8 @@ class ClipConfig:
     lr: float = 2e-3
     weight_decay: float = 0.05
     # Number format of the training (engine/compute.py): "auto" trains in bfloat16 autocast on a
-    # CPU that has it natively (1.7x faster steps; quality against float32 in
-    # reports/clip_epochs.json), else in float32. The model is saved and served in float32.
+    # CPU that has it natively (reports/compute.json: 1.5x faster; quality against float32 in
+    # reports/clip_bf16.json), else in float32. The model is saved and served in float32.
     compute: str = "auto"
 
     def __post_init__(self) -> None:
