@@ -28,7 +28,6 @@ do, and are only comparable between pairs run on an idle machine.
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import os
@@ -159,14 +158,16 @@ def _built(name: str):
 
 
 def measure(catalog_name: str, seeds: list[int], epochs: list[float], work: Path,
-            computes: tuple[str, ...] = ("fp32",)) -> dict:
-    """Every (seed, epochs, compute) run (kept in ``work`` as it finishes), and the summary."""
+            computes: tuple[str, ...] | None = None) -> dict:
+    """Every (seed, epochs, compute) run (kept in ``work`` as it finishes), and the summary;
+    ``computes`` defaults to the format the catalog's own CLIP trained in."""
     from engine.artifacts import atomic_write_json
 
     catalog = _built(catalog_name)
     cfg = catalog.manifest["config"]
     own_compute = catalog.manifest["steps"]["clip"]["info"].get("compute", "fp32")
     own = (int(cfg["seed"]), float(cfg["clip"]["epochs"]), own_compute)
+    computes = computes or (own_compute,)
     key = "-".join(catalog.manifest["steps"][s]["hash"] for s in ("world", "sbert", "query"))
     work.mkdir(parents=True, exist_ok=True)
     pairs = []
@@ -196,30 +197,30 @@ def measure(catalog_name: str, seeds: list[int], epochs: list[float], work: Path
 
 def main(argv: list[str] | None = None) -> int:
     """Command line: train every pair (resuming), then write the JSON report."""
-    from engine.benchmark.int8 import write_probe
-    from engine.compute import check_compute
-    from engine.paths import data_dir, reports_dir
+    from e2e.probe_cli import run_probe
 
-    p = argparse.ArgumentParser(prog="python -m e2e.clip_epochs_probe",
-                                description=__doc__.splitlines()[0])
-    p.add_argument("--catalog", default="demo", help="built catalog (default demo)")
-    p.add_argument("--seeds", default="42,43,44", help="CLIP seeds (default 42,43,44)")
-    p.add_argument("--epochs", default="10,6,8", help="epoch counts (default 10,6,8)")
-    p.add_argument("--compute", default="fp32",
-                   help="training number formats, of fp32 and bf16 (default fp32)")
-    p.add_argument("--out", default=None, help="JSON file (default reports/clip_epochs.json)")
-    p.add_argument("--force", action="store_true", help="run even on a busy machine")
-    args = p.parse_args(argv)
+    def options(p) -> None:
+        p.add_argument("--seeds", default="42,43,44", help="CLIP seeds (default 42,43,44)")
+        p.add_argument("--epochs", default="10,6,8", help="epoch counts (default 10,6,8)")
+        p.add_argument("--compute", default=None,
+                       help="training number formats, of fp32 and bf16 (default: the one the "
+                       "catalog's CLIP trained in)")
+
+    return run_probe("e2e.clip_epochs_probe", __doc__, "clip_epochs.json", options, _measure,
+                     argv)
+
+
+def _measure(args) -> dict:
+    """:func:`measure` with the command line's lists parsed."""
+    from engine.compute import check_compute
+    from engine.paths import data_dir
+
     seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
-    computes = tuple(check_compute(c.strip()) for c in args.compute.split(",") if c.strip())
+    computes = tuple(check_compute(c.strip()) for c in (args.compute or "").split(",")
+                     if c.strip()) or None
     counts = sorted({float(e) for e in args.epochs.split(",") if e.strip()})
     epochs = [counts[-1], *counts[:-1]]  # the reference (most epochs) first, then the fewest
-    out = Path(args.out) if args.out else reports_dir() / "clip_epochs.json"
-    command = " ".join(["python -m e2e.clip_epochs_probe", *(argv or sys.argv[1:])])
-    work = data_dir() / "probes" / "clip_epochs"
-    write_probe(command, out, lambda: measure(args.catalog, seeds, epochs, work, computes),
-                force=args.force)
-    return 0
+    return measure(args.catalog, seeds, epochs, data_dir() / "probes" / "clip_epochs", computes)
 
 
 if __name__ == "__main__":

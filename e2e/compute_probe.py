@@ -14,7 +14,6 @@ the trained models is a different question, answered by ``e2e.clip_epochs_probe 
 
 from __future__ import annotations
 
-import argparse
 import os
 import statistics
 import sys
@@ -130,23 +129,15 @@ def measure(catalog_name: str, n_texts: int, n_images: int, rounds: int, seed: i
 
 def main(argv: list[str] | None = None) -> int:
     """Command line: measure (refused on a busy machine unless ``--force``), write JSON."""
-    from engine.benchmark.int8 import write_probe
-    from engine.paths import reports_dir
+    from e2e.probe_cli import run_probe
 
-    p = argparse.ArgumentParser(prog="python -m e2e.compute_probe",
-                                description=__doc__.splitlines()[0])
-    p.add_argument("--catalog", default="demo", help="built catalog (default demo)")
-    p.add_argument("--texts", type=int, default=2048, help="distinct item texts per turn")
-    p.add_argument("--images", type=int, default=2048, help="CLIP training images per turn")
-    p.add_argument("--rounds", type=int, default=3, help="turns per format (default 3)")
-    p.add_argument("--out", default=None, help="JSON file (default reports/compute.json)")
-    p.add_argument("--force", action="store_true", help="run even on a busy machine")
-    args = p.parse_args(argv)
-    out = Path(args.out) if args.out else reports_dir() / "compute.json"
-    command = " ".join(["python -m e2e.compute_probe", *(argv or sys.argv[1:])])
-    write_probe(command, out, lambda: measure(args.catalog, args.texts, args.images,
-                                              args.rounds), force=args.force)
-    return 0
+    def options(p) -> None:
+        p.add_argument("--texts", type=int, default=2048, help="distinct item texts per turn")
+        p.add_argument("--images", type=int, default=2048, help="CLIP training images per turn")
+        p.add_argument("--rounds", type=int, default=3, help="turns per format (default 3)")
+
+    return run_probe("e2e.compute_probe", __doc__, "compute.json", options,
+                     lambda a: measure(a.catalog, a.texts, a.images, a.rounds), argv)
 
 
 if __name__ == "__main__":

@@ -11,11 +11,9 @@ a machine whose 1-min load average is above 1.5 is not measured (``--force``: fl
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
@@ -80,20 +78,13 @@ def compare(catalog_name: str, rounds: int) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     """Command line: measure (unless the machine is busy) and write the JSON report."""
-    from engine.benchmark.int8 import write_probe
-    from engine.paths import reports_dir
+    from e2e.probe_cli import run_probe
 
-    p = argparse.ArgumentParser(prog="python -m e2e.recommend_eval_probe",
-                                description=__doc__.splitlines()[0])
-    p.add_argument("--catalog", default="demo", help="built catalog (default demo)")
-    p.add_argument("--rounds", type=int, default=2, help="turns of each way (default 2)")
-    p.add_argument("--out", default=None, help="JSON file (default reports/recommend_eval.json)")
-    p.add_argument("--force", action="store_true", help="measure even on a busy machine")
-    args = p.parse_args(argv)
-    out = Path(args.out) if args.out else reports_dir() / "recommend_eval.json"
-    command = " ".join(["python -m e2e.recommend_eval_probe", *(argv or sys.argv[1:])])
-    write_probe(command, out, lambda: compare(args.catalog, args.rounds), force=args.force)
-    return 0
+    def options(p) -> None:
+        p.add_argument("--rounds", type=int, default=2, help="turns of each way (default 2)")
+
+    return run_probe("e2e.recommend_eval_probe", __doc__, "recommend_eval.json", options,
+                     lambda a: compare(a.catalog, a.rounds), argv)
 
 
 if __name__ == "__main__":

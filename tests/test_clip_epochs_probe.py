@@ -58,8 +58,9 @@ def test_the_builds_own_pair_retrains_to_the_same_figures_and_others_resume(
     only honest if the same code and seed train the same model, which this checks."""
     cfg = tiny_catalog.manifest["config"]
     seed, epochs = int(cfg["seed"]), float(cfg["clip"]["epochs"])
+    compute = tiny_catalog.manifest["steps"]["clip"]["info"]["compute"]  # this CPU's "auto"
     built = probe.from_build(tiny_catalog)
-    again = probe.train_pair(tiny_catalog, seed, epochs, log=lambda *a: None)
+    again = probe.train_pair(tiny_catalog, seed, epochs, log=lambda *a: None, compute=compute)
     assert again["metrics"] == built["metrics"]
     assert again["clip"]["steps"] == built["clip"]["steps"]
 
@@ -73,7 +74,9 @@ def test_the_builds_own_pair_retrains_to_the_same_figures_and_others_resume(
     fewer = next(p for p in report["pairs"] if p["epochs"] == 2.0)
     assert 0 < fewer["clip"]["steps"] < built["clip"]["steps"]  # (a floor of steps applies)
     assert 0.0 <= fewer["metrics"]["clip_text"] <= 1.0
-    assert report["summary"]["by_epochs"]["2"]["metrics"]["clip_text"]["delta"] == pytest.approx(
+    fewer_key = probe.group_key(2.0, compute)  # "2", or "2 bf16" where auto means bfloat16
+    delta = report["summary"]["by_epochs"][fewer_key]["metrics"]["clip_text"]["delta"]
+    assert delta == pytest.approx(
         fewer["metrics"]["clip_text"] - built["metrics"]["clip_text"], abs=1e-4)
     # A second run resumes from the kept pairs: nothing is trained again.
     monkeypatch.setattr(probe, "train_pair", lambda *a, **k: pytest.fail("trained again"))
