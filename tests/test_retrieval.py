@@ -154,6 +154,43 @@ def test_top_k_is_ordered_stable_and_positive_only():
     assert len(rows) == 0 and len(scores) == 0
 
 
+
+def _score_vectors(rng: np.random.Generator, n: int) -> list[np.ndarray]:
+    """Long score vectors with ties, -inf, NaN, +inf, few positives, float32 and read-only."""
+    ties = rng.integers(-5, 6, n).astype(np.float64)
+    out = [rng.standard_normal(n), ties, ties.astype(np.float32)]
+    with_inf = rng.standard_normal(n)
+    with_inf[rng.random(n) < 0.3] = -np.inf
+    mostly_inf = np.full(n, -np.inf)
+    mostly_inf[:5] = [1.0, 2.0, 2.0, -1.0, 0.5]
+    nan, pos_inf = rng.standard_normal(n), rng.standard_normal(n)
+    nan[7], pos_inf[3] = np.nan, np.inf
+    few_positive = -np.abs(rng.standard_normal(n))
+    few_positive[[10, 20]] = 1.0
+    read_only = rng.standard_normal(n)
+    read_only.flags.writeable = False
+    return [*out, with_inf, mostly_inf, nan, pos_inf, few_positive, read_only, ties[::2]]
+
+
+def test_top_k_shortcut_returns_what_the_plain_path_returns(monkeypatch):
+    """The torch.topk shortcut (taken for long float arrays when torch is loaded) must give the
+    plain numpy path's rows, ties and -inf / NaN / +inf handling included."""
+    import torch  # noqa: F401 - the shortcut is only taken when torch is already imported
+
+    import engine.vectors as vectors
+
+    rng = np.random.default_rng(0)
+    cases = _score_vectors(rng, 2 * vectors.FAST_TOP_K_MIN)
+    flags = [{}, {"positive_only": True}, {"finite_only": True}]
+    fast = [top_k(s, k, **f) for s in cases for k in (1, 10, 57) for f in flags]
+    taken = sum(vectors._top_k_fast(s, 10, False) is not None for s in cases)
+    monkeypatch.setitem(__import__("sys").modules, "torch", None)  # the plain path only
+    plain = [top_k(s, k, **f) for s in cases for k in (1, 10, 57) for f in flags]
+    assert taken >= 6  # the shortcut really ran
+    for (r1, s1), (r2, s2) in zip(fast, plain):
+        assert r1.tolist() == r2.tolist()
+        np.testing.assert_array_equal(s1, s2)
+
 # -- TF-IDF and SBERT on a hand-made catalog ---------------------------------------------------
 def test_tfidf_top_hits_on_a_hand_made_catalog(tmp_path):
     index = TfidfIndex().fit(PRODUCTS)

@@ -16,12 +16,20 @@ from __future__ import annotations
 
 import itertools
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 
 from engine.evaluation.metrics import ndcg_at_k
-from engine.recommend.base import RECOMMENDERS, Recommender, register_recommender, top_rows, zscore
+from engine.recommend.base import (
+    BATCH_CELLS,
+    RECOMMENDERS,
+    Recommender,
+    register_recommender,
+    top_rows,
+    zscore,
+)
 from engine.recommend.data import InteractionData
 
 COLLABORATIVE = ("als", "popularity")
@@ -144,6 +152,21 @@ class HybridRecommender(Recommender):
                 z[r] = _component_z(c, models[c]._scores(user), data)
         return z
 
+    def _z_batches(
+        self, models: dict[str, Recommender], data: InteractionData, users: np.ndarray
+    ) -> Iterator[tuple[int, np.ndarray]]:
+        """``(user, z)`` for each of ``users``, as :meth:`_z` gives them, with each component
+        scoring a batch of users in one call (one matrix product where it has one)."""
+        batch = max(1, BATCH_CELLS // max(data.n_items, 1))
+        for start in range(0, len(users), batch):
+            chunk = np.asarray(users[start : start + batch], dtype=np.int64)
+            scores = [models[c]._scores_many(chunk) for c in self.components]
+            for j, u in enumerate(chunk):
+                z = np.zeros((len(self.components), data.n_items), dtype=np.float32)
+                for r, c in enumerate(self.components):
+                    z[r] = _component_z(c, scores[r][j], data)
+                yield int(u), z
+
     def _tune(self, data: InteractionData, val, models: dict[str, Recommender]) -> None:
         collab = np.array([c in COLLABORATIVE for c in self.components])
         rel: dict[int, set[int]] = {}
@@ -167,8 +190,7 @@ class HybridRecommender(Recommender):
         for group, sample in groups.items():
             grid = grids[group]
             totals = np.zeros(len(grid))
-            for u in sample:
-                z = self._z(models, data, int(u))
+            for u, z in self._z_batches(models, data, sample):
                 scores = blend(z, grid, collab)
                 scores[:, data.is_new] = -np.inf  # not launched during the validation period
                 seen = data.matrix.indices[data.matrix.indptr[u] : data.matrix.indptr[u + 1]]
