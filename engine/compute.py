@@ -5,9 +5,9 @@ sbert step's MiniLM over every item text, and the compact CLIP's training. On a 
 bfloat16 instructions (AVX512-BF16 or AMX) PyTorch's ``autocast`` runs their matrix products and
 convolutions in bfloat16 with float32 accumulation and float32 weights.
 ``python -m e2e.compute_probe`` (``reports/compute.json``) times both formats side by side on a
-built catalog: on the 2-core
-build machine CLIP training ran 1.5x and item encoding 1.3x faster, with item vectors equal to
-float32's to a cosine of 0.99997. Query-time encoders always run float32.
+built catalog: on the 2-core build machine CLIP training ran 1.5x and item encoding 1.3x faster,
+with item vectors equal to float32's to a cosine of 0.99997. Query-time encoders always run
+float32.
 
 ``compute`` settings: ``auto`` (bfloat16 when the CPU has it natively, else float32), ``fp32``,
 or ``bf16`` (bfloat16 even where it is emulated, which is slower: for tests and comparisons).

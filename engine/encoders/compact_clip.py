@@ -41,6 +41,7 @@ from engine.encoders.clip_base import (
 )
 from engine.encoders.compact_common import META_FILE, WEIGHTS_FILE, SharedTextSide
 from engine.progress import ProgressFn, no_progress
+from engine.runtime import load_average
 
 FORMAT = 2  # 2: the text side is the shared SBERT embedding + a projection
 EMBED_DIM, WIDTH, LAYERS = 384, 16, (1, 1, 1, 1)  # measured best for a <= 5 min budget
@@ -94,7 +95,8 @@ class CompactClipEncoder(SharedTextSide, ClipEncoder):
     @torch.inference_mode()
     def encode_text_vectors(self, vectors: np.ndarray) -> np.ndarray:
         """CLIP text rows from text-encoder rows (already L2-normalised sentence vectors)."""
-        v = torch.from_numpy(np.ascontiguousarray(vectors, dtype=np.float32))
+        # a copy: the rows may be a read-only view (a memory-mapped or cached array)
+        v = torch.from_numpy(np.array(vectors, dtype=np.float32, order="C"))
         return self.model.encode_text_vectors(v).float().numpy()
 
 
@@ -135,7 +137,7 @@ def train_compact_clip(image_paths: list[Path], caption_vectors: np.ndarray,
         stats = _fit(model, images, torch.from_numpy(bank), flat, starts, counts, cfg, seed,
                      progress)
         stats.update(prep_seconds=round(prep, 2), n_images=len(images), n_captions=len(bank),
-                     threads=cfg.threads, seed=seed, load_average=_load_average())
+                     threads=cfg.threads, seed=seed, load_average=load_average())
         stats["total_seconds"] = round(time.perf_counter() - t_start, 2)
         _save(model, cfg, Path(out_dir), stats)
         capped = " (stopped by the time cap: fewer epochs than asked)" if stats["capped"] else ""
@@ -147,13 +149,6 @@ def train_compact_clip(image_paths: list[Path], caption_vectors: np.ndarray,
         return stats
     finally:
         torch.set_num_threads(old_threads)
-
-
-def _load_average() -> list[float] | None:
-    try:
-        return [round(x, 2) for x in os.getloadavg()]
-    except OSError:  # pragma: no cover - not on every platform
-        return None
 
 
 def planned_steps(n: int, cfg: ClipConfig) -> tuple[int, int, int]:

@@ -124,8 +124,9 @@ def late_fuse(
         if exact is not None and name in exact:
             s = exact[name][pool]
         else:
-            lookup = dict(zip(rows.tolist(), scores.tolist()))
-            s = np.array([lookup.get(r, scores.min()) for r in pool.tolist()])
+            # pool is sorted and holds every row, so searchsorted finds each row's slot
+            s = np.full(len(pool), np.min(scores), dtype=np.float64)
+            s[np.searchsorted(pool, rows)] = scores
         fused += w * (s - s.mean()) / (s.std() + 1e-9)
     return pool, fused
 
