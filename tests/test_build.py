@@ -503,3 +503,25 @@ def test_real_tiny_rerun_skips_everything_and_truncation_is_caught(
     status = check("tiny", root=copy)
     assert not status.ok and "bm25_matrix.npz" in " ".join(status.problems)
     assert check("tiny").ok  # the session's own artifacts are untouched
+
+
+def test_code_hash_ignores_comments_and_docstrings_but_not_code():
+    """Editing what a step's code says about itself does not make every catalog stale."""
+    base = '"""Module."""\n\n\ndef f(x):\n    """Double."""\n    return 2 * x  # twice\n'
+    same = [
+        base.replace("Double.", "Twice x, documented at length."),
+        base.replace("# twice", "# a new comment"),
+        base.replace('"""Module."""', '"""Another module docstring."""'),
+        base.replace('    """Double."""\n', ""),
+        base.replace("return 2 * x", "return (2 *   x)"),
+    ]
+    changed = [
+        base.replace("2 * x", "3 * x"),
+        base.replace('    """Double."""\n', '    """Double."""\n    x = str(x)\n'),
+        base.replace("return 2 * x", 'return "Double."'),  # a string that is not a docstring
+        base + "\n\nclass C:\n    pass\n",
+    ]
+    tree = plan_module.code_tree
+    assert all(tree(s) == tree(base) for s in same)
+    assert all(tree(s) != tree(base) for s in changed)
+    assert tree('def g():\n    """Only a docstring."""\n') == tree("def g():\n    pass\n")

@@ -56,13 +56,27 @@ def step_module_pattern(step: Step) -> str:
 def code_hash(patterns: tuple[str, ...]) -> str:
     """A hash of the code a step runs, so a code change marks its output stale.
 
-    It hashes each file's syntax tree, not its text: reformatting or editing comments does not
-    force a rebuild, while any change to what the code does (or to a docstring) does.
+    It hashes each file's syntax tree without its docstrings, not its text: reformatting or
+    editing comments and docstrings does not force a rebuild, while any change to what the code
+    does does.
     """
     files = sorted({p for pattern in patterns for p in ENGINE_ROOT.glob(pattern)})
-    return stable_hash(
-        {str(p.relative_to(ENGINE_ROOT)): ast.dump(ast.parse(p.read_text())) for p in files}
-    )
+    return stable_hash({str(p.relative_to(ENGINE_ROOT)): code_tree(p.read_text()) for p in files})
+
+
+_DOCUMENTED = (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)
+
+
+def code_tree(source: str) -> str:
+    """The syntax tree of ``source`` as text, without comments and docstrings."""
+    tree = ast.parse(source)
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if (isinstance(node, _DOCUMENTED) and body and isinstance(body[0], ast.Expr)
+                and isinstance(body[0].value, ast.Constant)
+                and isinstance(body[0].value.value, str)):
+            node.body = body[1:] or [ast.Pass()]
+    return ast.dump(tree)
 
 
 def plan(cfg: BuildConfig) -> dict[str, str]:
