@@ -190,6 +190,20 @@ def test_item_images_are_served_from_the_catalog(client, tiny_catalog):
 
 def test_openapi_docs_respond(client):
     assert client.get("/docs").status_code == 200 and "swagger" in client.get("/docs").text
+
+
+@pytest.mark.parametrize("page", ["/docs", "/redoc"])
+def test_docs_pages_load_their_scripts_from_the_server_not_a_cdn(client, page):
+    """The machine may have no internet: every script and style the page names is served here."""
+    import re
+
+    html = client.get(page).text
+    urls = re.findall(r'(?:src|href)=["\']?([^"\' >]+)', html)
+    assets = [u for u in urls if u.endswith((".js", ".css"))]
+    assert assets and all(u.startswith("/") for u in assets), assets
+    for url in assets:
+        r = client.get(url)
+        assert r.status_code == 200 and len(r.content) > 10_000, url
     spec = client.get("/openapi.json").json()
     for path in ("/search/text", "/search/image", "/search/multimodal", "/recommend/{user_id}",
                  "/methods", "/health", "/items/{item_id}/image"):

@@ -10,7 +10,7 @@ GET  /recommend/{user_id}   ``?method=hybrid&top_k=10``; unknown users get cold-
 GET  /methods               the search methods, what each takes on this catalog, the defaults
 GET  /health                200 when the catalog can be served, else 503 with the rebuild command
 GET  /items/{item_id}/image the catalog's image of a product
-GET  /docs, /openapi.json   the OpenAPI documentation
+GET  /docs, /redoc, /openapi.json   the OpenAPI documentation (scripts served locally)
 ==========================  ================================================================
 
 Search and recommendation calls are synchronous functions that FastAPI runs in its thread pool;
@@ -27,6 +27,7 @@ from typing import Annotated
 
 from fastapi import FastAPI, Query, Request
 from fastapi.responses import FileResponse, JSONResponse
+from fastapi_offline import FastAPIOffline
 from starlette.concurrency import run_in_threadpool
 
 import engine
@@ -87,7 +88,7 @@ def create_app(catalog: str = "demo", *, warm: bool = False) -> FastAPI:
             await run_in_threadpool(warm_up, pool)
         yield
 
-    app = FastAPI(
+    app = FastAPIOffline(  # FastAPI with /docs and /redoc scripts served locally, not from a CDN
         title="PixelMatch API",
         version=engine.__version__,
         description="Multimodal product search and recommendations over a built catalog. "
