@@ -8,7 +8,6 @@ folder again and a path in the catalog file can never reach outside that folder.
 
 from __future__ import annotations
 
-import multiprocessing as mp
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
@@ -16,6 +15,7 @@ import pandas as pd
 
 from engine.imageio import ImageInputError, load_image, safe_join
 from engine.ingest.report import IngestError, ValidationReport
+from engine.processes import spawn_pool
 
 THUMB_SIDE = 384
 MAX_IMAGE_BYTES = 50 * 1024 * 1024
@@ -110,5 +110,5 @@ def import_images(
 def _run(jobs: list[tuple[str, str]], processes: int, progress: ProgressFn) -> list[str | None]:
     if processes <= 1 or len(jobs) < 200:
         return [_convert(j) for j in progress(jobs, len(jobs), "check images")]
-    with mp.get_context("spawn").Pool(processes) as pool:
+    with spawn_pool(processes) as pool:
         return list(progress(pool.imap(_convert, jobs, chunksize=32), len(jobs), "check images"))

@@ -15,12 +15,13 @@ already running finish, and are kept, then the build raises the failure.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import multiprocessing as mp
 import sys
 import threading
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,8 @@ from typing import Any
 from engine.config import BuildConfig
 from engine.pipeline.execute import Started, StepRunner, run_step_body
 from engine.pipeline.step import Step
+from engine.processes import interrupts_ignored
+from engine.progress import ProgressFn
 
 POLL_SECONDS = 0.1
 
@@ -44,24 +47,60 @@ class _Job:
         raise NotImplementedError
 
     def stop(self) -> None:
-        """Ask the step to stop (a child is terminated; a thread cannot be, it is a daemon)."""
+        """Stop the step (a child is terminated; a step in this process stops at its next
+        progress item)."""
+
+
+class StepStopped(KeyboardInterrupt):
+    """Raised inside a step that runs in this process when the build is stopped (Ctrl+C)."""
+
+
+def _stoppable(progress: ProgressFn, stopped: threading.Event) -> ProgressFn:
+    """``progress`` that raises :class:`StepStopped` at the next item once ``stopped`` is set:
+    a step's loops all report progress, so the step ends within one item of work."""
+
+    def wrapped(it: Iterable[Any], total: int, desc: str, **kw: Any) -> Iterator[Any]:
+        for item in progress(it, total, desc, **kw):
+            if stopped.is_set():
+                raise StepStopped(f"stopped during {desc}")
+            yield item
+
+    return wrapped
 
 
 class _HereJob(_Job):
+    #: How long a stopped step may take to reach its next progress item before the build exits
+    #: without it (its thread is a daemon).
+    STOP_SECONDS = 30.0
+
     def __init__(self, started: Started, threads: int):
         super().__init__(started, threads)
+        # Set when the step's thread ends. Waited on instead of Thread.join: on Python 3.11 a
+        # join interrupted by Ctrl+C can leave a running thread marked as stopped.
+        self.ended = threading.Event()
+        self.stopped = threading.Event()
+        self.ctx = dataclasses.replace(started.ctx,
+                                       progress=_stoppable(started.ctx.progress, self.stopped))
         self.thread = threading.Thread(target=self._run, name=f"step-{started.step.name}",
                                        daemon=True)
         self.thread.start()
 
     def _run(self) -> None:
         try:
-            self.result = run_step_body(self.started.step, self.started.ctx, self.started.out)
+            self.result = run_step_body(self.started.step, self.ctx, self.started.out)
         except BaseException as exc:  # handed to the scheduler, which raises it
             self.error = exc
+        finally:
+            self.ended.set()
 
     def done(self) -> bool:
-        return not self.thread.is_alive()
+        return self.ended.is_set()
+
+    def stop(self) -> None:
+        """Stop the step at its next progress item and wait for its thread: a thread still
+        inside PyTorch when the interpreter exits can abort the process."""
+        self.stopped.set()
+        self.ended.wait(timeout=self.STOP_SECONDS)
 
 
 class _ChildJob(_Job):
@@ -75,7 +114,8 @@ class _ChildJob(_Job):
                   dict(started.ctx.inputs), started.out, threads, child_conn, forward_progress),
             name=f"pixelmatch-step-{started.step.name}",
         )
-        self.process.start()
+        with interrupts_ignored():  # the parent handles Ctrl+C and stops the child
+            self.process.start()
         child_conn.close()
         self.finished = False
 
@@ -159,6 +199,10 @@ def run_side_by_side(steps: list[Step], runner: StepRunner, *, cores: int,
                     reported = _finish_quietly(runner, job)
                     failure = failure or reported
     except BaseException as exc:  # Ctrl+C or a failure while publishing: stop everything
+        here = [j.started.step.name for j in running if isinstance(j, _HereJob) and not j.done()]
+        if here and isinstance(exc, KeyboardInterrupt):
+            runner.log(f"stopping: the {here[0]} step stops at its next progress item (at most "
+                       f"{_HereJob.STOP_SECONDS:.0f} s; Ctrl+C again to quit at once)")
         for job in running:
             job.stop()
             _finish_quietly(runner, job, exc)
@@ -203,7 +247,7 @@ def _wait(running: list[_Job]) -> None:
     else:
         for j in running:
             if isinstance(j, _HereJob):
-                j.thread.join(timeout=POLL_SECONDS)
+                j.ended.wait(timeout=POLL_SECONDS)
 
 
 def _finish_quietly(runner: StepRunner, job: _Job,
@@ -264,12 +308,23 @@ def _child_main(name: str, module_name: str, cfg: BuildConfig, inputs: dict[str,
                           log=lambda line: conn.send(("log", str(line))), threads=threads)
         conn.send(("done", run_step_body(step, ctx, Path(out))))
     except BaseException as exc:
-        try:
-            conn.send(("error", exc))
-        except Exception:  # an exception that does not pickle: send its text
-            text = "".join(traceback.format_exception_only(type(exc), exc)).strip()
-            conn.send(("error", RuntimeError(f"[{name}] {text}")))
+        _send_error(conn, name, exc)
     finally:
         conn.close()
         sys.stdout.flush()
         sys.stderr.flush()
+
+
+def _send_error(conn: Connection, name: str, exc: BaseException) -> None:
+    """Send a step's error to the parent; nothing when the parent is gone (a stopped build
+    has already cleaned up and exited: there is nobody to tell)."""
+    try:
+        try:
+            conn.send(("error", exc))
+        except OSError:
+            raise
+        except Exception:  # an exception that does not pickle: send its text
+            text = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+            conn.send(("error", RuntimeError(f"[{name}] {text}")))
+    except OSError:
+        pass

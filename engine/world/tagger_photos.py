@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import multiprocessing as mp
 from collections.abc import Callable, Iterable, Iterator
 from functools import partial
 from pathlib import Path
@@ -23,6 +22,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from engine.processes import spawn_pool
 from engine.world import vocab
 from engine.world.render import render_product
 
@@ -78,7 +78,7 @@ def workers(processes: int) -> Iterator[MapFn]:
             fn(j) for j in progress(jobs, len(jobs), desc)
         ]
         return
-    with mp.get_context("spawn").Pool(processes) as pool:
+    with spawn_pool(processes) as pool:
         yield lambda fn, jobs, desc, progress=_no_progress: list(
             progress(pool.imap(fn, jobs, chunksize=64), len(jobs), desc)
         )
