@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numbers
+import sys
 
 import numpy as np
 
@@ -36,9 +37,9 @@ def top_k(
     (items a recommender cannot score).
     """
     scores = np.asarray(scores)
-    rows = _top_k_fast(scores, k, positive_only)
-    if rows is not None:
-        return rows, scores[rows].astype(np.float32)
+    kth = _kth_best_fast(scores, k, positive_only)
+    if kth is not None:  # every score at or above it is a finite (and, if asked, positive) one
+        return _ranked(np.flatnonzero(scores >= kth), scores, k)
     if positive_only:
         candidates = np.flatnonzero(scores > 0)
     elif finite_only:
@@ -51,11 +52,13 @@ def top_k(
     s = scores[candidates]
     if k < len(s):
         kth = s[np.argpartition(-s, k - 1)[k - 1]]
-        part = np.flatnonzero(s >= kth)  # every tie at the boundary, so the lower rows win
-    else:
-        part = np.arange(len(s))
-    order = np.lexsort((candidates[part], -s[part]))[:k]
-    rows = candidates[part][order]
+        candidates = candidates[s >= kth]  # every tie at the boundary, so the lower rows win
+    return _ranked(candidates, scores, k)
+
+
+def _ranked(rows: np.ndarray, scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The best ``k`` of ``rows`` by score, best first (ties: the lower row), and their scores."""
+    rows = rows[np.lexsort((rows, -scores[rows]))[:k]]
     return rows.astype(np.int64), scores[rows].astype(np.float32)
 
 
@@ -63,15 +66,14 @@ def top_k(
 FAST_TOP_K_MIN = 4096
 
 
-def _top_k_fast(scores: np.ndarray, k: int, positive_only: bool) -> np.ndarray | None:
-    """The rows :func:`top_k` returns, found with ``torch.topk`` (4-5x faster than numpy's
+def _kth_best_fast(scores: np.ndarray, k: int, positive_only: bool) -> float | None:
+    """The ``k``-th best score found with ``torch.topk`` (4-5x faster than numpy's
     ``argpartition`` on 20,000 scores), or None when the shortcut does not apply: torch not
     already imported (it is never imported for this), a short or non-float array, or scores
     where the k-th best is not a clean threshold (NaN or +inf present, fewer than ``k``
     finite, or positive, scores). The k-th best value is the same whichever way it is found,
-    and everything from there on is :func:`top_k`'s own code, so the rows are identical."""
-    import sys
-
+    and :func:`top_k` ranks the rows at or above it as it ranks its own, so the rows are
+    identical."""
     torch = sys.modules.get("torch")
     n = len(scores) if scores.ndim == 1 else 0
     if (torch is None or n < FAST_TOP_K_MIN or k >= n or scores.dtype.kind != "f"
@@ -83,6 +85,4 @@ def _top_k_fast(scores: np.ndarray, k: int, positive_only: bool) -> np.ndarray |
     kth = float(torch.topk(torch.from_numpy(flat), k, sorted=False).values.min())
     if kth == -np.inf or (positive_only and kth <= 0):
         return None  # fewer than k finite (or positive) scores
-    part = np.flatnonzero(scores >= kth)  # every tie at the boundary, so the lower rows win
-    order = np.lexsort((part, -scores[part]))[:k]
-    return part[order].astype(np.int64)
+    return kth

@@ -15,6 +15,7 @@ already running finish, and are kept, then the build raises the failure.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import importlib
 import multiprocessing as mp
@@ -318,13 +319,9 @@ def _child_main(name: str, module_name: str, cfg: BuildConfig, inputs: dict[str,
 def _send_error(conn: Connection, name: str, exc: BaseException) -> None:
     """Send a step's error to the parent; nothing when the parent is gone (a stopped build
     has already cleaned up and exited: there is nobody to tell)."""
-    try:
+    with contextlib.suppress(OSError):
         try:
             conn.send(("error", exc))
-        except OSError:
-            raise
-        except Exception:  # an exception that does not pickle: send its text
+        except Exception:  # it does not pickle (or the pipe is broken: the next send fails too)
             text = "".join(traceback.format_exception_only(type(exc), exc)).strip()
             conn.send(("error", RuntimeError(f"[{name}] {text}")))
-    except OSError:
-        pass
