@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from functools import lru_cache
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -10,7 +11,14 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 
 def data_dir() -> Path:
     """The data folder (generated; never in git)."""
-    return Path(os.environ.get("PIXELMATCH_DATA", REPO_ROOT / "data")).resolve()
+    return _resolved(str(os.environ.get("PIXELMATCH_DATA", REPO_ROOT / "data")))
+
+
+@lru_cache(maxsize=64)
+def _resolved(path: str) -> Path:
+    """``path`` made absolute with its symlinks resolved, once per distinct setting: resolving
+    walks every folder of the path, and the app asks for the data folder once per result card."""
+    return Path(path).resolve()
 
 
 def artifacts_dir(name: str) -> Path:

@@ -119,3 +119,22 @@ def test_cli_recommend_bad_input_is_one_clear_line(tiny_catalog, capsys):
     assert "unknown recommender 'nope'; valid:" in err and "Traceback" not in err
     assert main(["recommend", "--catalog", "tiny", "--user", "u1", "--top-k", "0"]) == 2
     assert "Top-k must be from 1" in capsys.readouterr().err
+
+
+def test_serving_service_answers_like_the_plain_one(tiny_catalog):
+    """The app's memoised service gives the plain service's histories and reasons, for users
+    with a history (asked twice: the second answer comes from its memo) and without one."""
+    from engine.recommend.service import RecommendationService
+    from engine.serving.recommendations import ServingRecommendations
+
+    plain = RecommendationService.for_catalog(tiny_catalog)
+    served = ServingRecommendations.for_catalog(tiny_catalog)
+    inter = tiny_catalog.table("interactions")
+    users = inter.loc[inter["split"] == "train", "user_id"].value_counts().index[:3].tolist()
+    items = tiny_catalog.item_ids[:5]
+    for user in [*users, "no-such-user"]:
+        for _ in range(2):
+            assert served.history(user, 8).equals(plain.history(user, 8))
+            assert [served.why(user, str(i)) for i in items] == [
+                plain.why(user, str(i)) for i in items
+            ]

@@ -26,33 +26,34 @@ class ServingRecommendations(RecommendationService):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self._memo_lock = threading.Lock()
-        self._recent: dict[str, pd.DataFrame] = {}  # user id -> history, newest first
+        self._recent: dict[str, tuple[pd.DataFrame, np.ndarray]] = {}  # user id -> history, ids
         self._attrs: tuple[dict[str, int], dict[str, np.ndarray]] | None = None
 
     def history(self, user_id: str, n: int = 12) -> pd.DataFrame:
         """The user's most recent training interactions (newest first)."""
-        return self._sorted_history(user_id).head(n)
+        return self._sorted_history(user_id)[0].head(n)
 
-    def _sorted_history(self, user_id: str) -> pd.DataFrame:
-        """All the user's training interactions, newest first (the last users memoised)."""
+    def _sorted_history(self, user_id: str) -> tuple[pd.DataFrame, np.ndarray]:
+        """All the user's training interactions, newest first, and their item ids as an array
+        (the last users memoised: a reason per card would otherwise convert them each time)."""
         with self._memo_lock:
             hit = self._recent.get(user_id)
         if hit is not None:
             return hit
         h = super().history(user_id, len(self.train))
+        got = (h, h["item_id"].to_numpy(dtype=object))
         with self._memo_lock:
-            self._recent[user_id] = h
+            self._recent[user_id] = got
             while len(self._recent) > RECENT_USERS:
                 self._recent.pop(next(iter(self._recent)))
-        return h
+        return got
 
     def why(self, user_id: str, item_id: str, n: int = 3) -> str:
         """A short reason: the nearest history items by content and the shared attributes."""
         data = self._data()
-        hist = self.history(user_id, 50)
-        if not len(hist):
+        hist_ids = self._sorted_history(user_id)[1][:50]
+        if not len(hist_ids):
             return "Popular or new in the catalog."
-        hist_ids = hist["item_id"].to_numpy()
         rows = np.array([data.item_index[i] for i in hist_ids if i in data.item_index])
         target = data.item_index[str(item_id)]
         sims = data.features[rows] @ data.features[target]
