@@ -68,7 +68,7 @@ else:
     st.html(history_html([
         (card_image_uri(catalog, row), str(catalog.items["title"].iat[row]),
          str(event).replace("_", " "))
-        for row, event in zip(history["item_id"].map(catalog.row_of), history["event"])
+        for row, event in zip([catalog.row_of[i] for i in history["item_id"]], history["event"])
     ]))
 
 if chosen:

@@ -7,6 +7,8 @@ always shown as text (escaped), never as markup.
 from __future__ import annotations
 
 import re
+import threading
+import weakref
 from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
@@ -19,6 +21,7 @@ from engine.catalog import Catalog
 from engine.retrieval.base import SearchResult
 from engine.search import QueryError
 from engine.serving import built_catalogs, manifest_mtime, open_catalog
+from engine.serving.thumbnails import ThumbnailCache
 from pages.cache_diag import note_build
 from pages.card_html import Card, flat_card_html, grid_html
 
@@ -55,31 +58,35 @@ def warm_retriever(name: str, manifest_mtime: float, method: str, store: str = "
     return True
 
 
-@st.cache_resource(show_spinner=False, max_entries=4)
-def _thumbnails(name: str, manifest_mtime: float):
-    """The catalog's card-image thumbnails (built per item on first show, shared by sessions)."""
-    note_build("_thumbnails", name, manifest_mtime)
-    from engine.serving.thumbnails import ThumbnailCache
+# Card thumbnails per opened catalog object. Opened catalogs are themselves cached per process
+# (``_cached_catalog``), so this is per process and build like the caches above; a plain map
+# because a result page asks for ~50 images per run, and each ``st.cache_resource`` call hashes
+# its arguments.
+_THUMBS: weakref.WeakKeyDictionary[Catalog, ThumbnailCache] = weakref.WeakKeyDictionary()
+_THUMBS_LOCK = threading.Lock()
 
-    return ThumbnailCache()
+
+def _thumbnails(catalog: Catalog) -> ThumbnailCache:
+    """The catalog's card-image thumbnails (built per item on first show, shared by sessions)."""
+    cache = _THUMBS.get(catalog)
+    if cache is None:
+        with _THUMBS_LOCK:
+            cache = _THUMBS.get(catalog)
+            if cache is None:
+                note_build("_thumbnails", catalog.name, catalog.manifest.get("built_at"))
+                cache = _THUMBS[catalog] = ThumbnailCache()
+    return cache
 
 
 def card_image(catalog: Catalog, row: int) -> str:
-    """A card's image: a small inline ``data:`` URI built once per item (for ``st.image``)."""
-    name, mtime = catalog_key()
-    if catalog.name != name:  # not the session's catalog: its file, served by Streamlit
-        return str(catalog.image_path(row))
-    return _thumbnails(name, mtime).get(row, catalog.image_path(row))
+    """A card's image: a small inline ``data:`` URI built once per item."""
+    return _thumbnails(catalog).get(row, lambda: catalog.image_path(row))
 
 
 def card_image_uri(catalog: Catalog, row: int) -> str:
     """A card's image as an inline ``data:`` URI, for HTML cards ("" when it cannot be read)."""
-    from engine.serving.thumbnails import thumbnail_uri
-
     try:
-        image = card_image(catalog, row)
-        # not the session's catalog: inline its image anyway
-        return image if image.startswith("data:") else thumbnail_uri(Path(image))
+        return card_image(catalog, row)
     except (OSError, ValueError):  # a missing or unreadable image: the card shows its text
         return ""
 

@@ -74,12 +74,26 @@ def test_history_row_escapes_and_keeps_only_inline_images():
 
 
 def test_an_unreadable_card_image_leaves_the_text(tiny_catalog, tmp_path, monkeypatch):
-    """A corrupt image file gives a card without an image, not a page error."""
+    """A corrupt or missing image file gives a card without an image, not a page error; a
+    readable one gives a ``data:`` URI, built once per row."""
+    import weakref
+
     from pages import shared
 
     bad = tmp_path / "broken.jpg"
     bad.write_bytes(b"not a jpeg")
-    monkeypatch.setattr(shared, "card_image", lambda catalog, row: str(bad))
+    files = {0: bad, 1: tmp_path / "gone.jpg", 2: tiny_catalog.image_path(2)}
+    asked = []
+
+    def image_path(row):
+        asked.append(row)
+        return files[row]
+
+    monkeypatch.setattr(shared, "_THUMBS", weakref.WeakKeyDictionary())  # nothing kept yet
+    monkeypatch.setattr(tiny_catalog, "image_path", image_path)
     assert shared.card_image_uri(tiny_catalog, 0) == ""
-    monkeypatch.setattr(shared, "card_image", lambda catalog, row: str(tmp_path / "gone.jpg"))
-    assert shared.card_image_uri(tiny_catalog, 0) == ""
+    assert shared.card_image_uri(tiny_catalog, 1) == ""
+    uri = shared.card_image_uri(tiny_catalog, 2)
+    assert uri.startswith("data:image/") and shared.card_image_uri(tiny_catalog, 2) == uri
+    assert asked == [0, 1, 2]  # the kept thumbnail of row 2 needed no second file lookup
+

@@ -12,6 +12,7 @@ import base64
 import io
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from pathlib import Path
 
 from PIL import Image
@@ -42,14 +43,15 @@ class ThumbnailCache:
         self._uris: OrderedDict[int, str] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, row: int, path: Path) -> str:
-        """The thumbnail of catalog row ``row`` (whose image file is ``path``)."""
+    def get(self, row: int, path: Path | Callable[[], Path]) -> str:
+        """The thumbnail of catalog row ``row``, whose image file is ``path`` (or what calling
+        ``path`` returns: asked for only when the row's thumbnail is not kept)."""
         with self._lock:
             uri = self._uris.get(row)
             if uri is not None:
                 self._uris.move_to_end(row)
                 return uri
-        uri = thumbnail_uri(path)
+        uri = thumbnail_uri(path() if callable(path) else path)
         with self._lock:
             self._uris[row] = uri
             while len(self._uris) > self.max_items:
