@@ -45,6 +45,7 @@ class Card:
     score: float | None = None
     why: str | None = None
     rank: int | None = None  # shown before the title ("3. Title") in a ranked result grid
+    item_id: str = ""  # the product's id, as the card's ``data-item`` (for tests and automation)
 
 
 def _e(text: object) -> str:
@@ -75,6 +76,8 @@ def card_html(card: Card, *, framed: bool = True) -> str:
     why = f'<p class="pm-why">Why: {_e(card.why)}</p>' if card.why else ""
     rank = f"{card.rank}. " if card.rank is not None else ""
     frame = "pm-card" if framed else "pm-card pm-flat"
+    if card.item_id:
+        frame += f'" data-item="{_e(card.item_id)}'
     return (f'<div class="{frame}">{img}<p class="pm-title">{rank}{_e(card.title)}{badge}</p>'
             f'<p class="pm-meta">{meta}</p>{why}</div>')
 

@@ -373,6 +373,7 @@ def html_card(
         score=score,
         why=why,
         rank=rank,
+        item_id=str(catalog.item_ids[row]),
     )
 
 
@@ -401,19 +402,22 @@ def result_grid(
 ) -> None:
     """Ranked cards of product images with title, price, attributes and score.
 
-    With ``on_open`` set, each card has an "Open" button storing its row in that session key;
-    with ``more_like_this`` set, a "More like this" button calls it with the item id. Each card
-    is one HTML element (``pages/card_html.py``) in a bordered container with its buttons; a
-    grid without buttons is a single HTML element.
+    With ``on_open`` set, each card has an "Open" button storing its row in that session key
+    (one HTML element and its button in a bordered container per card). Otherwise the grid is a
+    single HTML element (``pages/card_html.py``); with ``more_like_this`` set, a "More like
+    this" picker above it lists the ranked results and calls it with the chosen item's id. (A
+    button per card cost the browser a container, an HTML element and a button each: a third
+    more CPU per image search, measured with ``e2e/page_cpu_probe.py``.)
     """
     cards = [
         html_card(catalog, int(row), None if scores is None else float(scores[i]), rank=i + 1)
         for i, row in enumerate(rows)
     ]
-    if not on_open and not more_like_this:
+    if more_like_this and len(cards):
+        _more_like_this_picker(cards, key, more_like_this)
+    if not on_open:
         st.html(grid_html(cards, columns=columns))
         return
-    item_ids = catalog.items["item_id"]  # column access, not a pandas row per card
     for start in range(0, len(rows), columns):
         cols = st.columns(columns)
         for j, col in enumerate(cols):
@@ -423,20 +427,30 @@ def result_grid(
             row = int(rows[i])
             with col.container(border=True):
                 st.html(flat_card_html(cards[i]))
-                if on_open:
-                    st.button(
-                        "Open",
-                        key=f"{key}-open-{row}-{i}",
-                        on_click=_set_state,
-                        args=(on_open, row),
-                    )
-                if more_like_this:
-                    st.button(
-                        "More like this",
-                        key=f"{key}-mlt-{row}-{i}",
-                        on_click=more_like_this,
-                        args=(str(item_ids.iat[row]),),
-                    )
+                st.button("Open", key=f"{key}-open-{row}-{i}", on_click=_set_state,
+                          args=(on_open, row))
+
+
+def _more_like_this_picker(cards: list[Card], key: str, then: Callable[[str], None]) -> None:
+    """A select box of the ranked results; choosing one calls ``then`` with its item id (the
+    box empties again, ready for the next results)."""
+    widget = f"{key}-mlt"
+
+    def chosen() -> None:
+        i = st.session_state.get(widget)
+        st.session_state[widget] = None
+        if i is not None and 0 <= i < len(cards):
+            then(cards[i].item_id)
+
+    st.selectbox(
+        "More like this",
+        range(len(cards)),
+        index=None,
+        key=widget,
+        format_func=lambda i: f"{cards[i].rank}. {cards[i].title}",
+        placeholder="Search with one of these results…",
+        on_change=chosen,
+    )
 
 
 def item_details(catalog: Catalog, row: int) -> None:

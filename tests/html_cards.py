@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from streamlit.testing.v1 import AppTest
 
-_CARD = re.compile(r'<div class="pm-card(?: pm-flat)?">(.*?)</div>', re.S)
+_CARD = re.compile(r'<div class="pm-card(?: pm-flat)?"(?: data-item="([^"]*)")?>(.*?)</div>', re.S)
 _TITLE = re.compile(r'<p class="pm-title">(?:(\d+)\. )?(.*?)(<span class="pm-new">NEW</span>)?</p>')
 _META = re.compile(r'<p class="pm-meta">(.*?)</p>')
 _SCORE = re.compile(r" · score (-?[\d.]+)$")
@@ -27,7 +27,19 @@ class ShownCard:
 
 def card_html_blocks(at: AppTest) -> list[str]:
     """The HTML of every card on the page, in page order."""
-    return [m.group(1) for h in at.html for m in _CARD.finditer(h.value)]
+    return [m.group(2) for h in at.html for m in _CARD.finditer(h.value)]
+
+
+def ranked_item_ids(at: AppTest) -> list[str]:
+    """Item ids of a ranked result grid's cards (their ``data-item``), in order."""
+    ids = []
+    for h in at.html:
+        for m in _CARD.finditer(h.value):
+            title = _TITLE.search(m.group(2))
+            if title and title.group(1):
+                assert int(title.group(1)) == len(ids) + 1, "ranks must run 1, 2, 3..."
+                ids.append(html.unescape(m.group(1) or ""))
+    return ids
 
 
 def shown_cards(at: AppTest) -> list[ShownCard]:

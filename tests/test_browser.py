@@ -177,7 +177,8 @@ def test_image_search_upload(page, app):
     assert uploaded.get_attribute("title") == "navy-dotted-backpack.jpg"
     main_images(page, 1 + 5)  # the query image and the results
 
-    page.get_by_role("button", name="More like this").first.click()
+    page.get_by_role("combobox", name="More like this").click()  # the picker above the results
+    page.get_by_role("option").first.click()
     expect_catalog_query = page.get_by_label("Product id")
     expect_catalog_query.wait_for()
     page.get_by_text(re.compile(r"\d+ similar products with")).wait_for()

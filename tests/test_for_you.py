@@ -11,6 +11,7 @@ from streamlit.testing.v1 import AppTest
 
 from engine.cli import main
 from pages.shared import esc
+from tests.html_cards import card_html_blocks
 
 APP = str(Path(__file__).parents[1] / "app.py")
 
@@ -31,7 +32,7 @@ def _markdown(at) -> list[str]:
 
 def _cards(at) -> list[str]:
     """The HTML of every card on the page (cards are one st.html element per column)."""
-    return [c for h in at.html for c in h.value.split('<div class="pm-card">')[1:]]
+    return card_html_blocks(at)
 
 
 def test_persona_gets_history_and_recommendations_from_each_model(page, tiny_catalog):

@@ -26,7 +26,7 @@ from engine.ranking.features import FEATURES
 from engine.retrieval.registry import available_retrievers
 from engine.search import search
 from tests.catalog_fixtures import with_truth
-from tests.html_cards import ranked_scores
+from tests.html_cards import ranked_item_ids, ranked_scores, ranked_titles
 
 APP = str(Path(__file__).parents[1] / "app.py")
 IMAGE_PAGE = "pages/image_search.py"
@@ -60,11 +60,17 @@ def rerun(at: AppTest) -> AppTest:
 
 
 def result_rows(at: AppTest, prefix: str) -> list[int]:
-    """Catalog rows of the result cards, in order, read from their "More like this" keys."""
-    keys = [b.key for b in at.button if b.key and b.key.startswith(f"{prefix}-mlt-")]
-    parsed = [tuple(int(x) for x in k.split("-")[2:4]) for k in keys]
-    assert [i for _, i in parsed] == list(range(len(parsed)))
-    return [row for row, _ in parsed]
+    """Catalog rows of the result cards, in order, read from their ``data-item`` ids; the
+    page's "More like this" picker offers the same results in the same order."""
+    from engine.serving import open_catalog
+
+    ids = ranked_item_ids(at)
+    picker = [s for s in at.selectbox if s.key == f"{prefix}-mlt"]
+    assert len(picker) == (1 if ids else 0)
+    if ids:
+        assert picker[0].options == [f"{i + 1}. " + t for i, t in enumerate(ranked_titles(at))]
+    row_of = open_catalog(at.session_state["catalog_name"]).row_of
+    return [row_of[i] for i in ids]
 
 
 def captions(at: AppTest) -> list[str]:
@@ -200,7 +206,7 @@ def test_more_like_this_switches_the_query_to_that_item(image_page, tiny_catalog
     rerun(at)
     rows = result_rows(at, "img")
     target = rows[3]
-    at.button(key=f"img-mlt-{target}-3").click()
+    at.selectbox(key="img-mlt").set_value(3)
     rerun(at)
     assert at.radio(key="img_source").value == "Catalog image"
     assert at.text_input(key="img_item").value == tiny_catalog.item_ids[target]
@@ -218,7 +224,7 @@ def test_more_like_this_from_an_upload_switches_the_source(image_page, tiny_cata
     at.file_uploader(key="img_upload").set_value(("red.png", png_bytes(img), "image/png"))
     rerun(at)
     target = result_rows(at, "img")[0]
-    at.button(key=f"img-mlt-{target}-0").click()
+    at.selectbox(key="img-mlt").set_value(0)
     rerun(at)
     assert at.radio(key="img_source").value == "Catalog image"
     assert result_rows(at, "img")[0] == target
