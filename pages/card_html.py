@@ -29,6 +29,9 @@ padding:.05rem .35rem;margin-left:.3rem;font-weight:600}
 .pm-history figure{margin:0;width:90px}
 .pm-history img{display:block;width:90px;height:90px;object-fit:cover;border-radius:.25rem}
 .pm-history figcaption{color:rgba(49,51,63,.65);font-size:.85rem;margin-top:.3rem}
+.pm-query{margin:0}
+.pm-query img{display:block;max-width:100%;height:auto;border-radius:.25rem}
+.pm-query figcaption{color:rgba(49,51,63,.65);font-size:.85rem;margin-top:.3rem;text-align:center}
 </style>"""
 
 
@@ -108,3 +111,9 @@ def history_html(events: list[tuple[str, str, str]]) -> str:
         figures.append(f"<figure>{_img(uri, title, tooltip=True)}"
                        f"<figcaption>{_e(event)}</figcaption></figure>")
     return f'{STYLE}<div class="pm-history">{"".join(figures)}</div>'
+
+
+def figure_html(uri: str, caption: str, *, width_px: int = 220) -> str:
+    """One image with a caption under it (the image pages' query image), ready for ``st.html``."""
+    return (f'{STYLE}<figure class="pm-query" style="width:{int(width_px)}px">'
+            f"{_img(uri, caption)}<figcaption>{_e(caption)}</figcaption></figure>")

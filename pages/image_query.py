@@ -14,10 +14,13 @@ import streamlit as st
 
 from engine.catalog import Catalog
 from engine.imageio import DecodedImage, ImageInputError, load_image
+from engine.serving.thumbnails import image_uri
+from pages.card_html import figure_html
 from pages.shared import esc
 
 SAMPLES_DIR = Path(__file__).resolve().parent.parent / "assets" / "samples"
 SOURCES = ("Upload", "Catalog image", "Sample")
+QUERY_PX = 440  # the query image's longest side as sent: sharp at 220 px on a 2x screen
 UPLOAD_TYPES = ["jpg", "jpeg", "png", "webp", "gif", "bmp", "tif", "tiff"]
 
 
@@ -72,8 +75,10 @@ def image_query_picker(catalog: Catalog, prefix: str) -> DecodedImage | None:
 
 
 def show_query_image(decoded: DecodedImage) -> None:
-    """The query image with its original size/mode and any conversion notes."""
-    st.image(decoded.image, caption="Query image", width=220)
+    """The query image with its original size/mode and any conversion notes. Inline, like the
+    result cards: ``st.image`` would encode the decoded image (up to 1024 px) and register a
+    media file on every rerun, and the browser would fetch it in a request of its own."""
+    st.html(figure_html(image_uri(decoded.image, QUERY_PX), "Query image", width_px=220))
     w, h = decoded.original_size
     st.caption(f"{w}×{h} {esc(decoded.original_mode)} {esc(decoded.format or '')}")
     for note in decoded.notes:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pages.card_html import Card, card_html, cards_html
+from pages.card_html import Card, card_html, cards_html, figure_html
 
 URI = "data:image/jpeg;base64,AAAA"
 
@@ -97,3 +97,27 @@ def test_an_unreadable_card_image_leaves_the_text(tiny_catalog, tmp_path, monkey
     assert uri.startswith("data:image/") and shared.card_image_uri(tiny_catalog, 2) == uri
     assert asked == [0, 1, 2]  # the kept thumbnail of row 2 needed no second file lookup
 
+
+
+def test_query_figure_is_escaped_and_only_inline():
+    out = figure_html(URI, 'Query <script>"x"</script>', width_px=220)
+    assert '<figure class="pm-query" style="width:220px">' in out
+    assert f'<img src="{URI}"' in out and "<script>" not in out
+    assert "<figcaption>Query &lt;script&gt;&quot;x&quot;&lt;/script&gt;</figcaption>" in out
+    assert "<img" not in figure_html("http://example.com/a.jpg", "Query image")
+
+
+def test_image_uri_is_a_small_jpeg():
+    import base64
+    import io
+
+    from PIL import Image
+
+    from engine.serving.thumbnails import image_uri
+
+    big = Image.new("RGBA", (1000, 400), (200, 10, 10, 128))
+    uri = image_uri(big, 440)
+    assert uri.startswith("data:image/jpeg;base64,")
+    with Image.open(io.BytesIO(base64.b64decode(uri.split(",", 1)[1]))) as got:
+        assert got.format == "JPEG" and got.size == (440, 176)
+    assert big.size == (1000, 400)  # the caller's image is left as it was

@@ -188,6 +188,17 @@ def test_bad_uploads_show_a_clear_error(image_page, name, data, message):
     assert [i.value for i in at.info] == ["Choose a query image on the left."]
 
 
+def test_the_query_image_is_shown_inline_with_its_size(image_page):
+    at = image_page
+    img = Image.new("RGB", (900, 600), (20, 30, 100))
+    at.file_uploader(key="img_upload").set_value(("big.png", png_bytes(img), "image/png"))
+    rerun(at)
+    (figure,) = [h.value for h in at.html if 'class="pm-query"' in h.value]
+    assert '<img src="data:image/jpeg;base64,' in figure and "Query image" in figure
+    assert not at.get("imgs")  # no st.image: no media file per rerun
+    assert "900×600 RGB PNG" in captions(at)
+
+
 def test_a_good_upload_after_a_bad_one_recovers(image_page):
     at = image_page
     at.file_uploader(key="img_upload").set_value(("x.png", b"not an image", "image/png"))

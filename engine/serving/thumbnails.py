@@ -28,11 +28,17 @@ def thumbnail_uri(path: Path, max_px: int = THUMB_PX) -> str:
     with Image.open(io.BytesIO(data)) as img:
         mime = KEEP_FORMATS.get(img.format or "")
         if mime is None or max(img.size) > max_px:
-            img.thumbnail((max_px, max_px))
-            buf = io.BytesIO()
-            img.convert("RGB").save(buf, "JPEG", quality=85)
-            data, mime = buf.getvalue(), "image/jpeg"
+            return image_uri(img, max_px)
     return f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
+
+
+def image_uri(img: Image.Image, max_px: int = THUMB_PX) -> str:
+    """A decoded image as a JPEG ``data:`` URI, at most ``max_px`` on its longest side."""
+    small = img.copy()
+    small.thumbnail((max_px, max_px))
+    buf = io.BytesIO()
+    small.convert("RGB").save(buf, "JPEG", quality=85)
+    return f"data:image/jpeg;base64,{base64.b64encode(buf.getvalue()).decode('ascii')}"
 
 
 class ThumbnailCache:
