@@ -29,8 +29,8 @@ padding:.05rem .35rem;margin-left:.3rem;font-weight:600}
 .pm-history figure{margin:0;width:90px}
 .pm-history img{display:block;width:90px;height:90px;object-fit:cover;border-radius:.25rem}
 .pm-history figcaption{color:rgba(49,51,63,.65);font-size:.85rem;margin-top:.3rem}
-.pm-query{margin:0}
-.pm-query img{display:block;max-width:100%;height:auto;border-radius:.25rem}
+.pm-query{margin:0;max-width:100%}
+.pm-query img{display:block;width:100%;height:auto;border-radius:.25rem}
 .pm-query figcaption{color:rgba(49,51,63,.65);font-size:.85rem;margin-top:.3rem;text-align:center}
 </style>"""
 
