@@ -3,9 +3,10 @@
 For you shows 30 recommendation cards and 20 search cards, a search page 15 to 50, and each
 Streamlit element costs the browser a React component, its CSS-in-JS styles and, for text, a
 Markdown parse on every rerun. Cards without a widget are plain HTML: one element per column
-(For you) or per grid (text search). A card with a button ("Open", "More like this") is one HTML
-element and its buttons inside a bordered container. Every catalog string is HTML-escaped here;
-images are inline ``data:`` thumbnails.
+(For you) or per grid (text, image and multimodal search, whose "More like this" is one picker
+above the grid). A card with an "Open" button (the catalog explorer) is one HTML element and its
+button inside a bordered container. Every catalog string is HTML-escaped here; images are inline
+``data:`` thumbnails, and a card names its product in ``data-item``.
 """
 
 from __future__ import annotations
@@ -79,9 +80,8 @@ def card_html(card: Card, *, framed: bool = True) -> str:
     why = f'<p class="pm-why">Why: {_e(card.why)}</p>' if card.why else ""
     rank = f"{card.rank}. " if card.rank is not None else ""
     frame = "pm-card" if framed else "pm-card pm-flat"
-    if card.item_id:
-        frame += f'" data-item="{_e(card.item_id)}'
-    return (f'<div class="{frame}">{img}<p class="pm-title">{rank}{_e(card.title)}{badge}</p>'
+    item = f' data-item="{_e(card.item_id)}"' if card.item_id else ""
+    return (f'<div class="{frame}"{item}>{img}<p class="pm-title">{rank}{_e(card.title)}{badge}</p>'
             f'<p class="pm-meta">{meta}</p>{why}</div>')
 
 

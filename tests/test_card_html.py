@@ -121,3 +121,10 @@ def test_image_uri_is_a_small_jpeg():
     with Image.open(io.BytesIO(base64.b64decode(uri.split(",", 1)[1]))) as got:
         assert got.format == "JPEG" and got.size == (440, 176)
     assert big.size == (1000, 400)  # the caller's image is left as it was
+
+
+def test_a_card_names_its_product_escaped():
+    card = Card(image_uri=URI, title="Mug", price="$1.00", item_id='p1"><script>')
+    out = card_html(card)
+    assert out.startswith('<div class="pm-card" data-item="p1&quot;&gt;&lt;script&gt;">')
+    assert 'data-item' not in card_html(Card(image_uri=URI, title="Mug", price="$1.00"))
