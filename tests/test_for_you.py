@@ -139,3 +139,25 @@ def test_serving_service_answers_like_the_plain_one(tiny_catalog):
             assert [served.why(user, str(i)) for i in items] == [
                 plain.why(user, str(i)) for i in items
             ]
+
+
+def test_serving_reason_skips_history_items_without_features(tiny_catalog):
+    """A history item the feature index does not know is left out of the reason (its neighbours
+    are not shifted onto other items), and an unknown item gets the generic reason."""
+    from engine.serving.recommendations import ServingRecommendations
+
+    served = ServingRecommendations.for_catalog(tiny_catalog)
+    inter = tiny_catalog.table("interactions")
+    user = inter.loc[inter["split"] == "train", "user_id"].value_counts().index[0]
+    item = str(tiny_catalog.item_ids[0])
+    before = served.why(user, item, n=1)
+    hist = served._sorted_history(user)[1][:50]
+    data = served._data()
+    nearest = before.removeprefix("Like ").split(".")[0]
+    titles = served._attributes()[1]["title"]
+    pos = served._attributes()[0]
+    drop = next(i for i in hist if titles[pos[i]] == nearest)  # the nearest history item
+    served._data().item_index = {k: v for k, v in data.item_index.items() if k != drop}
+    after = served.why(user, item, n=1)
+    assert after != before and nearest not in after.split(".")[0]
+    assert served.why(user, "no-such-item") == "Popular or new in the catalog."

@@ -51,15 +51,17 @@ class ServingRecommendations(RecommendationService):
     def why(self, user_id: str, item_id: str, n: int = 3) -> str:
         """A short reason: the nearest history items by content and the shared attributes."""
         data = self._data()
-        hist_ids = self._sorted_history(user_id)[1][:50]
-        if not len(hist_ids):
+        # the last 50 interactions whose items have content features (an item the features or
+        # the attributes do not know is left out, so positions and ids stay aligned)
+        pos, attrs = self._attributes()
+        hist_ids = np.array([i for i in self._sorted_history(user_id)[1][:50]
+                             if i in data.item_index and i in pos], dtype=object)
+        target, item = data.item_index.get(str(item_id)), pos.get(str(item_id))
+        if not len(hist_ids) or target is None or item is None:
             return "Popular or new in the catalog."
-        rows = np.array([data.item_index[i] for i in hist_ids if i in data.item_index])
-        target = data.item_index[str(item_id)]
+        rows = np.array([data.item_index[i] for i in hist_ids])
         sims = data.features[rows] @ data.features[target]
         near = hist_ids[np.argsort(-sims)[:n]]
-        pos, attrs = self._attributes()
-        item = pos[str(item_id)]
         past = np.array([pos[i] for i in hist_ids])
         shared = []
         for f in ("category", *TAG_FIELDS):
