@@ -22,10 +22,20 @@ venv: $(STAMP)
 build: $(STAMP)
 	$(PY) -m engine build --preset $(PRESET)
 
-run: build
-	@echo ""
-	@echo "  PixelMatch is starting: open http://127.0.0.1:$(PORT) in your browser (Ctrl+C stops it)."
-	@echo ""
+# The app starts at once. When the catalog is missing or stale, it is built beside the app (log:
+# data/build-$(PRESET).log) and every page shows the build's progress until it is ready; Ctrl+C
+# stops both (a stopped build carries on from its last finished step next time).
+run: $(STAMP)
+	@pid=""; \
+	if ! $(PY) -m engine status --catalog $(PRESET) >/dev/null 2>&1; then \
+	  log="$${PIXELMATCH_DATA:-data}/build-$(PRESET).log"; mkdir -p "$$(dirname "$$log")"; \
+	  $(PY) -m engine build --preset $(PRESET) > "$$log" 2>&1 & pid=$$!; \
+	  echo "  Building the $(PRESET) catalog beside the app (log: $$log)."; \
+	fi; \
+	trap 'if [ -n "$$pid" ]; then kill -TERM $$pid 2>/dev/null; wait $$pid; fi' EXIT INT TERM; \
+	echo ""; \
+	echo "  PixelMatch is starting: open http://127.0.0.1:$(PORT) in your browser (Ctrl+C stops it)."; \
+	echo ""; \
 	$(PY) -m streamlit run app.py --server.address 127.0.0.1 --server.port $(PORT)
 
 test: $(STAMP)

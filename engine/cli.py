@@ -7,11 +7,12 @@ line on stderr and exit status 2; never a traceback.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -62,8 +63,9 @@ def cmd_build(args: argparse.Namespace) -> int:
         source=source,
         vector_store=_store_section(args) or _previous_store(name or preset),
     )
-    manifest = run_build(cfg, name=name, progress=None if args.quiet else _progress, log=_log,
-                         jobs=args.jobs or default_jobs())
+    with _terminate_as_interrupt():
+        manifest = run_build(cfg, name=name, progress=None if args.quiet else _progress,
+                             log=_log, jobs=args.jobs or default_jobs())
     built = [s for s, r in manifest["steps"].items() if not r.get("skipped")]
     if built:
         _log(f"artifacts of '{manifest['name']}' are ready ({len(built)} step(s) built, "
@@ -75,6 +77,26 @@ def cmd_build(args: argparse.Namespace) -> int:
              f"{manifest['build_seconds']:.1f} s)")
     _prepare_query_encoder(manifest["config"]["text"])
     return 0
+
+
+@contextlib.contextmanager
+def _terminate_as_interrupt() -> Iterator[None]:
+    """SIGTERM stops a build the way Ctrl+C does (its step processes stopped, nothing half
+    written): ``make run`` stops its background build so when the app is stopped."""
+    import signal
+
+    def interrupt(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    try:
+        previous = signal.signal(signal.SIGTERM, interrupt)
+    except ValueError:  # not the main thread (a test calling the CLI): leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _prepare_query_encoder(text_cfg: dict) -> None:

@@ -20,8 +20,9 @@ from engine.artifacts import ArtifactError
 from engine.catalog import Catalog
 from engine.retrieval.base import SearchResult
 from engine.search import QueryError
-from engine.serving import built_catalogs, manifest_mtime, open_catalog
+from engine.serving import building_catalogs, built_catalogs, manifest_mtime, open_catalog
 from engine.serving.thumbnails import ThumbnailCache
+from pages.build_progress import show_build, watch_for_build
 from pages.cache_diag import note_build
 from pages.card_html import Card, flat_card_html, grid_html
 
@@ -275,15 +276,23 @@ def catalog_key() -> tuple[str, float]:
 def current_catalog() -> Catalog:
     """The catalog chosen in the sidebar; stops the page with a clear message if unusable."""
     names = built_catalogs()
+    building = building_catalogs()
+    if not names and building:
+        show_build(next(iter(building)))
+        st.stop()
     if not names:
         st.error("No catalog has been built yet.")
         st.code("make run        # or: python -m engine build --preset demo", language="bash")
+        watch_for_build()
         st.stop()
     default = "demo" if "demo" in names else names[0]
     if st.session_state.get("catalog_name") not in names:
         st.session_state["catalog_name"] = default
     st.sidebar.selectbox("Catalog", names, key="catalog_name")
     name, mtime = catalog_key()
+    if name in building:  # a rebuild: its steps are being replaced, so wait for it
+        show_build(name)
+        st.stop()
     try:
         catalog = _open_catalog(name, mtime)
         store = vector_store_picker(catalog)

@@ -47,9 +47,11 @@ class StepRunner:
 
     def __init__(self, store: ArtifactStore, cfg: BuildConfig, hashes: dict[str, str],
                  records: dict[str, Any], progress: ProgressFn, log: Callable[[str], None],
-                 before: dict[str, float], peak_rss: Callable[[], float | None]):
+                 before: dict[str, float], peak_rss: Callable[[], float | None],
+                 live: Any = None):
         self.store, self.cfg, self.hashes, self.records = store, cfg, hashes, records
         self.progress, self.log, self.before, self.peak_rss = progress, log, before, peak_rss
+        self.live = live  # an engine.pipeline.live.LiveState, told of each start and end
 
     def threads(self, step: Step) -> int:
         return step_threads(step, self.cfg)
@@ -59,6 +61,8 @@ class StepRunner:
         last = self.before.get(step.name)
         took = f" (last build took {format_duration(last)})" if last is not None else ""
         self.log(f"[{step.name}] building: {step.description}{took}")
+        if self.live is not None:
+            self.live.started(step.name)
         ctx = StepContext(
             cfg=self.cfg,
             inputs={d: self.store.root / self.records[d]["dir"] for d in step.deps},
@@ -77,6 +81,9 @@ class StepRunner:
         """Publish the step's folder and record it (or, on ``error``, remove the folder)."""
         name = started.step.name
         if error is not None:
+            if self.live is not None:
+                self.live.finished(name, None, status="stopped" if isinstance(
+                    error, KeyboardInterrupt) else "failed")
             started._publish.__exit__(type(error), error, error.__traceback__)
             return
         started.info.update({"unavailable": started.unavailable} if started.unavailable
@@ -86,6 +93,8 @@ class StepRunner:
         # Cumulative: the step that raised it is the first whose figure is higher.
         self.records[name] = {**rec.__dict__, "skipped": False, "peak_rss_mb": self.peak_rss(),
                               "threads": started.ctx.threads}
+        if self.live is not None:
+            self.live.finished(name, rec.seconds)
         if started.unavailable:
             self.log(f"[{name}] not available for this catalog: {started.unavailable}")
         else:

@@ -19,6 +19,7 @@ from engine.config import BuildConfig, stable_hash
 from engine.paths import artifacts_dir
 from engine.pipeline import planner as planning
 from engine.pipeline.execute import StepRunner
+from engine.pipeline.live import LiveState
 from engine.pipeline.side_by_side import run_side_by_side
 from engine.pipeline.status import rebuild_command
 from engine.pipeline.timings import previous_records, previous_seconds, step_table
@@ -65,15 +66,24 @@ def run_build(
             if last_rec.get("hash") == step_hash and "peak_rss_mb" in last_rec:
                 # the peak measured when these artifacts were built, not this no-op's
                 records[step.name]["peak_rss_mb"] = last_rec["peak_rss_mb"]
-        runner = StepRunner(store, cfg, hashes, records, progress or no_progress, log, before,
-                            _peak_rss_mb)
+        live = LiveState(store.root, name, [s.name for s in planning.ordered_steps()],
+                         [s for s in records], before)
+        runner = StepRunner(store, cfg, hashes, records, live.tee(progress or no_progress), log,
+                            before, _peak_rss_mb, live)
         cores = max(1, min(jobs, _cpu_count()))
-        if cores > 1 and len(todo) > 1:
-            run_side_by_side(todo, runner, cores=cores, weights=before,
-                             progress_line=None if progress is None else _stderr_line)
-        else:
-            for step in todo:
-                runner.run_here(step)
+        try:
+            if cores > 1 and len(todo) > 1:
+                run_side_by_side(todo, runner, cores=cores, weights=before,
+                                 progress_line=None if progress is None else _teed_line(live))
+            else:
+                for step in todo:
+                    runner.run_here(step)
+        except KeyboardInterrupt:
+            live.close("stopped")
+            raise
+        except BaseException as exc:
+            live.close("failed", str(exc) or type(exc).__name__)
+            raise
         # in dependency order, whatever order the steps finished in
         records = {s.name: records[s.name] for s in planning.ordered_steps() if s.name in records}
         manifest = {
@@ -97,6 +107,7 @@ def run_build(
         if all(r.get("skipped") for r in records.values()):
             _keep_last_build(store, manifest)
         store.commit(manifest)
+        live.close("done")
     for line in step_table(manifest):
         log(line)
     return manifest
@@ -110,6 +121,16 @@ def default_jobs() -> int:
 
 def _stderr_line(line: str) -> None:
     print(line, file=sys.stderr, flush=True)
+
+
+def _teed_line(live: LiveState) -> Callable[[str], None]:
+    """A child step's progress line to stderr and into the live state."""
+
+    def line(text: str) -> None:
+        _stderr_line(text)
+        live.line(text)
+
+    return line
 
 
 def _keep_last_build(store: Any, manifest: dict[str, Any]) -> None:

@@ -5,6 +5,11 @@ and the engine side of every page (comparisons, explanations, filters, personali
 report tables), so that pages hold widgets and layout only.
 """
 
-from engine.serving.catalogs import built_catalogs, manifest_mtime, open_catalog
+from engine.serving.catalogs import (
+    building_catalogs,
+    built_catalogs,
+    manifest_mtime,
+    open_catalog,
+)
 
-__all__ = ["built_catalogs", "manifest_mtime", "open_catalog"]
+__all__ = ["building_catalogs", "built_catalogs", "manifest_mtime", "open_catalog"]

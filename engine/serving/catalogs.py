@@ -8,6 +8,7 @@ from pathlib import Path
 from engine.artifacts import ArtifactError
 from engine.catalog import Catalog
 from engine.paths import artifacts_dir, data_dir
+from engine.pipeline.live import LiveBuild, live_build
 from engine.pipeline.status import check
 
 DEFAULT_CATALOG = "demo"
@@ -62,6 +63,15 @@ def built_catalogs() -> list[str]:
     if not root.is_dir():
         return []
     return sorted(p.parent.name for p in root.glob("*/manifest.json"))
+
+
+def building_catalogs() -> dict[str, LiveBuild]:
+    """Catalogs being built right now (a live build process under ``data/artifacts``)."""
+    root = data_dir() / "artifacts"
+    if not root.is_dir():
+        return {}
+    found = {p.name: live_build(p) for p in sorted(root.iterdir()) if p.is_dir()}
+    return {name: build for name, build in found.items() if build is not None}
 
 
 def manifest_mtime(name: str) -> float:

@@ -1,0 +1,89 @@
+"""The panel every page shows while its catalog is being built (``make run`` on a first start).
+
+The build runs beside the app and writes its state (``engine.pipeline.live``); this panel reads
+it every two seconds and, when the build has ended, reruns the page, which then opens the
+catalog (or says why it cannot).
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import timedelta
+
+import streamlit as st
+
+from engine.paths import REPO_ROOT, data_dir
+from engine.pipeline.live import LiveBuild
+from engine.progress_lines import format_duration
+from engine.serving import building_catalogs
+
+REFRESH = timedelta(seconds=2)
+_BADGES = {
+    "built": ":green[:material/check_circle:]",
+    "skipped": ":green[:material/check_circle:]",
+    "running": ":blue[:material/progress_activity:]",
+    "pending": ":gray[:material/schedule:]",
+    "failed": ":red[:material/error:]",
+    "stopped": ":orange[:material/stop_circle:]",
+}
+
+
+def step_rows(build: LiveBuild, now: float) -> list[str]:
+    """One markdown line per step: its badge, name and what it is doing or took."""
+    rows = []
+    for name, step in build.steps.items():
+        status = step.get("status", "pending")
+        badge = _BADGES.get(status, _BADGES["pending"])
+        if status == "running":
+            spent = now - (step.get("started_at") or now)
+            what = step.get("activity") or "starting"
+            detail = f"{what} · {format_duration(spent)} so far"
+        elif status == "built":
+            detail = f"done in {format_duration(step.get('seconds') or 0)}"
+        elif status == "skipped":
+            detail = "up to date"
+        elif status in ("failed", "stopped"):
+            detail = f"{status} (see the build log)"
+        else:
+            last = step.get("last_seconds")
+            detail = "waiting" + (f" (took {format_duration(last)} last time)" if last else "")
+        rows.append(f"{badge} **{name}** · {detail}")
+    return rows
+
+
+def show_build(name: str) -> None:
+    """The build of ``name`` with its steps, refreshed until it ends; then the page reruns."""
+    st.title("Building the catalog")
+    st.write(
+        f"The **{name}** catalog is being built on this machine (the first start of "
+        "`make run` does this once; later starts take seconds). This page follows the build "
+        "and opens the app as soon as it is ready."
+    )
+    _progress(name)
+
+
+@st.fragment(run_every=REFRESH)
+def _progress(name: str) -> None:
+    build = building_catalogs().get(name)
+    if build is None:  # ended (or stopped): the whole page runs again and opens the catalog
+        st.rerun()
+    now = time.time()
+    total = max(1, len(build.steps))
+    eta = build.eta_seconds(now)
+    left = f" · about {format_duration(eta)} left" if eta is not None else ""
+    st.progress(build.done / total,
+                text=f"{build.done} of {total} steps · {format_duration(now - build.started_at)} "
+                     f"so far{left}")
+    st.markdown("  \n".join(step_rows(build, now)))
+    log = data_dir() / f"build-{name}.log"
+    shown = log.relative_to(REPO_ROOT) if log.is_relative_to(REPO_ROOT) else log
+    st.caption(f"Build log: `{shown}` (when `make run` started it). Stopping the app stops "
+               "the build; the next `make run` carries on from the last finished step.")
+
+
+@st.fragment(run_every=REFRESH)
+def watch_for_build() -> None:
+    """Nothing to show yet: rerun the page as soon as a build starts (``make run`` starts the
+    app and the build together, and the app may answer first)."""
+    if building_catalogs():
+        st.rerun()
