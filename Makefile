@@ -27,12 +27,15 @@ build: $(STAMP)
 # stops both (a stopped build carries on from its last finished step next time).
 run: $(STAMP)
 	@pid=""; \
-	if ! $(PY) -m engine status --catalog $(PRESET) >/dev/null 2>&1; then \
+	stop() { trap '' INT TERM; if [ -n "$$pid" ]; then \
+	  echo "  Stopping the catalog build if it still runs (at its next unit of work)..."; \
+	  kill -TERM $$pid 2>/dev/null; wait $$pid; pid=""; fi; }; \
+	trap stop EXIT; trap 'stop; exit 130' INT TERM; \
+	if ! $(PY) -c "import sys; from engine.pipeline import check; sys.exit(not check('$(PRESET)').ok)" 2>/dev/null; then \
 	  log="$${PIXELMATCH_DATA:-data}/build-$(PRESET).log"; mkdir -p "$$(dirname "$$log")"; \
 	  $(PY) -m engine build --preset $(PRESET) > "$$log" 2>&1 & pid=$$!; \
 	  echo "  Building the $(PRESET) catalog beside the app (log: $$log)."; \
 	fi; \
-	trap 'if [ -n "$$pid" ]; then kill -TERM $$pid 2>/dev/null; wait $$pid; fi' EXIT INT TERM; \
 	echo ""; \
 	echo "  PixelMatch is starting: open http://127.0.0.1:$(PORT) in your browser (Ctrl+C stops it)."; \
 	echo ""; \

@@ -66,6 +66,13 @@ def cmd_build(args: argparse.Namespace) -> int:
     with _terminate_as_interrupt():
         manifest = run_build(cfg, name=name, progress=None if args.quiet else _progress,
                              log=_log, jobs=args.jobs or default_jobs())
+        _report_build(manifest)
+        _prepare_query_encoder(manifest["config"]["text"])
+    return 0
+
+
+def _report_build(manifest: dict[str, Any]) -> None:
+    """One line: what the build did, or that everything was up to date."""
     built = [s for s, r in manifest["steps"].items() if not r.get("skipped")]
     if built:
         _log(f"artifacts of '{manifest['name']}' are ready ({len(built)} step(s) built, "
@@ -75,8 +82,6 @@ def cmd_build(args: argparse.Namespace) -> int:
         _log(f"artifacts of '{manifest['name']}' are up to date ({len(manifest['steps'])} "
              f"steps, built {manifest.get('built_at', '?')} in "
              f"{manifest['build_seconds']:.1f} s)")
-    _prepare_query_encoder(manifest["config"]["text"])
-    return 0
 
 
 @contextlib.contextmanager

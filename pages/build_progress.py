@@ -15,7 +15,7 @@ import streamlit as st
 from engine.paths import REPO_ROOT, data_dir
 from engine.pipeline.live import LiveBuild
 from engine.progress_lines import format_duration
-from engine.serving import building_catalogs
+from engine.serving import building_catalogs, built_catalogs, failed_builds
 
 REFRESH = timedelta(seconds=2)
 _BADGES = {
@@ -75,15 +75,30 @@ def _progress(name: str) -> None:
                 text=f"{build.done} of {total} steps · {format_duration(now - build.started_at)} "
                      f"so far{left}")
     st.markdown("  \n".join(step_rows(build, now)))
+    st.caption(f"Build log: `{log_path(name)}` (when `make run` started it). Stopping "
+               "`make run` stops the build it started; the next `make run` carries on from the "
+               "last finished step.")
+
+
+def build_failures(name: str | None = None) -> None:
+    """Say why the last build (of ``name``, or of any catalog) did not finish, with its log."""
+    for catalog, why in failed_builds().items():
+        if name is None or catalog == name:
+            st.warning(f"The last build of '{catalog}' did not finish: {why}. Its log, when "
+                       f"`make run` started it: `{log_path(catalog)}`.")
+
+
+def log_path(name: str) -> str:
+    """Where ``make run`` writes the build log of ``name`` (relative to the repository)."""
     log = data_dir() / f"build-{name}.log"
-    shown = log.relative_to(REPO_ROOT) if log.is_relative_to(REPO_ROOT) else log
-    st.caption(f"Build log: `{shown}` (when `make run` started it). Stopping the app stops "
-               "the build; the next `make run` carries on from the last finished step.")
+    return str(log.relative_to(REPO_ROOT) if log.is_relative_to(REPO_ROOT) else log)
 
 
 @st.fragment(run_every=REFRESH)
-def watch_for_build() -> None:
-    """Nothing to show yet: rerun the page as soon as a build starts (``make run`` starts the
-    app and the build together, and the app may answer first)."""
-    if building_catalogs():
+def watch_for_build(name: str | None = None) -> None:
+    """Rerun the page as soon as a build of ``name`` starts (``make run`` starts the app and
+    the build together, and the app may answer first); with no name, when any build starts or
+    a catalog appears."""
+    building = building_catalogs()
+    if (name in building) if name else (building or built_catalogs()):
         st.rerun()

@@ -22,7 +22,7 @@ from engine.retrieval.base import SearchResult
 from engine.search import QueryError
 from engine.serving import building_catalogs, built_catalogs, manifest_mtime, open_catalog
 from engine.serving.thumbnails import ThumbnailCache
-from pages.build_progress import show_build, watch_for_build
+from pages.build_progress import build_failures, show_build, watch_for_build
 from pages.cache_diag import note_build
 from pages.card_html import Card, flat_card_html, grid_html
 
@@ -283,6 +283,7 @@ def current_catalog() -> Catalog:
     if not names:
         st.error("No catalog has been built yet.")
         st.code("make run        # or: python -m engine build --preset demo", language="bash")
+        build_failures()
         watch_for_build()
         st.stop()
     default = "demo" if "demo" in names else names[0]
@@ -301,6 +302,8 @@ def current_catalog() -> Catalog:
     except ArtifactError as exc:
         st.error(f"The '{name}' catalog cannot be served: {exc.reason}")
         st.code(exc.fix or f"python -m engine build --preset {name}", language="bash")
+        build_failures(name)
+        watch_for_build(name)
         st.stop()
     n = len(catalog.items)
     st.sidebar.caption(f"{n:,} products · built {catalog.manifest['built_at'][:10]}")

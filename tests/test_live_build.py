@@ -14,7 +14,15 @@ from pathlib import Path
 from streamlit.testing.v1 import AppTest
 
 from engine.pipeline import ordered_steps
-from engine.pipeline.live import STATE_FILE, LiveBuild, LiveState, live_build, read_state
+from engine.pipeline.live import (
+    STATE_FILE,
+    LiveBuild,
+    LiveState,
+    last_failure,
+    live_build,
+    process_start,
+    read_state,
+)
 from engine.progress import no_progress
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -40,13 +48,19 @@ def test_state_follows_steps_activity_and_end(tmp_path):
     live.started("sbert")
     clock.now += 1.5
     teed = live.tee(no_progress)
-    items = teed(range(4), 4, "[sbert] encode items", unit="texts")
+    items = teed(range(5), 5, "[sbert] encode items", unit="texts")
+    # (an item is counted when the loop asks for the next one)
     assert [next(items), next(items)] == [0, 1]
     sbert = read_state(tmp_path)["steps"]["sbert"]
     assert sbert["status"] == "running" and sbert["started_at"] == 1_000.0
-    assert sbert["activity"].startswith("encode items 1/4 texts")  # then throttled (same second)
-    assert list(items) == [2, 3]  # the loop's end is always written
-    assert read_state(tmp_path)["steps"]["sbert"]["activity"].startswith("encode items 4/4 texts")
+    assert sbert["activity"].startswith("encode items 1/5 texts")
+    assert next(items) == 2  # within the same second: not written
+    assert read_state(tmp_path)["steps"]["sbert"]["activity"].startswith("encode items 1/5")
+    clock.now += 1.0
+    assert next(items) == 3  # a second later: written
+    assert read_state(tmp_path)["steps"]["sbert"]["activity"].startswith("encode items 3/5")
+    assert list(items) == [4]  # the loop's end is always written
+    assert read_state(tmp_path)["steps"]["sbert"]["activity"].startswith("encode items 5/5 texts")
     clock.now += 1.5
     live.line("[clip] train compact CLIP 70/700 steps 10 % · 5.1/s · ~2 min left")
     live.line("[nope] not a step of this build")
@@ -80,10 +94,54 @@ def test_time_left_needs_every_unfinished_step_timed_before():
         "sbert": {"status": "running", "last_seconds": 100, "started_at": 1_000.0},
         "clip": {"status": "pending", "last_seconds": 140, "started_at": None},
     }
-    build = LiveBuild("demo", 900.0, steps)
-    assert build.eta_seconds(now=1_040.0, jobs=2) == (60 + 140) / 2
+    build = LiveBuild("demo", 900.0, steps, pack=0.8)
+    assert build.eta_seconds(now=1_040.0) == (60 + 140) * 0.8
     steps["clip"]["last_seconds"] = None
     assert build.eta_seconds(now=1_040.0) is None
+
+
+def _write_state(folder: Path, **fields) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    state = {"name": "demo", "status": "running", "pid": os.getpid(), "started_at": 5.0,
+             "steps": {"world": {"status": "built", "seconds": 3.0}}, **fields}
+    (folder / STATE_FILE).write_text(json.dumps(state))
+
+
+def test_a_malformed_state_is_read_field_by_field_never_raising(tmp_path):
+    bad_steps = {"world": {"status": 7, "started_at": None, "seconds": "9", "activity": 3},
+                 "sbert": "not a dict", "clip": {"last_seconds": float("nan")}}
+    _write_state(tmp_path, steps=bad_steps, order=["clip", 5, "nope"], started_at=None,
+                 pack="x")
+    build = live_build(tmp_path)
+    assert list(build.steps) == ["clip", "world"]
+    assert build.steps["world"] == {"status": "pending", "last_seconds": None,
+                                    "started_at": None, "seconds": None, "activity": None}
+    assert build.done == 0 and build.eta_seconds() is None and build.pack == 0.5
+    for pid in (2**70, True, "12", -3, None):
+        _write_state(tmp_path, pid=pid)
+        assert live_build(tmp_path) is None
+    _write_state(tmp_path, steps=[1, 2])
+    assert live_build(tmp_path) is None
+
+
+def test_a_reused_pid_is_not_the_build(tmp_path):
+    start = process_start(os.getpid())
+    _write_state(tmp_path, pid_start=start)
+    assert live_build(tmp_path) is not None
+    if start is not None:  # Linux: the same pid, started at another time, is another process
+        _write_state(tmp_path, pid_start=start + 1)
+        assert live_build(tmp_path) is None
+
+
+def test_a_failed_or_vanished_build_says_why(tmp_path):
+    _write_state(tmp_path, status="failed", error="disk full")
+    assert last_failure(tmp_path) == "disk full" and live_build(tmp_path) is None
+    _write_state(tmp_path, status="running", pid=2**70)
+    assert "ended before the build did" in last_failure(tmp_path)
+    _write_state(tmp_path, status="done")
+    assert last_failure(tmp_path) is None
+    _write_state(tmp_path, status="running")  # this process: alive
+    assert last_failure(tmp_path) is None
 
 
 def test_the_build_leaves_a_finished_state_with_every_step(tiny_manifest, data_dir, tmp_path):
@@ -127,9 +185,7 @@ def test_sigterm_stops_a_build_like_ctrl_c(tmp_path):
     assert proc.returncode == 130, out
     assert "interrupted; the previous artifacts are still in place." in out
     assert "Traceback" not in out
-    state = read_state(folder)
-    assert state["status"] == "stopped" and live_build(folder) is None
-    assert "stopped" in {s["status"] for s in state["steps"].values()}  # the step it was in
+    assert read_state(folder)["status"] == "stopped" and live_build(folder) is None
     assert not (folder / "manifest.json").exists()
 
 
@@ -173,6 +229,25 @@ def test_a_page_that_found_no_catalog_follows_a_build_that_starts_later(tmp_path
     at.run()
     assert [t.value for t in at.title] == ["Building the catalog"] and not at.error
     live.close("done")
+
+
+def test_a_failed_build_is_shown_with_its_reason(tmp_path, monkeypatch):
+    _write_state(tmp_path / "artifacts" / "demo", status="failed", error="No space left")
+    at = _app(tmp_path, monkeypatch)
+    assert [e.value for e in at.error] == ["No catalog has been built yet."]
+    assert [w.value for w in at.warning] == [
+        "The last build of 'demo' did not finish: No space left. Its log, when `make run` "
+        f"started it: `{tmp_path / 'build-demo.log'}`."]
+
+
+def test_a_malformed_state_shows_the_build_page_without_a_traceback(tmp_path, monkeypatch):
+    _write_state(tmp_path / "artifacts" / "demo", started_at="soon", pack=[1],
+                 steps={"world": {"status": "running", "started_at": "x", "activity": ["a"]},
+                        "sbert": {"status": "built", "seconds": "9"}})
+    at = _app(tmp_path, monkeypatch)
+    assert [t.value for t in at.title] == ["Building the catalog"]
+    text = " ".join(m.value for m in at.markdown)
+    assert "**world** · starting" in text and "**sbert** · done in 0 s" in text
 
 
 def test_a_catalog_being_rebuilt_is_not_opened(tmp_path, monkeypatch):

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import re
 import threading
@@ -34,12 +35,16 @@ class LiveState:
     """The writer: one per build, owned by :func:`engine.pipeline.run.run_build`."""
 
     def __init__(self, root: Path, name: str, steps: list[str], skipped: list[str],
-                 last_seconds: dict[str, float], *, clock: Callable[[], float] = time.time):
+                 last_seconds: dict[str, float], *, pack: float = 0.5,
+                 clock: Callable[[], float] = time.time):
+        """``pack``: wall seconds per second of step time, for the time left (the last build's
+        ratio, or 1 / the cores it may use)."""
         self.path, self.clock = Path(root) / STATE_FILE, clock
         self._lock, self._written = threading.Lock(), 0.0
         now = clock()
         self.state: dict[str, Any] = {
-            "name": name, "pid": os.getpid(), "status": "running", "started_at": now,
+            "name": name, "pid": os.getpid(), "pid_start": process_start(os.getpid()),
+            "pack": pack, "status": "running", "started_at": now,
             "updated_at": now, "error": None,
             "order": list(steps),  # the file's keys are sorted: the steps' order is kept here
             "steps": {
@@ -115,13 +120,17 @@ class LiveState:
                 atomic_write_json(self.path, self.state)
 
 
+STATUSES = ("pending", "running", "built", "skipped", "failed", "stopped")
+
+
 @dataclass(frozen=True)
 class LiveBuild:
-    """A build in progress, as the app shows it."""
+    """A build in progress, as the app shows it (every field checked: see :func:`live_build`)."""
 
     name: str
     started_at: float
     steps: dict[str, dict[str, Any]] = field(default_factory=dict)
+    pack: float = 0.5  # wall time per second of step time (last build's; 1/cores otherwise)
 
     @property
     def done(self) -> int:
@@ -131,19 +140,19 @@ class LiveBuild:
     def running(self) -> list[str]:
         return [n for n, s in self.steps.items() if s["status"] == "running"]
 
-    def eta_seconds(self, now: float | None = None, jobs: int = 2) -> float | None:
-        """Time left from the last build's step times, when every unfinished step has one:
-        the unfinished work (a running step's minus its time so far) over ``jobs`` cores."""
+    def eta_seconds(self, now: float | None = None) -> float | None:
+        """Time left from the last build's step times, when every unfinished step has one: the
+        unfinished step time (a running step's minus its time so far) times ``pack``."""
         now = time.time() if now is None else now
         left = 0.0
         for s in self.steps.values():
             if s["status"] in ("built", "skipped"):
                 continue
-            if s.get("last_seconds") is None:
+            if s["last_seconds"] is None:
                 return None
             spent = now - s["started_at"] if s["status"] == "running" and s["started_at"] else 0
             left += max(0.0, s["last_seconds"] - spent)
-        return left / max(1, jobs)
+        return left * self.pack
 
 
 def read_state(root: Path) -> dict[str, Any] | None:
@@ -156,26 +165,77 @@ def read_state(root: Path) -> dict[str, Any] | None:
 
 
 def live_build(root: Path) -> LiveBuild | None:
-    """The build running now under ``root``: its state says ``running`` and its process lives."""
+    """The build running now under ``root``: its state says ``running`` and the process that
+    wrote it is still that process (pid and start time). Malformed fields are dropped."""
     state = read_state(root)
-    if not state or state.get("status") != "running" or not _alive(state.get("pid")):
+    if not state or state.get("status") != "running":
         return None
-    steps = state.get("steps")
-    if not isinstance(steps, dict):
+    if not _alive(state.get("pid"), state.get("pid_start")):
         return None
-    order = [n for n in state.get("order") or [] if n in steps]
+    raw = state.get("steps")
+    if not isinstance(raw, dict):
+        return None
+    steps = {str(n): _step(v) for n, v in raw.items() if isinstance(v, dict)}
+    order = [n for n in state.get("order") or [] if isinstance(n, str) and n in steps]
     steps = {n: steps[n] for n in [*order, *(n for n in steps if n not in order)]}
-    return LiveBuild(str(state.get("name", Path(root).name)), float(state.get("started_at", 0)),
-                     steps)
+    pack = _number(state.get("pack"))
+    return LiveBuild(str(state.get("name") or Path(root).name),
+                     _number(state.get("started_at")) or time.time(), steps,
+                     pack if pack and 0 < pack <= 1 else 0.5)
 
 
-def _alive(pid: Any) -> bool:
-    if not isinstance(pid, int) or pid <= 0:
+def last_failure(root: Path) -> str | None:
+    """Why the last build under ``root`` did not finish, when it failed or its process died
+    mid-build (None when it finished, was stopped, is running, or left no state)."""
+    state = read_state(root)
+    if not state:
+        return None
+    if state.get("status") == "failed":
+        return str(state.get("error") or "the build failed")
+    if state.get("status") == "running" and not _alive(state.get("pid"), state.get("pid_start")):
+        return "the build's process ended before the build did (killed, or out of memory)"
+    return None
+
+
+def process_start(pid: int) -> int | None:
+    """When process ``pid`` started, in clock ticks since boot (``/proc/<pid>/stat`` field 22):
+    with the pid, it tells a process from a later one that reused its pid. None off Linux."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        return int(stat.rsplit(")", 1)[1].split()[19])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _step(raw: dict[str, Any]) -> dict[str, Any]:
+    status = raw.get("status")
+    activity = raw.get("activity")
+    return {
+        "status": status if status in STATUSES else "pending",
+        "last_seconds": _number(raw.get("last_seconds")),
+        "started_at": _number(raw.get("started_at")),
+        "seconds": _number(raw.get("seconds")),
+        "activity": activity if isinstance(activity, str) else None,
+    }
+
+
+def _number(value: Any) -> float | None:
+    """A finite float, or None (a bool, a string or NaN from a hand-edited file is no number)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value) if math.isfinite(value) else None
+
+
+def _alive(pid: Any, start: Any = None) -> bool:
+    if isinstance(pid, bool) or not isinstance(pid, int) or pid <= 0:
         return False
     try:
         os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
     except PermissionError:  # another user's process: alive
-        return True
+        pass
+    except (OSError, OverflowError):  # no such process, or no valid pid at all
+        return False
+    if isinstance(start, int) and not isinstance(start, bool):
+        now = process_start(pid)
+        return now is None or now == start
     return True

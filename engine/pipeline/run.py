@@ -66,11 +66,11 @@ def run_build(
             if last_rec.get("hash") == step_hash and "peak_rss_mb" in last_rec:
                 # the peak measured when these artifacts were built, not this no-op's
                 records[step.name]["peak_rss_mb"] = last_rec["peak_rss_mb"]
+        cores = max(1, min(jobs, _cpu_count()))
         live = LiveState(store.root, name, [s.name for s in planning.ordered_steps()],
-                         [s for s in records], before)
+                         [s for s in records], before, pack=_packing(store, cores))
         runner = StepRunner(store, cfg, hashes, records, live.tee(progress or no_progress), log,
                             before, _peak_rss_mb, live)
-        cores = max(1, min(jobs, _cpu_count()))
         try:
             if cores > 1 and len(todo) > 1:
                 run_side_by_side(todo, runner, cores=cores, weights=before,
@@ -121,6 +121,18 @@ def default_jobs() -> int:
 
 def _stderr_line(line: str) -> None:
     print(line, file=sys.stderr, flush=True)
+
+
+def _packing(store: ArtifactStore, cores: int) -> float:
+    """Wall seconds per second of step time in the last build that built steps (its steps ran
+    side by side), for the live state's time left; ``1 / cores`` without one."""
+    try:
+        last = store.read_manifest()
+        steps = [r.get("seconds") or 0.0 for r in last["steps"].values() if not r.get("skipped")]
+        ratio = float(last["build_seconds"]) / sum(steps)
+    except Exception:  # no manifest, or one without the figures: the cores' share
+        return 1.0 / cores
+    return min(1.0, max(1.0 / cores, ratio))
 
 
 def _teed_line(live: LiveState) -> Callable[[str], None]:

@@ -8,8 +8,11 @@ report tables), so that pages hold widgets and layout only.
 from engine.serving.catalogs import (
     building_catalogs,
     built_catalogs,
+    failed_builds,
     manifest_mtime,
     open_catalog,
 )
 
-__all__ = ["building_catalogs", "built_catalogs", "manifest_mtime", "open_catalog"]
+__all__ = [
+    "building_catalogs", "built_catalogs", "failed_builds", "manifest_mtime", "open_catalog",
+]

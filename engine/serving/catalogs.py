@@ -8,7 +8,7 @@ from pathlib import Path
 from engine.artifacts import ArtifactError
 from engine.catalog import Catalog
 from engine.paths import artifacts_dir, data_dir
-from engine.pipeline.live import LiveBuild, live_build
+from engine.pipeline.live import LiveBuild, last_failure, live_build
 from engine.pipeline.status import check
 
 DEFAULT_CATALOG = "demo"
@@ -72,6 +72,15 @@ def building_catalogs() -> dict[str, LiveBuild]:
         return {}
     found = {p.name: live_build(p) for p in sorted(root.iterdir()) if p.is_dir()}
     return {name: build for name, build in found.items() if build is not None}
+
+
+def failed_builds() -> dict[str, str]:
+    """Catalogs whose last build did not finish (it failed, or its process died), and why."""
+    root = data_dir() / "artifacts"
+    if not root.is_dir():
+        return {}
+    found = {p.name: last_failure(p) for p in sorted(root.iterdir()) if p.is_dir()}
+    return {name: why for name, why in found.items() if why}
 
 
 def manifest_mtime(name: str) -> float:
