@@ -15,7 +15,7 @@ import streamlit as st
 from engine.paths import REPO_ROOT, data_dir
 from engine.pipeline.live import LiveBuild
 from engine.progress_lines import format_duration
-from engine.serving import building_catalogs, built_catalogs, failed_builds
+from engine.serving import building_catalogs, built_catalogs, catalog_build, failed_builds
 
 REFRESH = timedelta(seconds=2)
 _BADGES = {
@@ -64,7 +64,7 @@ def show_build(name: str) -> None:
 
 @st.fragment(run_every=REFRESH)
 def _progress(name: str) -> None:
-    build = building_catalogs().get(name)
+    build = catalog_build(name)
     if build is None:  # ended (or stopped): the whole page runs again and opens the catalog
         st.rerun()
     now = time.time()
@@ -99,6 +99,5 @@ def watch_for_build(name: str | None = None) -> None:
     """Rerun the page as soon as a build of ``name`` starts (``make run`` starts the app and
     the build together, and the app may answer first); with no name, when any build starts or
     a catalog appears."""
-    building = building_catalogs()
-    if (name in building) if name else (building or built_catalogs()):
+    if (catalog_build(name) is not None) if name else (building_catalogs() or built_catalogs()):
         st.rerun()

@@ -20,7 +20,13 @@ from engine.artifacts import ArtifactError
 from engine.catalog import Catalog
 from engine.retrieval.base import SearchResult
 from engine.search import QueryError
-from engine.serving import building_catalogs, built_catalogs, manifest_mtime, open_catalog
+from engine.serving import (
+    building_catalogs,
+    built_catalogs,
+    catalog_build,
+    manifest_mtime,
+    open_catalog,
+)
 from engine.serving.thumbnails import ThumbnailCache
 from pages.build_progress import build_failures, show_build, watch_for_build
 from pages.cache_diag import note_build
@@ -276,8 +282,7 @@ def catalog_key() -> tuple[str, float]:
 def current_catalog() -> Catalog:
     """The catalog chosen in the sidebar; stops the page with a clear message if unusable."""
     names = built_catalogs()
-    building = building_catalogs()
-    if not names and building:
+    if not names and (building := building_catalogs()):
         show_build(next(iter(building)))
         st.stop()
     if not names:
@@ -291,7 +296,7 @@ def current_catalog() -> Catalog:
         st.session_state["catalog_name"] = default
     st.sidebar.selectbox("Catalog", names, key="catalog_name")
     name, mtime = catalog_key()
-    if name in building:  # a rebuild: its steps are being replaced, so wait for it
+    if catalog_build(name) is not None:  # a rebuild: its steps are being replaced: wait
         show_build(name)
         st.stop()
     try:

@@ -47,8 +47,8 @@ def test_state_follows_steps_activity_and_end(tmp_path):
         "world": "skipped", "sbert": "pending", "clip": "pending"}
     live.started("sbert")
     clock.now += 1.5
-    teed = live.tee(no_progress)
-    items = teed(range(5), 5, "[sbert] encode items", unit="texts")
+    teed = live.tee(no_progress, "sbert")
+    items = teed(range(5), 5, "encode items", unit="texts")
     # (an item is counted when the loop asks for the next one)
     assert [next(items), next(items)] == [0, 1]
     sbert = read_state(tmp_path)["steps"]["sbert"]

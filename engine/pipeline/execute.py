@@ -61,12 +61,14 @@ class StepRunner:
         last = self.before.get(step.name)
         took = f" (last build took {format_duration(last)})" if last is not None else ""
         self.log(f"[{step.name}] building: {step.description}{took}")
+        progress = with_prefix(self.progress, f"[{step.name}]")
         if self.live is not None:
             self.live.started(step.name)
+            progress = self.live.tee(progress, step.name)  # outside the prefix: its own words
         ctx = StepContext(
             cfg=self.cfg,
             inputs={d: self.store.root / self.records[d]["dir"] for d in step.deps},
-            progress=with_prefix(self.progress, f"[{step.name}]"),
+            progress=progress,
             log=self.log,
             threads=self.threads(step),
         )

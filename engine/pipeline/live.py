@@ -82,23 +82,21 @@ class LiveState:
             self.state.update(status=status, error=error)
         self._write(force=True)
 
-    def tee(self, progress: ProgressFn) -> ProgressFn:
-        """``progress`` that also records each ``[step] desc`` loop's count as the step's
-        activity (for the steps that run in this process)."""
+    def tee(self, progress: ProgressFn, step: str) -> ProgressFn:
+        """``progress`` that also records each loop's count as ``step``'s activity (for a step
+        that runs in this process)."""
 
         def teed(it: Iterable[Any], total: int, desc: str, **kw: Any) -> Iterator[Any]:
-            m = _STEP_PREFIX.match(desc)
-            step, what = (m["step"], m["rest"]) if m else (None, desc)
             size, unit, t0, done = kw.get("size"), kw.get("unit", "it"), time.perf_counter(), 0
             for item in progress(it, total, desc, **kw):
                 yield item
                 done += size(item) if size else 1
-                if step is not None and self.clock() - self._written >= WRITE_INTERVAL:
-                    self.activity(step, format_line(what, done, total, unit,
+                if self.clock() - self._written >= WRITE_INTERVAL:
+                    self.activity(step, format_line(desc, done, total, unit,
                                                     time.perf_counter() - t0))
-            if step is not None:  # the loop's end, always: a throttled last count would stay
-                self.activity(step, format_line(what, done, total, unit,
-                                                time.perf_counter() - t0, final=True), force=True)
+            # the loop's end, always: a throttled last count would stay
+            self.activity(step, format_line(desc, done, total, unit, time.perf_counter() - t0,
+                                            final=True), force=True)
 
         return teed
 

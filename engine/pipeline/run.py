@@ -69,8 +69,8 @@ def run_build(
         cores = max(1, min(jobs, _cpu_count()))
         live = LiveState(store.root, name, [s.name for s in planning.ordered_steps()],
                          [s for s in records], before, pack=_packing(store, cores))
-        runner = StepRunner(store, cfg, hashes, records, live.tee(progress or no_progress), log,
-                            before, _peak_rss_mb, live)
+        runner = StepRunner(store, cfg, hashes, records, progress or no_progress, log, before,
+                            _peak_rss_mb, live)
         try:
             if cores > 1 and len(todo) > 1:
                 run_side_by_side(todo, runner, cores=cores, weights=before,

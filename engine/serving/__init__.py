@@ -8,11 +8,13 @@ report tables), so that pages hold widgets and layout only.
 from engine.serving.catalogs import (
     building_catalogs,
     built_catalogs,
+    catalog_build,
     failed_builds,
     manifest_mtime,
     open_catalog,
 )
 
 __all__ = [
-    "building_catalogs", "built_catalogs", "failed_builds", "manifest_mtime", "open_catalog",
+    "building_catalogs", "built_catalogs", "catalog_build", "failed_builds", "manifest_mtime",
+    "open_catalog",
 ]

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 from engine.artifacts import ArtifactError
 from engine.catalog import Catalog
@@ -12,6 +14,7 @@ from engine.pipeline.live import LiveBuild, last_failure, live_build
 from engine.pipeline.status import check
 
 DEFAULT_CATALOG = "demo"
+T = TypeVar("T")
 
 
 def open_catalog(
@@ -67,20 +70,29 @@ def built_catalogs() -> list[str]:
 
 def building_catalogs() -> dict[str, LiveBuild]:
     """Catalogs being built right now (a live build process under ``data/artifacts``)."""
-    root = data_dir() / "artifacts"
-    if not root.is_dir():
-        return {}
-    found = {p.name: live_build(p) for p in sorted(root.iterdir()) if p.is_dir()}
-    return {name: build for name, build in found.items() if build is not None}
+    return _per_catalog(live_build)
+
+
+def catalog_build(name: str) -> LiveBuild | None:
+    """The build of catalog ``name`` running right now, if any."""
+    try:
+        return live_build(artifacts_dir(name))
+    except ValueError:  # not a catalog name
+        return None
 
 
 def failed_builds() -> dict[str, str]:
     """Catalogs whose last build did not finish (it failed, or its process died), and why."""
+    return _per_catalog(last_failure)
+
+
+def _per_catalog(read: Callable[[Path], T | None]) -> dict[str, T]:
+    """``read`` of every catalog folder under ``data/artifacts``, where it found something."""
     root = data_dir() / "artifacts"
     if not root.is_dir():
         return {}
-    found = {p.name: last_failure(p) for p in sorted(root.iterdir()) if p.is_dir()}
-    return {name: why for name, why in found.items() if why}
+    found = {p.name: read(p) for p in sorted(root.iterdir()) if p.is_dir()}
+    return {name: value for name, value in found.items() if value is not None}
 
 
 def manifest_mtime(name: str) -> float:
