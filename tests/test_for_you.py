@@ -141,17 +141,21 @@ def test_serving_service_answers_like_the_plain_one(tiny_catalog):
             ]
 
 
-def test_serving_reason_skips_history_items_without_features(tiny_catalog):
+@pytest.mark.parametrize("memoised", [False, True])
+def test_reason_skips_history_items_without_features(tiny_catalog, memoised):
     """A history item the feature index does not know is left out of the reason (its neighbours
-    are not shifted onto other items), and an unknown item gets the generic reason."""
+    are not shifted onto other items), and an unknown item gets the generic reason; for the
+    plain service and the app's memoised one."""
+    from engine.recommend.service import RecommendationService
     from engine.serving.recommendations import ServingRecommendations
 
-    served = ServingRecommendations.for_catalog(tiny_catalog)
+    served = (ServingRecommendations if memoised else RecommendationService).for_catalog(
+        tiny_catalog)
     inter = tiny_catalog.table("interactions")
     user = inter.loc[inter["split"] == "train", "user_id"].value_counts().index[0]
     item = str(tiny_catalog.item_ids[0])
     before = served.why(user, item, n=1)
-    hist = served._sorted_history(user)[1][:50]
+    hist = served._history_ids(user)[:50]
     data = served._data()
     nearest = before.removeprefix("Like ").split(".")[0]
     titles = served._attributes()[1]["title"]

@@ -49,7 +49,8 @@ class RecommendationService:
         self._shared_data = None  # the InteractionData every model shares, loaded once
         self._lock = threading.Lock()
         self._user_rows: dict | None = None  # user id -> rows of ``train`` (built on first use)
-        self._by_id: pd.DataFrame | None = None  # ``items`` and their top tags, by item id
+        # item id -> position, and the reasons' fields (title, category, top tags) by position
+        self._attrs: tuple[dict[str, int], dict[str, np.ndarray]] | None = None
 
     @classmethod
     def for_catalog(cls, catalog) -> RecommendationService:
@@ -122,28 +123,40 @@ class RecommendationService:
     def why(self, user_id: str, item_id: str, n: int = 3) -> str:
         """A short reason: the nearest history items by content and the shared attributes."""
         data = self._data()
-        hist = self.history(user_id, 50)
-        if not len(hist):
+        pos, attrs = self._attributes()
+        # the last 50 interactions whose items have content features and attributes (one the
+        # features do not know is left out, so rows and ids stay aligned)
+        hist_ids = np.array([i for i in self._history_ids(user_id)[:50]
+                             if i in data.item_index and i in pos], dtype=object)
+        target, item = data.item_index.get(str(item_id)), pos.get(str(item_id))
+        if not len(hist_ids) or target is None or item is None:
             return "Popular or new in the catalog."
-        rows = np.array([data.item_index[i] for i in hist["item_id"] if i in data.item_index])
-        target = data.item_index[str(item_id)]
+        rows = np.array([data.item_index[i] for i in hist_ids])
         sims = data.features[rows] @ data.features[target]
-        near = hist["item_id"].to_numpy()[np.argsort(-sims)[:n]]
-        if self._by_id is None:
-            tags = top_tags(self.items, self.keywords).drop(columns="category")
-            self._by_id = pd.concat(
-                [self.items.reset_index(drop=True), tags], axis=1
-            ).set_index("item_id")
-        by_id = self._by_id
-        item = by_id.loc[str(item_id)]
-        past = by_id.loc[hist["item_id"]]
-        shared = [
-            f"{item[f]} ({(past[f] == item[f]).mean():.0%} of history)"
-            for f in ("category", *TAG_FIELDS)
-            if item[f] and (past[f] == item[f]).mean() >= 0.2
-        ]
-        titles = ", ".join(by_id.loc[i, "title"] for i in near)
-        reason = f"Like {titles}."
+        near = hist_ids[np.argsort(-sims, kind="stable")[:n]]
+        past = np.array([pos[i] for i in hist_ids])
+        shared = []
+        for f in ("category", *TAG_FIELDS):
+            value = attrs[f][item]
+            share = (attrs[f][past] == value).mean() if value else 0.0
+            if value and share >= 0.2:
+                shared.append(f"{value} ({share:.0%} of history)")
+        reason = "Like " + ", ".join(attrs["title"][pos[i]] for i in near) + "."
         if shared:
             reason += " Matches your taste for " + ", ".join(shared) + "."
         return reason
+
+    def _history_ids(self, user_id: str) -> np.ndarray:
+        """The item ids of the user's training interactions, newest first."""
+        return self.history(user_id, len(self.train))["item_id"].to_numpy(dtype=object)
+
+    def _attributes(self) -> tuple[dict[str, int], dict[str, np.ndarray]]:
+        """Item id -> position, and per field (title, category, top tags) an array of values by
+        position (built once)."""
+        if self._attrs is None:
+            tags = top_tags(self.items, self.keywords).drop(columns="category")
+            by_id = pd.concat([self.items.reset_index(drop=True), tags], axis=1)
+            pos = {str(i): p for p, i in enumerate(by_id["item_id"])}
+            attrs = {f: by_id[f].to_numpy() for f in ("title", "category", *TAG_FIELDS)}
+            self._attrs = (pos, attrs)
+        return self._attrs
