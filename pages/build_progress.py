@@ -1,4 +1,5 @@
-"""The panel every page shows while its catalog is being built (``make run`` on a first start).
+"""The panel every page shows while its catalog is being built (``make run`` on a first start),
+and the sidebar note while a catalog that is already built is rebuilt.
 
 The build runs beside the app and writes its state (``engine.pipeline.live``); this panel reads
 it every two seconds and, when the build has ended, reruns the page, which then opens the
@@ -78,6 +79,19 @@ def _progress(name: str) -> None:
     st.caption(f"Build log: `{log_path(name)}` (when `make run` started it). Stopping "
                "`make run` stops the build it started; the next `make run` carries on from the "
                "last finished step.")
+
+
+@st.fragment(run_every=REFRESH)
+def rebuild_notice(name: str) -> None:
+    """A short note (in the sidebar) while the catalog the page serves is rebuilt: the built
+    version keeps answering, and the page reruns onto the new one when the build ends."""
+    build = catalog_build(name)
+    if build is None:  # ended: the whole page runs again and opens the new manifest
+        st.rerun()
+    eta = build.eta_seconds(time.time())
+    left = f", about {format_duration(eta)} left" if eta is not None else ""
+    st.info(f"A rebuild of **{name}** is running ({build.done} of {max(1, len(build.steps))} "
+            f"steps{left}). This version answers until it is done.", icon=":material/sync:")
 
 
 def build_failures(name: str | None = None) -> None:

@@ -28,7 +28,7 @@ from engine.serving import (
     open_catalog,
 )
 from engine.serving.thumbnails import ThumbnailCache
-from pages.build_progress import build_failures, show_build, watch_for_build
+from pages.build_progress import build_failures, rebuild_notice, show_build, watch_for_build
 from pages.cache_diag import note_build
 from pages.card_html import Card, flat_card_html, grid_html
 
@@ -296,15 +296,15 @@ def current_catalog() -> Catalog:
         st.session_state["catalog_name"] = default
     st.sidebar.selectbox("Catalog", names, key="catalog_name")
     name, mtime = catalog_key()
-    if catalog_build(name) is not None:  # a rebuild: its steps are being replaced: wait
-        show_build(name)
-        st.stop()
     try:
         catalog = _open_catalog(name, mtime)
         store = vector_store_picker(catalog)
         if store != "faiss":
             catalog = _open_catalog(name, mtime, store)
     except ArtifactError as exc:
+        if catalog_build(name) is not None:  # being built: follow the build until it ends
+            show_build(name)
+            st.stop()
         st.error(f"The '{name}' catalog cannot be served: {exc.reason}")
         st.code(exc.fix or f"python -m engine build --preset {name}", language="bash")
         build_failures(name)
@@ -312,6 +312,9 @@ def current_catalog() -> Catalog:
         st.stop()
     n = len(catalog.items)
     st.sidebar.caption(f"{n:,} products · built {catalog.manifest['built_at'][:10]}")
+    if catalog_build(name) is not None:  # a rebuild: the built catalog serves until it ends
+        with st.sidebar:
+            rebuild_notice(name)
     return catalog
 
 

@@ -250,7 +250,7 @@ def test_a_malformed_state_shows_the_build_page_without_a_traceback(tmp_path, mo
     assert "**world** · starting" in text and "**sbert** · done in 0 s" in text
 
 
-def test_a_catalog_being_rebuilt_is_not_opened(tmp_path, monkeypatch):
+def test_a_catalog_being_built_that_cannot_be_served_shows_the_build(tmp_path, monkeypatch):
     folder = tmp_path / "artifacts" / "demo"
     live = _running_state(folder, "demo")
     (folder / "manifest.json").write_text("{}")  # the old build's manifest, still in place
@@ -259,3 +259,29 @@ def test_a_catalog_being_rebuilt_is_not_opened(tmp_path, monkeypatch):
     live.close("stopped")
     at.run()
     assert at.error and at.error[0].value.startswith("The 'demo' catalog cannot be served")
+
+
+def test_a_built_catalog_being_rebuilt_keeps_answering_with_a_note(tiny_catalog, data_dir):
+    """A rebuild (e.g. after a code change) leaves the built version serving: the page opens it
+    and says so in the sidebar, and moves on once the build has ended."""
+    folder = data_dir / "artifacts" / "tiny"
+    state = folder / STATE_FILE
+    before = state.read_bytes() if state.exists() else None
+    live = _running_state(folder, "tiny")
+    try:
+        at = AppTest.from_file(APP, default_timeout=120)
+        at.session_state["catalog_name"] = "tiny"
+        at.run()
+        assert not at.exception, [e.value for e in at.exception]
+        assert "Building the catalog" not in [t.value for t in at.title]
+        assert not at.error
+        notes = [i.value for i in at.sidebar.info]
+        assert notes == ["A rebuild of **tiny** is running (1 of 3 steps). This version answers "
+                         "until it is done."]
+        live.close("done")
+        at.run()
+        assert not at.sidebar.info and not at.exception
+    finally:
+        live.close("done")
+        if before is not None:
+            state.write_bytes(before)
