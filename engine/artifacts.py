@@ -11,6 +11,9 @@ A step writes into a temporary folder which is renamed to ``steps/<step>-<hash>`
 step has finished, so a step folder either exists complete or not at all. ``manifest.json`` is
 replaced (temp file + rename) only when every step has finished, so an interrupted build leaves the
 previous artifacts usable. Folders no manifest points to are removed after a successful build.
+A first build (no manifest, or the partial one an interrupted first build left) also publishes a
+manifest marked ``partial`` after each finished step, naming only the finished steps: the app
+serves what they make possible while the rest builds.
 """
 
 from __future__ import annotations
@@ -221,6 +224,13 @@ class ArtifactStore:
             if disk is not None and disk is not exc:  # a library's own type for a full disk
                 raise disk from exc
             raise
+
+    def publish_partial(self, manifest: dict[str, Any]) -> None:
+        """Atomically make a first build's ``manifest`` of the steps finished so far current
+        (``"partial": true``), so the app can serve them while the others build; nothing is
+        removed (the running steps' folders are still temporary)."""
+        atomic_write_json(self.manifest_path,
+                          {**manifest, "partial": True, "format_version": FORMAT_VERSION})
 
     def commit(self, manifest: dict[str, Any]) -> None:
         """Atomically make ``manifest`` current, then remove folders nothing points to."""

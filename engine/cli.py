@@ -208,6 +208,12 @@ def cmd_status(args: argparse.Namespace) -> int:
         print(f"'{args.catalog}' is built and up to date ({status.manifest['built_at']}).")
         _report_status(args.catalog)
         return 0
+    if status.partial:
+        print(f"'{args.catalog}' is partly built (a first build, running or stopped): "
+              f"{', '.join(status.unbuilt)} not built yet; the app serves the other steps' "
+              "methods.")
+        print(f"Finish with: {status.fix}")
+        return 1
     print(f"'{args.catalog}' cannot be served: {' '.join(status.problems)}")
     print(f"Rebuild with: {status.fix}")
     return 1

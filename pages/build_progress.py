@@ -16,7 +16,13 @@ import streamlit as st
 from engine.paths import REPO_ROOT, data_dir
 from engine.pipeline.live import LiveBuild
 from engine.progress_lines import format_duration
-from engine.serving import building_catalogs, built_catalogs, catalog_build, failed_builds
+from engine.serving import (
+    building_catalogs,
+    built_catalogs,
+    catalog_build,
+    failed_builds,
+    manifest_mtime,
+)
 
 REFRESH = timedelta(seconds=2)
 _BADGES = {
@@ -52,22 +58,23 @@ def step_rows(build: LiveBuild, now: float) -> list[str]:
     return rows
 
 
-def show_build(name: str) -> None:
-    """The build of ``name`` with its steps, refreshed until it ends; then the page reruns."""
+def show_build(name: str, mtime: float) -> None:
+    """The build of ``name`` with its steps, refreshed until it ends or publishes the first
+    steps it can serve (a manifest newer than ``mtime``); then the page reruns."""
     st.title("Building the catalog")
     st.write(
         f"The **{name}** catalog is being built on this machine (the first start of "
         "`make run` does this once; later starts take seconds). This page follows the build "
-        "and opens the app as soon as it is ready."
+        "and opens the app as soon as its first methods are ready."
     )
-    _progress(name)
+    _progress(name, mtime)
 
 
 @st.fragment(run_every=REFRESH)
-def _progress(name: str) -> None:
+def _progress(name: str, mtime: float) -> None:
     build = catalog_build(name)
-    if build is None:  # ended (or stopped): the whole page runs again and opens the catalog
-        st.rerun()
+    if build is None or manifest_mtime(name) != mtime:
+        st.rerun()  # ended, or published steps: the whole page runs again and opens them
     now = time.time()
     total = max(1, len(build.steps))
     eta = build.eta_seconds(now)
@@ -82,16 +89,20 @@ def _progress(name: str) -> None:
 
 
 @st.fragment(run_every=REFRESH)
-def rebuild_notice(name: str) -> None:
-    """A short note (in the sidebar) while the catalog the page serves is rebuilt: the built
-    version keeps answering, and the page reruns onto the new one when the build ends."""
+def rebuild_notice(name: str, mtime: float, partial: bool) -> None:
+    """A short note (in the sidebar) while the catalog the page serves is built: a rebuild
+    leaves the built version answering; a first build serves its finished steps' methods. The
+    page reruns onto the new manifest when the build publishes one (``mtime`` changes)."""
     build = catalog_build(name)
-    if build is None:  # ended: the whole page runs again and opens the new manifest
-        st.rerun()
+    if build is None or manifest_mtime(name) != mtime:
+        st.rerun()  # the whole page runs again and opens the new manifest
     eta = build.eta_seconds(time.time())
     left = f", about {format_duration(eta)} left" if eta is not None else ""
-    st.info(f"A rebuild of **{name}** is running ({build.done} of {max(1, len(build.steps))} "
-            f"steps{left}). This version answers until it is done.", icon=":material/sync:")
+    steps = f"{build.done} of {max(1, len(build.steps))} steps{left}"
+    st.info(f"**{name}** is being built ({steps}). The methods of the steps built so far work "
+            "now; the others appear as their steps finish." if partial else
+            f"A rebuild of **{name}** is running ({steps}). This version answers until it is "
+            "done.", icon=":material/sync:")
 
 
 def build_failures(name: str | None = None) -> None:

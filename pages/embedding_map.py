@@ -30,6 +30,10 @@ def colour_swatch(name: str) -> str | None:
 def embedding_map(catalog: Catalog) -> None:
     """Draw the map with its controls."""
     spaces = [s for s in SPACES if s in embedding_spaces(catalog)]
+    if not spaces:  # a catalog still being built: no embeddings yet
+        st.info("The embedding map appears when the catalog's text or image embeddings are "
+                "built.")
+        return
     c1, c2, c3 = st.columns([2, 1, 2], vertical_alignment="bottom")
     space = c1.selectbox(
         "Embeddings", spaces, key="map_space", format_func=lambda s: SPACES[s][0]

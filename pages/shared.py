@@ -45,7 +45,7 @@ def esc(text: object) -> str:
 @st.cache_resource(show_spinner="Opening the catalog…", max_entries=4)
 def _cached_catalog(name: str, manifest_mtime: float, store: str) -> Catalog:
     note_build("_open_catalog", name, manifest_mtime, store)
-    return open_catalog(name, vector_store=store)
+    return open_catalog(name, vector_store=store, partial=True)
 
 
 def _open_catalog(name: str, manifest_mtime: float, store: str = "faiss") -> Catalog:
@@ -283,7 +283,7 @@ def current_catalog() -> Catalog:
     """The catalog chosen in the sidebar; stops the page with a clear message if unusable."""
     names = built_catalogs()
     if not names and (building := building_catalogs()):
-        show_build(next(iter(building)))
+        show_build(next(iter(building)), 0.0)
         st.stop()
     if not names:
         st.error("No catalog has been built yet.")
@@ -303,7 +303,7 @@ def current_catalog() -> Catalog:
             catalog = _open_catalog(name, mtime, store)
     except ArtifactError as exc:
         if catalog_build(name) is not None:  # being built: follow the build until it ends
-            show_build(name)
+            show_build(name, mtime)
             st.stop()
         st.error(f"The '{name}' catalog cannot be served: {exc.reason}")
         st.code(exc.fix or f"python -m engine build --preset {name}", language="bash")
@@ -311,10 +311,18 @@ def current_catalog() -> Catalog:
         watch_for_build(name)
         st.stop()
     n = len(catalog.items)
-    st.sidebar.caption(f"{n:,} products · built {catalog.manifest['built_at'][:10]}")
-    if catalog_build(name) is not None:  # a rebuild: the built catalog serves until it ends
+    partial = bool(catalog.manifest.get("partial"))
+    st.sidebar.caption(f"{n:,} products · " + ("being built" if partial else
+                                               f"built {catalog.manifest['built_at'][:10]}"))
+    if catalog_build(name) is not None:  # the built steps serve until the build ends
         with st.sidebar:
-            rebuild_notice(name)
+            rebuild_notice(name, mtime, partial)
+    elif partial:
+        st.sidebar.warning("This catalog is only partly built (its build stopped): the methods "
+                           "of the missing steps are not offered. `make run` or `python -m "
+                           "engine build` finishes it.")
+        build_failures(name)
+        watch_for_build(name)  # a build started later: follow it
     return catalog
 
 

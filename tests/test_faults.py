@@ -92,20 +92,26 @@ def run_cli(data: Path, *args: str, timeout: float = 600) -> subprocess.Complete
 
 # -- a build killed mid-step -------------------------------------------------------------------
 def test_first_build_killed_mid_step_refuses_with_the_rebuild_command(tmp_path):
+    """A first build killed in a step leaves the partial manifest of its finished steps (the
+    app serves them); the CLI and the API refuse it with the command that finishes it."""
     data = tmp_path / "data"
     kill_during(data, "sbert", SMALL)
     root = data / "artifacts" / "tiny"
-    assert not (root / "manifest.json").exists()
+    manifest = json.loads((root / "manifest.json").read_text())
+    assert manifest["partial"] and "world" in manifest["steps"]
+    assert "sbert" not in manifest["steps"]
     assert temp_folders(root), "the killed step's temporary folder is what a kill leaves"
     with pytest.raises(ArtifactError) as info:
         open_catalog("tiny", root=root)
-    assert "No built artifacts for 'tiny'" in str(info.value)
+    assert "The 'tiny' catalog is only partly built" in str(info.value)
     assert info.value.fix == "python -m engine build --preset tiny"
+    assert open_catalog("tiny", root=root, partial=True).built_steps == set(manifest["steps"])
     proc = run_cli(data, "search", "--catalog", "tiny", "--query", "boots")
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
-    assert proc.stderr.strip().splitlines() == [
-        f"error: No built artifacts for 'tiny' ({root}). Fix: python -m engine build --preset tiny"
-    ]
+    [line] = proc.stderr.strip().splitlines()
+    assert line.startswith("error: The 'tiny' catalog is only partly built: its first build is "
+                           "running or stopped (") and "sbert" in line
+    assert line.endswith("not built yet). Fix: python -m engine build --preset tiny")
 
 
 def test_build_killed_mid_step_keeps_serving_the_previous_build(tiny_catalog, data_dir, tmp_path):
@@ -354,7 +360,8 @@ def test_an_undetected_fault_would_be_reported(tiny_catalog, monkeypatch):
     import engine.serving.catalogs
 
     monkeypatch.setattr(engine.serving.catalogs, "check", lambda name, root=None: type(
-        "S", (), {"ok": True, "problems": [], "fix": "", "manifest": {"steps": {}}})())
+        "S", (), {"ok": True, "problems": [], "fix": "", "manifest": {"steps": {}},
+                   "partial": False, "unbuilt": []})())
     outcomes = {o.case: o for o in inject_faults(tiny_catalog)}
     assert not outcomes["manifest-truncated"].ok
     assert outcomes["manifest-truncated"].got == "serve"

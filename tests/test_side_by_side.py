@@ -8,6 +8,7 @@ the same time cannot both pass it, so concurrency is tested without timing.
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import hashlib
 import json
@@ -84,12 +85,12 @@ STEP_E = Step("e", 1, (), (), run_e, "one thread, ready from the start", threads
 STEPS = [STEP_A, STEP_B, STEP_C, STEP_D, STEP_E]
 
 
-def _build(root: Path, logs: list[str]) -> dict:
+def _build(root: Path, logs: list[str], steps: list[Step] = STEPS) -> dict:
     store = ArtifactStore(root)
     records: dict = {}
-    runner = StepRunner(store, load_preset("tiny"), {s.name: f"h{s.name}" for s in STEPS},
+    runner = StepRunner(store, load_preset("tiny"), {s.name: f"h{s.name}" for s in steps},
                         records, no_progress, logs.append, {}, lambda: None)
-    run_side_by_side(list(STEPS), runner, cores=2, weights={}, progress_line=None)
+    run_side_by_side(list(steps), runner, cores=2, weights={}, progress_line=None)
     return records
 
 
@@ -131,6 +132,18 @@ def test_steps_start_only_while_their_threads_fit(tmp_path):
         elif "done in" in line:
             running.remove(name)
     assert logs[0] == "[a] building: two threads, first" and not running
+
+
+def test_a_quick_step_starts_before_longer_chains_and_is_not_overtaken(tmp_path):
+    """A ``quick`` step (seconds of work that unlock methods) starts first; the two-thread step
+    with the longest chain then waits for it rather than being overtaken by another."""
+    logs: list[str] = []
+    steps = [*STEPS[:-1], dataclasses.replace(STEP_E, quick=True)]
+    _build(tmp_path / "store", logs, steps)
+    starts = [line.split("]")[0][1:] for line in logs if "building" in line]
+    assert starts[:2] == ["e", "a"]
+    assert logs.index("[a] building: two threads, first") > logs.index(
+        next(line for line in logs if line.startswith("[e] done in")))
 
 
 def test_a_failing_step_stops_new_steps_keeps_finished_ones_and_raises_its_error(

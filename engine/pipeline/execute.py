@@ -48,10 +48,12 @@ class StepRunner:
     def __init__(self, store: ArtifactStore, cfg: BuildConfig, hashes: dict[str, str],
                  records: dict[str, Any], progress: ProgressFn, log: Callable[[str], None],
                  before: dict[str, float], peak_rss: Callable[[], float | None],
-                 live: Any = None):
+                 live: Any = None, on_built: Callable[[], None] | None = None):
         self.store, self.cfg, self.hashes, self.records = store, cfg, hashes, records
         self.progress, self.log, self.before, self.peak_rss = progress, log, before, peak_rss
         self.live = live  # an engine.pipeline.live.LiveState, told of each start and end
+        self.on_built = on_built  # called after each step is recorded (a first build's
+        # partial manifest)
 
     def threads(self, step: Step) -> int:
         return step_threads(step, self.cfg)
@@ -95,6 +97,8 @@ class StepRunner:
         # Cumulative: the step that raised it is the first whose figure is higher.
         self.records[name] = {**rec.__dict__, "skipped": False, "peak_rss_mb": self.peak_rss(),
                               "threads": started.ctx.threads}
+        if self.on_built is not None:
+            self.on_built()
         if self.live is not None:
             self.live.finished(name, rec.seconds)
         if started.unavailable:

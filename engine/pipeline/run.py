@@ -1,7 +1,8 @@
 """Run the build: every step of the plan, skipping those whose artifacts are up to date.
 
 The manifest is written last (see :mod:`engine.artifacts`), so an interrupted build leaves the
-previous artifacts usable.
+previous artifacts usable. A first build also publishes a partial manifest after each step, so
+the app serves the finished steps' methods while the others build.
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ def run_build(
     t_start = time.perf_counter()
     load_at_start = load_average()
     with store.lock():
+        first = _first_build(store)
         previous = previous_records(store)
         before = previous_seconds(store)
         todo = []
@@ -69,8 +71,20 @@ def run_build(
         cores = max(1, min(jobs, _cpu_count()))
         live = LiveState(store.root, name, [s.name for s in planning.ordered_steps()],
                          [s for s in records], before, pack=_packing(store, cores))
+
+        def manifest_now() -> dict[str, Any]:
+            """The manifest of the steps recorded so far (in dependency order)."""
+            return _manifest(name, cfg, {s.name: records[s.name] for s in planning.ordered_steps()
+                                         if s.name in records}, cores, load_at_start, t_start)
+
+        def publish_partial() -> None:
+            if first and "world" in records:
+                store.publish_partial(manifest_now())
+
         runner = StepRunner(store, cfg, hashes, records, progress or no_progress, log, before,
-                            _peak_rss_mb, live)
+                            _peak_rss_mb, live, on_built=publish_partial)
+        if todo:
+            publish_partial()  # a stopped first build's finished steps serve at once
         try:
             if cores > 1 and len(todo) > 1:
                 run_side_by_side(todo, runner, cores=cores, weights=before,
@@ -84,33 +98,46 @@ def run_build(
         except BaseException as exc:
             live.close("failed", str(exc) or type(exc).__name__)
             raise
-        # in dependency order, whatever order the steps finished in
-        records = {s.name: records[s.name] for s in planning.ordered_steps() if s.name in records}
-        manifest = {
-            "name": name,
-            "preset": cfg.preset,
-            "config": cfg.to_dict(),
-            "config_hash": stable_hash(cfg.to_dict()),
-            "steps": records,
-            "versions": planning.package_versions(),
-            "machine": {
-                "platform": platform.platform(),
-                "cpus": _cpu_count(),
-                "jobs": cores,
-                "load_average_at_start": load_at_start,
-                "peak_rss_mb": _peak_rss_mb(),
-            },
-            "built_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-            "build_seconds": round(time.perf_counter() - t_start, 2),
-            "rebuild_command": rebuild_command(cfg, name),
-        }
-        if all(r.get("skipped") for r in records.values()):
+        manifest = manifest_now()  # every step, in dependency order
+        if all(r.get("skipped") for r in manifest["steps"].values()):
             _keep_last_build(store, manifest)
         store.commit(manifest)
         live.close("done")
     for line in step_table(manifest):
         log(line)
     return manifest
+
+
+def _manifest(name: str, cfg: BuildConfig, records: dict[str, Any], cores: int,
+              load_at_start: Any, t_start: float) -> dict[str, Any]:
+    """The build's manifest over ``records`` (the steps' records, in dependency order)."""
+    return {
+        "name": name,
+        "preset": cfg.preset,
+        "config": cfg.to_dict(),
+        "config_hash": stable_hash(cfg.to_dict()),
+        "steps": records,
+        "versions": planning.package_versions(),
+        "machine": {
+            "platform": platform.platform(),
+            "cpus": _cpu_count(),
+            "jobs": cores,
+            "load_average_at_start": load_at_start,
+            "peak_rss_mb": _peak_rss_mb(),
+        },
+        "built_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "build_seconds": round(time.perf_counter() - t_start, 2),
+        "rebuild_command": rebuild_command(cfg, name),
+    }
+
+
+def _first_build(store: ArtifactStore) -> bool:
+    """No manifest yet, or only the partial one of a first build that stopped: this build
+    publishes a partial manifest after each step (a complete one stays until the end)."""
+    try:
+        return bool(store.read_manifest().get("partial"))
+    except Exception:  # none, or unreadable: nothing to keep serving
+        return not store.manifest_path.is_file()
 
 
 def default_jobs() -> int:
@@ -128,6 +155,8 @@ def _packing(store: ArtifactStore, cores: int) -> float:
     side by side), for the live state's time left; ``1 / cores`` without one."""
     try:
         last = store.read_manifest()
+        if last.get("partial"):  # a stopped first build: its time is not a whole build's
+            return 1.0 / cores
         steps = [r.get("seconds") or 0.0 for r in last["steps"].values() if not r.get("skipped")]
         ratio = float(last["build_seconds"]) / sum(steps)
     except Exception:  # no manifest, or one without the figures: the cores' share

@@ -3,9 +3,9 @@
 Each step declares its threads (:func:`engine.pipeline.step.step_threads`), fixed by the config
 and not by the schedule, so a build made side by side holds the same models as one made step by
 step. The scheduler starts ready steps (all dependencies built) in order of the longest chain of
-work still behind them (last build's times when known), and only while their threads fit: the
-CLIP training on two threads runs alone, while the one-thread recommenders run beside the
-query, fusion and ranker steps.
+work still behind them (last build's times when known), a ``quick`` step first, and only while
+their threads fit: the CLIP training on two threads runs alone, while the one-thread
+recommenders run beside the query, fusion and ranker steps.
 
 One step at a time runs in this process (in a thread, with the build's own progress reporter);
 any other runs in a spawned child process (a fresh interpreter: no OpenMP state is inherited)
@@ -218,8 +218,9 @@ def _start_ready(pending: list[Step], running: list[_Job], unbuilt: set[str],
     """Start ready steps, highest priority first, while their threads fit (strictly in order:
     a step waiting for cores is not overtaken)."""
     ready = [s for s in pending if not any(d in unbuilt for d in s.deps)]
-    # ties: the step with more threads first (the one-thread steps can share the cores later)
-    ready.sort(key=lambda s: (-priority[s.name], -runner.threads(s), order[s.name]))
+    # quick steps first (seconds of work that let a first build's app search early); ties: the
+    # step with more threads first (the one-thread steps can share the cores later)
+    ready.sort(key=lambda s: (not s.quick, -priority[s.name], -runner.threads(s), order[s.name]))
     used = sum(job.threads for job in running)
     for step in ready:
         need = min(runner.threads(step), cores)

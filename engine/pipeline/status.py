@@ -22,6 +22,17 @@ class BuildStatus:
     problems: list[str] = field(default_factory=list)
     fix: str = ""
     manifest: dict[str, Any] | None = None
+    # steps of the plan that a partial manifest (a first build still running, or stopped) has
+    # not built yet; the others are up to date and complete
+    unbuilt: list[str] = field(default_factory=list)
+
+    @property
+    def partial(self) -> bool:
+        """A first build's partial manifest whose finished steps (world among them) can be
+        served; the missing ones are in :attr:`unbuilt`."""
+        return bool(self.manifest and self.manifest.get("partial") and self.unbuilt
+                    and "world" not in self.unbuilt
+                    and len(self.problems) == len(self.unbuilt))
 
 
 def check(name: str, *, root: Path | None = None) -> BuildStatus:
@@ -38,10 +49,12 @@ def check(name: str, *, root: Path | None = None) -> BuildStatus:
         return BuildStatus(name, False, [f"The manifest's config is unreadable ({exc})."], fix)
     problems = _source_problems(cfg)
     expected = plan(cfg)
+    unbuilt: list[str] = []
     for step, step_hash in expected.items():
         rec = manifest.get("steps", {}).get(step)
         if rec is None:
             problems.append(f"Step '{step}' has not been built.")
+            unbuilt.append(step)
         elif rec.get("hash") != step_hash:
             problems.append(f"Step '{step}' is stale (built by another version of the code).")
         else:
@@ -49,7 +62,7 @@ def check(name: str, *, root: Path | None = None) -> BuildStatus:
                 store.step_dir(step, manifest)
             except ArtifactError as exc:
                 problems.append(exc.reason)
-    return BuildStatus(name, not problems, problems, fix, manifest)
+    return BuildStatus(name, not problems, problems, fix, manifest, unbuilt)
 
 
 def _source_problems(cfg: BuildConfig) -> list[str]:

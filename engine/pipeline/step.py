@@ -50,6 +50,9 @@ class Step:
     # How many threads the step uses, from the config (None: ``build_threads``). The build runs
     # steps side by side while their threads fit in the machine's cores.
     threads: Callable[[BuildConfig], int] | None = None
+    # A step of a few seconds that unlocks methods (BM25): a side-by-side build starts it before
+    # longer ready steps, so a first build's app can search within about a minute.
+    quick: bool = False
 
 
 def step_threads(step: Step, cfg: BuildConfig) -> int:

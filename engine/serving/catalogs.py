@@ -23,15 +23,22 @@ def open_catalog(
     root: Path | None = None,
     vector_store: str | None = None,
     milvus_uri: str | None = None,
+    partial: bool = False,
 ) -> Catalog:
     """Open a built catalog; :class:`ArtifactError` says what is wrong and how to fix it.
 
     ``vector_store`` (``faiss`` or ``milvus``; default ``PIXELMATCH_VECTOR_STORE``, else
     ``faiss``) is where its dense methods read their indexes from. ``milvus`` needs a build with
     ``--vector-store milvus``; ``milvus_uri`` overrides the server the build recorded.
+    ``partial`` also opens a first build's partial catalog (the app, while the build runs): the
+    steps not built yet are unavailable (``catalog.unavailable(step)`` says so).
     """
     status = check(name, root=root)
-    if not status.ok:
+    if status.partial and not partial:
+        raise ArtifactError(
+            f"The '{name}' catalog is only partly built: its first build is running or "
+            f"stopped ({', '.join(status.unbuilt)} not built yet).", fix=status.fix)
+    if not (status.ok or status.partial):
         raise ArtifactError(" ".join(status.problems), fix=status.fix)
     catalog = Catalog.load(name, status.manifest, root=root)
     store = vector_store_for(catalog, vector_store, milvus_uri)

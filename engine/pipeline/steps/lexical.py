@@ -49,5 +49,6 @@ STEP = register_step(
         "BM25, TF-IDF, keywords",
         ("indexes/bm25.py", "indexes/tfidf.py", "indexes/keywords.py", "indexes/tokenize.py"),
         threads=one_thread,
+        quick=True,
     )
 )

@@ -1,0 +1,156 @@
+"""A first build serves its finished steps while the others build: the partial manifest it
+publishes after each step, the catalog opened from it, the app on it, and a rebuild of a
+complete catalog, which never publishes one."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from engine.artifacts import ArtifactError
+from engine.config import load_preset
+from engine.pipeline import check, run_build
+from engine.pipeline.live import LiveState
+from engine.serving import open_catalog
+
+ROOT = Path(__file__).resolve().parents[1]
+APP = str(ROOT / "app.py")
+REBUILT = ("lexical", "fusion", "ranker", "vectorstore")  # the cheapest steps of the tiny build
+
+
+def _copy(src: Path, dst: Path, drop: tuple[str, ...], manifest: bool) -> None:
+    """The built tiny catalog's step folders (without those of ``drop``), and its manifest."""
+    shutil.copytree(src / "steps", dst / "steps")
+    for step in drop:
+        for folder in (dst / "steps").glob(f"{step}-*"):
+            shutil.rmtree(folder)
+    if manifest:
+        shutil.copy(src / "manifest.json", dst / "manifest.json")
+
+
+def test_a_first_build_publishes_each_finished_step(tiny_manifest, data_dir, tmp_path):
+    root = tmp_path / "tiny"
+    _copy(data_dir / "artifacts" / "tiny", root, REBUILT, manifest=False)
+    seen: dict[str, tuple] = {}
+
+    def log(line: str) -> None:
+        if "] building:" in line:
+            manifest = json.loads((root / "manifest.json").read_text())
+            status = check("tiny", root=root)
+            seen[line[1:line.index("]")]] = (manifest.get("partial"), set(manifest["steps"]),
+                                             status.ok, status.partial, set(status.unbuilt))
+
+    run_build(load_preset("tiny"), name="tiny", root=root, log=log)
+    done = {"world", "query", "sbert", "clip", "visual", "recommend"}  # the steps kept
+    assert seen == {
+        "lexical": (True, done, False, True, set(REBUILT)),
+        "fusion": (True, done | {"lexical"}, False, True, {"fusion", "ranker", "vectorstore"}),
+        "ranker": (True, done | {"lexical", "fusion"}, False, True, {"ranker", "vectorstore"}),
+        "vectorstore": (True, done | {"lexical", "fusion", "ranker"}, False, True,
+                        {"vectorstore"}),
+    }
+    final = json.loads((root / "manifest.json").read_text())
+    assert "partial" not in final and check("tiny", root=root).ok
+
+
+def test_a_partial_catalog_opens_only_when_asked_with_its_missing_steps_unavailable(
+        tiny_manifest, data_dir, tmp_path):
+    root = tmp_path / "tiny"
+    _copy(data_dir / "artifacts" / "tiny", root, (), manifest=True)
+    manifest = json.loads((root / "manifest.json").read_text())
+    kept = {k: v for k, v in manifest["steps"].items() if k in ("world", "lexical")}
+    (root / "manifest.json").write_text(json.dumps({**manifest, "steps": kept, "partial": True}))
+    with pytest.raises(ArtifactError, match="only partly built: .*sbert"):
+        open_catalog("tiny", root=root)  # the API and the CLI serve complete catalogs only
+    catalog = open_catalog("tiny", root=root, partial=True)
+    assert catalog.built_steps == {"world", "lexical"}
+    assert catalog.unavailable("sbert") == "it has not been built"
+    # a partial manifest with another problem (a stale step), or without the world, is not
+    # served
+    stale = {**kept, "lexical": {**kept["lexical"], "hash": "0" * 16}}
+    (root / "manifest.json").write_text(json.dumps({**manifest, "steps": stale, "partial": True}))
+    assert not check("tiny", root=root).partial
+    no_world = {"lexical": kept["lexical"]}
+    (root / "manifest.json").write_text(json.dumps({**manifest, "steps": no_world,
+                                                    "partial": True}))
+    assert not check("tiny", root=root).partial
+
+
+def test_a_rebuild_keeps_the_complete_manifest_until_it_ends(tiny_manifest, data_dir, tmp_path):
+    root = tmp_path / "tiny"
+    _copy(data_dir / "artifacts" / "tiny", root, ("fusion", "vectorstore"), manifest=True)
+    before = (root / "manifest.json").read_bytes()
+    seen: list[bool] = []
+
+    def log(line: str) -> None:
+        if "] building:" in line:
+            seen.append((root / "manifest.json").read_bytes() == before)
+
+    run_build(load_preset("tiny"), name="tiny", root=root, log=log)
+    assert seen == [True, True]
+    assert "partial" not in json.loads((root / "manifest.json").read_text())
+
+
+# -- the app on a partial catalog ------------------------------------------------------------
+@pytest.fixture
+def partial_data(tiny_manifest, data_dir, tmp_path, monkeypatch) -> Path:
+    """A data folder whose tiny catalog has only its world and lexical steps built."""
+    folder = tmp_path / "artifacts" / "tiny"
+    _copy(data_dir / "artifacts" / "tiny", folder, (), manifest=True)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    kept = {k: v for k, v in manifest["steps"].items() if k in ("world", "lexical")}
+    (folder / "manifest.json").write_text(json.dumps({**manifest, "steps": kept,
+                                                      "partial": True}))
+    monkeypatch.setenv("PIXELMATCH_DATA", str(tmp_path))
+    return folder
+
+
+def _page(page: str | None = None) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.session_state["catalog_name"] = "tiny"
+    at.run()
+    if page:
+        at.switch_page(page)
+        at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def test_the_app_searches_a_first_build_with_what_is_built(partial_data):
+    live = LiveState(partial_data, "tiny", ["world", "lexical", "sbert"], ["world", "lexical"],
+                     {})
+    live.started("sbert")
+    try:
+        at = _page()
+        assert at.selectbox(key="text_method").options == ["bm25", "tfidf", "keyword", "rrf"]
+        notes = [i.value for i in at.sidebar.info]
+        assert notes == ["**tiny** is being built (2 of 3 steps). The methods of the steps "
+                         "built so far work now; the others appear as their steps finish."]
+        at.text_input(key="text_query").input("red backpack")
+        at.button(key="FormSubmitter:text-search-Search").click()
+        at.run()
+        assert not at.exception and not at.error
+        assert any("results for “red backpack” with **bm25**" in m.value for m in at.markdown)
+        image = _page("pages/image_search.py")
+        assert [w.value for w in image.warning][0] == "This catalog has no visual index yet."
+        explorer = _page("pages/catalog_explorer.py")
+        assert not explorer.error
+    finally:
+        live.close("done")
+
+
+def test_a_stopped_first_build_says_the_catalog_is_partly_built_and_why(partial_data):
+    LiveState(partial_data, "tiny", ["world", "lexical", "sbert"], ["world", "lexical"],
+              {}).close("failed", "No space left on device")
+    at = _page()
+    assert not at.sidebar.info
+    assert [w.value for w in at.sidebar.warning] == [
+        "This catalog is only partly built (its build stopped): the methods of the missing "
+        "steps are not offered. `make run` or `python -m engine build` finishes it."]
+    assert [w.value for w in at.main.warning] == [
+        "The last build of 'tiny' did not finish: No space left on device. Its log, when "
+        f"`make run` started it: `{partial_data.parent.parent / 'build-tiny.log'}`."]
