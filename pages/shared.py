@@ -279,6 +279,23 @@ def catalog_key() -> tuple[str, float]:
     return name, manifest_mtime(name)
 
 
+@st.cache_resource
+def _served_versions() -> dict[str, float]:
+    """The newest manifest mtime this process has served, per catalog."""
+    return {}
+
+
+def _drop_superseded(name: str, mtime: float) -> None:
+    """Free the catalogs, models and recommenders of an older manifest of ``name`` once a newer
+    one is served (a rebuild, or each step of a first build): nothing asks for them again, and
+    they would otherwise stay until evicted."""
+    seen = _served_versions()
+    if seen.get(name, mtime) < mtime:
+        for cache in (_cached_catalog, warm_retriever, recommendation_service):
+            cache.clear()
+    seen[name] = max(mtime, seen.get(name, mtime))
+
+
 def current_catalog() -> Catalog:
     """The catalog chosen in the sidebar; stops the page with a clear message if unusable."""
     names = built_catalogs()
@@ -296,6 +313,7 @@ def current_catalog() -> Catalog:
         st.session_state["catalog_name"] = default
     st.sidebar.selectbox("Catalog", names, key="catalog_name")
     name, mtime = catalog_key()
+    _drop_superseded(name, mtime)
     try:
         catalog = _open_catalog(name, mtime)
         store = vector_store_picker(catalog)

@@ -154,3 +154,22 @@ def test_a_stopped_first_build_says_the_catalog_is_partly_built_and_why(partial_
     assert [w.value for w in at.main.warning] == [
         "The last build of 'tiny' did not finish: No space left on device. Its log, when "
         f"`make run` started it: `{partial_data.parent.parent / 'build-tiny.log'}`."]
+
+
+def test_a_newer_manifest_frees_the_caches_of_the_older_one(monkeypatch):
+    """Each step of a first build publishes a newer manifest: the app drops the catalogs,
+    models and recommenders it opened for older ones instead of keeping them until evicted."""
+    from pages import shared
+
+    cleared: list[str] = []
+    for cache in ("_cached_catalog", "warm_retriever", "recommendation_service"):
+        monkeypatch.setattr(shared, cache, type("C", (), {"clear": lambda self, c=cache:
+                                                          cleared.append(c)})())
+    shared._drop_superseded("first-build-test", 1.0)
+    shared._drop_superseded("another-catalog", 9.0)
+    assert cleared == []
+    shared._drop_superseded("first-build-test", 2.0)
+    assert cleared == ["_cached_catalog", "warm_retriever", "recommendation_service"]
+    shared._drop_superseded("first-build-test", 2.0)
+    shared._drop_superseded("first-build-test", 1.0)  # a session that read the older mtime
+    assert len(cleared) == 3
