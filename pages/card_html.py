@@ -19,8 +19,7 @@ STYLE = """<style>
 .pm-card{border:1px solid rgba(49,51,63,.2);border-radius:.5rem;padding:.75rem 1rem}
 .pm-card img{display:block;width:var(--pm-img,120px);height:auto;border-radius:.25rem}
 .pm-grid{display:grid;grid-template-columns:repeat(var(--pm-cols,5),minmax(0,1fr));gap:1rem}
-.pm-grid .pm-card img,.pm-flat img{width:100%}
-.pm-card.pm-flat{border:none;padding:0}
+.pm-grid .pm-card img{width:100%}
 .pm-title{font-weight:600;margin:.45rem 0 .15rem;line-height:1.35}
 .pm-new{background:rgba(255,164,33,.18);color:#9a5b00;border-radius:.3rem;font-size:.75rem;
 padding:.05rem .35rem;margin-left:.3rem;font-weight:600}
@@ -65,9 +64,9 @@ def _img(uri: str, title: str, *, tooltip: bool = False) -> str:
     return f'<img src="{_e(uri)}" alt="{_e(title)}"{tip}>'
 
 
-def card_html(card: Card, *, framed: bool = True) -> str:
+def card_html(card: Card) -> str:
     """One card: image, title (with its rank and a NEW badge), price and attributes, score,
-    reason. ``framed=False`` drops the border (the card sits in a bordered container)."""
+    reason."""
     img = _img(card.image_uri, card.title)
     badge = '<span class="pm-new">NEW</span>' if card.is_new else ""
     meta = _e(card.price)
@@ -79,9 +78,8 @@ def card_html(card: Card, *, framed: bool = True) -> str:
         meta += f" · score {card.score:.4f}"
     why = f'<p class="pm-why">Why: {_e(card.why)}</p>' if card.why else ""
     rank = f"{card.rank}. " if card.rank is not None else ""
-    frame = "pm-card" if framed else "pm-card pm-flat"
     item = f' data-item="{_e(card.item_id)}"' if card.item_id else ""
-    return (f'<div class="{frame}"{item}>{img}<p class="pm-title">{rank}{_e(card.title)}{badge}</p>'
+    return (f'<div class="pm-card"{item}>{img}<p class="pm-title">{rank}{_e(card.title)}{badge}</p>'
             f'<p class="pm-meta">{meta}</p>{why}</div>')
 
 
@@ -95,12 +93,6 @@ def grid_html(cards: list[Card], *, columns: int = 5) -> str:
     """Rows of ``columns`` framed cards, each image as wide as its column, ready for ``st.html``."""
     body = "".join(card_html(c) for c in cards)
     return f'{STYLE}<div class="pm-grid" style="--pm-cols:{max(1, int(columns))}">{body}</div>'
-
-
-def flat_card_html(card: Card) -> str:
-    """One card without its own border, image as wide as its column, ready for ``st.html`` in a
-    bordered container (which also holds the card's buttons)."""
-    return STYLE + card_html(card, framed=False)
 
 
 def history_html(events: list[tuple[str, str, str]]) -> str:

@@ -30,7 +30,7 @@ from engine.serving import (
 from engine.serving.thumbnails import ThumbnailCache
 from pages.build_progress import build_failures, rebuild_notice, show_build, watch_for_build
 from pages.cache_diag import note_build
-from pages.card_html import Card, flat_card_html, grid_html
+from pages.card_html import Card, grid_html
 
 T = TypeVar("T")
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:])")
@@ -446,55 +446,47 @@ def result_grid(
     on_open: str | None = None,
     more_like_this: Callable[[str], None] | None = None,
 ) -> None:
-    """Ranked cards of product images with title, price, attributes and score.
+    """Ranked cards of product images with title, price, attributes and score, as one HTML
+    element (``pages/card_html.py``).
 
-    With ``on_open`` set, each card has an "Open" button storing its row in that session key
-    (one HTML element and its button in a bordered container per card). Otherwise the grid is a
-    single HTML element (``pages/card_html.py``); with ``more_like_this`` set, a "More like
-    this" picker above it lists the ranked results and calls it with the chosen item's id. (A
-    button per card cost the browser a container, an HTML element and a button each: a third
-    more CPU per image search, measured with ``e2e/page_cpu_probe.py``.)
+    With ``more_like_this`` set, a "More like this" picker above the grid lists the cards and
+    calls it with the chosen item's id; with ``on_open`` set, an "Open a product" picker stores
+    the chosen card's row in that session key. (A button per card cost the browser a
+    container, an HTML element and a button each: a third more CPU per image search, measured
+    with ``e2e/page_cpu_probe.py``.)
     """
     cards = [
         html_card(catalog, int(row), None if scores is None else float(scores[i]), rank=i + 1)
         for i, row in enumerate(rows)
     ]
     if more_like_this and len(cards):
-        _more_like_this_picker(cards, key, more_like_this)
-    if not on_open:
-        st.html(grid_html(cards, columns=columns))
-        return
-    for start in range(0, len(rows), columns):
-        cols = st.columns(columns)
-        for j, col in enumerate(cols):
-            i = start + j
-            if i >= len(rows):
-                break
-            row = int(rows[i])
-            with col.container(border=True):
-                st.html(flat_card_html(cards[i]))
-                st.button("Open", key=f"{key}-open-{row}-{i}", on_click=_set_state,
-                          args=(on_open, row))
+        _card_picker(cards, f"{key}-mlt", "More like this", "Search with one of these results…",
+                     lambda i: more_like_this(cards[i].item_id))
+    if on_open and len(cards):
+        _card_picker(cards, f"{key}-open", "Open a product",
+                     "See everything about one of these products…",
+                     lambda i: _set_state(on_open, int(rows[i])))
+    st.html(grid_html(cards, columns=columns))
 
 
-def _more_like_this_picker(cards: list[Card], key: str, then: Callable[[str], None]) -> None:
-    """A select box of the ranked results; choosing one calls ``then`` with its item id (the
-    box empties again, ready for the next results)."""
-    widget = f"{key}-mlt"
+def _card_picker(cards: list[Card], widget: str, label: str, placeholder: str,
+                 then: Callable[[int], None]) -> None:
+    """A select box of the cards; choosing one calls ``then`` with its position (the box
+    empties again, ready for the next cards)."""
 
     def chosen() -> None:
         i = st.session_state.get(widget)
         st.session_state[widget] = None
         if i is not None and 0 <= i < len(cards):
-            then(cards[i].item_id)
+            then(i)
 
     st.selectbox(
-        "More like this",
+        label,
         range(len(cards)),
         index=None,
         key=widget,
         format_func=lambda i: f"{cards[i].rank}. {cards[i].title}",
-        placeholder="Search with one of these results…",
+        placeholder=placeholder,
         on_change=chosen,
     )
 

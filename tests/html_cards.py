@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from streamlit.testing.v1 import AppTest
 
-_CARD = re.compile(r'<div class="pm-card(?: pm-flat)?"(?: data-item="([^"]*)")?>(.*?)</div>', re.S)
+_CARD = re.compile(r'<div class="pm-card"(?: data-item="([^"]*)")?>(.*?)</div>', re.S)
 _TITLE = re.compile(r'<p class="pm-title">(?:(\d+)\. )?(.*?)(<span class="pm-new">NEW</span>)?</p>')
 _META = re.compile(r'<p class="pm-meta">(.*?)</p>')
 _SCORE = re.compile(r" · score (-?[\d.]+)$")

@@ -20,7 +20,7 @@ from engine.catalog import Catalog
 from engine.search import search
 from pages.shared import esc
 from tests.catalog_fixtures import with_truth
-from tests.html_cards import ranked_scores, ranked_titles, shown_cards
+from tests.html_cards import ranked_item_ids, ranked_scores, ranked_titles, shown_cards
 
 APP = str(Path(__file__).parents[1] / "app.py")
 EXPLORER = "pages/catalog_explorer.py"
@@ -45,10 +45,22 @@ def card_titles(at: AppTest) -> list[str]:
 
 
 def card_rows(at: AppTest, prefix: str = "explore") -> list[int]:
-    """Catalog rows of the cards, read from their "Open" buttons' keys."""
-    return [
-        int(b.key.split("-")[2]) for b in at.button if b.key and b.key.startswith(f"{prefix}-open-")
-    ]
+    """Catalog rows of the grid's cards (their ``data-item`` ids), in order; the page's "Open a
+    product" picker offers the same cards in the same order."""
+    from engine.serving import open_catalog
+
+    ids = ranked_item_ids(at)
+    picker = [s for s in at.selectbox if s.key == f"{prefix}-open"]
+    assert len(picker) == (1 if ids else 0)
+    if ids:
+        assert picker[0].options == [f"{i + 1}. {t}" for i, t in enumerate(ranked_titles(at))]
+    rows = {item: row for row, item in enumerate(open_catalog("tiny").items["item_id"])}
+    return [rows[i] for i in ids]
+
+
+def open_card(at: AppTest, row: int, prefix: str = "explore") -> None:
+    """Choose the card of catalog row ``row`` in the "Open a product" picker."""
+    at.selectbox(key=f"{prefix}-open").set_value(card_rows(at, prefix).index(row)).run()
 
 
 @pytest.fixture
@@ -223,7 +235,7 @@ def test_open_shows_the_items_details_and_close_hides_them(explorer, tiny_catalo
     items = tiny_catalog.items
     explorer.multiselect(key="ex_cat").set_value(["handbag"]).run()
     row = card_rows(explorer)[2]
-    [b for b in explorer.button if b.key.startswith(f"explore-open-{row}-")][0].click().run()
+    open_card(explorer, row)
     no_exception(explorer)
     item = items.iloc[row]
     assert [s.value for s in explorer.subheader] == [item["title"]]
@@ -254,7 +266,7 @@ def test_details_title_is_escaped(explorer, monkeypatch):
 
     monkeypatch.setattr(Catalog, "describe", describe)
     row = card_rows(explorer)[0]
-    [b for b in explorer.button if b.key.startswith(f"explore-open-{row}-")][0].click().run()
+    open_card(explorer, row)
     no_exception(explorer)
     assert [s.value for s in explorer.subheader] == [esc(nasty)]
 

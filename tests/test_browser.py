@@ -292,7 +292,8 @@ def test_catalog_explorer(page, app):
     open_page(page, app, "catalog_explorer", "Catalog explorer")
     page.get_by_text(re.compile(r"products match")).wait_for()
     assert main_images(page, 20) == 20  # one page of products
-    page.get_by_test_id("stMain").get_by_role("button", name="Open", exact=True).first.click()
+    page.get_by_role("combobox", name="Open a product").click()  # the picker above the cards
+    page.get_by_role("option").first.click()
     page.get_by_role("button", name="Close").wait_for()
     page.get_by_test_id("stDataFrame").first.wait_for()  # the product's attributes
 

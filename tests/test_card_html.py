@@ -56,14 +56,6 @@ def test_a_ranked_grid_numbers_its_cards_and_sets_its_columns():
     assert 'class="pm-title">Item' not in out  # every card has its rank
 
 
-def test_a_card_beside_its_buttons_has_no_frame_of_its_own():
-    from pages.card_html import flat_card_html
-
-    out = flat_card_html(Card(image_uri=URI, title="Mug", price="$5.00", rank=3))
-    assert out.startswith("<style>") and '<div class="pm-card pm-flat">' in out
-    assert '<p class="pm-title">3. Mug</p>' in out
-
-
 def test_history_row_escapes_and_keeps_only_inline_images():
     from pages.card_html import history_html
 
