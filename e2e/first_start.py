@@ -7,7 +7,8 @@ stops ``make run`` (Ctrl+C) and reads the build's own step times from its manife
 
     python -m e2e.first_start [--preset demo] [--port 8650] [--max-seconds 900]
 
-writes ``reports/first_start.json`` (with ``--preset tiny``: ``--out`` elsewhere). Measure on
+writes ``reports/first_start.json`` (another preset: ``reports/first_start-<preset>.json``, or
+``--out``). Measure on
 an idle machine: the report says the load average before and after, and refuses a busy machine
 unless ``--force``.
 """
@@ -151,10 +152,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--port", type=int, default=8650, help="the app's port (default 8650)")
     p.add_argument("--max-seconds", type=float, default=900.0,
                    help="give up following after this long (default 900)")
-    p.add_argument("--out", default=None, help="JSON file (default reports/first_start.json)")
+    p.add_argument("--out", default=None, help="JSON file (default reports/first_start.json; "
+                   "another preset: reports/first_start-PRESET.json)")
     p.add_argument("--force", action="store_true", help="measure even on a busy machine")
     args = p.parse_args(argv)
-    out = Path(args.out) if args.out else reports_dir() / "first_start.json"
+    default = "first_start.json" if args.preset == "demo" else f"first_start-{args.preset}.json"
+    out = Path(args.out) if args.out else reports_dir() / default
     command = " ".join(["python -m e2e.first_start", *(sys.argv[1:] if argv is None else argv)])
     write_probe(command, out, lambda: measure(args.preset, args.port, args.max_seconds),
                 force=args.force)

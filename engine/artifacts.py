@@ -10,7 +10,8 @@ Layout of one catalog's artifacts (``data/artifacts/<name>/``)::
 A step writes into a temporary folder which is renamed to ``steps/<step>-<hash>`` only when the
 step has finished, so a step folder either exists complete or not at all. ``manifest.json`` is
 replaced (temp file + rename) only when every step has finished, so an interrupted build leaves the
-previous artifacts usable. Folders no manifest points to are removed after a successful build.
+previous artifacts usable. A successful build removes the folders that neither its manifest nor
+the one it replaced points to.
 A first build (no manifest, or the partial one an interrupted first build left) also publishes a
 manifest marked ``partial`` after each finished step, naming only the finished steps: the app
 serves what they make possible while the rest builds.
@@ -233,10 +234,18 @@ class ArtifactStore:
                           {**manifest, "partial": True, "format_version": FORMAT_VERSION})
 
     def commit(self, manifest: dict[str, Any]) -> None:
-        """Atomically make ``manifest`` current, then remove folders nothing points to."""
+        """Atomically make ``manifest`` current, then remove the folders neither it nor the
+        manifest it replaces points to (an app still serving the replaced version may load
+        from its folders until it notices the new one; they go with the next build)."""
         manifest = {**manifest, "format_version": FORMAT_VERSION}
+        try:
+            replaced = self.read_manifest().get("steps", {})
+        except ArtifactError:
+            replaced = {}
         atomic_write_json(self.manifest_path, manifest)
-        keep = {Path(rec["dir"]).name for rec in manifest.get("steps", {}).values()}
+        keep = {Path(rec["dir"]).name for rec in [*manifest.get("steps", {}).values(),
+                                                  *replaced.values()]
+                if isinstance(rec, dict) and "dir" in rec}
         for folder in self.steps_dir.iterdir() if self.steps_dir.exists() else []:
             if folder.is_dir() and folder.name not in keep:
                 shutil.rmtree(folder, ignore_errors=True)

@@ -34,6 +34,8 @@ class Catalog:
         # Where the dense indexes are read from (an ``engine.indexes.store.VectorStoreConfig``);
         # None: the FAISS files. Set by ``engine.serving.open_catalog``.
         self.vector_store: Any = None
+        # Steps built by other code, when opened ``outdated`` (the app, while it is rebuilt).
+        self.stale_steps: list[str] = []
 
     @classmethod
     def load(cls, name: str, manifest: dict[str, Any], *, root: Path | None = None) -> Catalog:

@@ -120,9 +120,13 @@ def log_path(name: str) -> str:
 
 
 @st.fragment(run_every=REFRESH)
-def watch_for_build(name: str | None = None) -> None:
+def watch_for_build(name: str | None = None, mtime: float | None = None) -> None:
     """Rerun the page as soon as a build of ``name`` starts (``make run`` starts the app and
-    the build together, and the app may answer first); with no name, when any build starts or
-    a catalog appears."""
-    if (catalog_build(name) is not None) if name else (building_catalogs() or built_catalogs()):
+    the build together, and the app may answer first) or, given the ``mtime`` the page read,
+    when its manifest changes; with no name, when any build starts or a catalog appears."""
+    if name is None:
+        if building_catalogs() or built_catalogs():
+            st.rerun()
+    elif catalog_build(name) is not None or (mtime is not None and
+                                             manifest_mtime(name) != mtime):
         st.rerun()

@@ -11,7 +11,7 @@ import threading
 import weakref
 from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import NoReturn, TypeVar
 
 import numpy as np
 import streamlit as st
@@ -45,7 +45,9 @@ def esc(text: object) -> str:
 @st.cache_resource(show_spinner="Opening the catalog…", max_entries=4)
 def _cached_catalog(name: str, manifest_mtime: float, store: str) -> Catalog:
     note_build("_open_catalog", name, manifest_mtime, store)
-    return open_catalog(name, vector_store=store, partial=True)
+    # a first build's finished steps, or a catalog built by other code (refused by
+    # current_catalog unless it is being rebuilt)
+    return open_catalog(name, vector_store=store, partial=True, outdated=True)
 
 
 def _open_catalog(name: str, manifest_mtime: float, store: str = "faiss") -> Catalog:
@@ -286,14 +288,17 @@ def _served_versions() -> dict[str, float]:
 
 
 def _drop_superseded(name: str, mtime: float) -> None:
-    """Free the catalogs, models and recommenders of an older manifest of ``name`` once a newer
-    one is served (a rebuild, or each step of a first build): nothing asks for them again, and
-    they would otherwise stay until evicted."""
+    """Free the catalog (with the models and indexes it loaded) and the recommenders of the
+    older manifest of ``name`` once a newer one is served (a rebuild, or each step of a first
+    build): nothing asks for them again, and they would otherwise stay until evicted. Other
+    catalogs' entries stay."""
     seen = _served_versions()
-    if seen.get(name, mtime) < mtime:
-        for cache in (_cached_catalog, warm_retriever, recommendation_service):
-            cache.clear()
-    seen[name] = max(mtime, seen.get(name, mtime))
+    old = seen.get(name, mtime)
+    if old < mtime:
+        for store in STORES:
+            _cached_catalog.clear(name, old, store)
+        recommendation_service.clear(name, old)
+    seen[name] = max(mtime, old)
 
 
 def current_catalog() -> Catalog:
@@ -323,25 +328,36 @@ def current_catalog() -> Catalog:
         if catalog_build(name) is not None:  # being built: follow the build until it ends
             show_build(name, mtime)
             st.stop()
-        st.error(f"The '{name}' catalog cannot be served: {exc.reason}")
-        st.code(exc.fix or f"python -m engine build --preset {name}", language="bash")
-        build_failures(name)
-        watch_for_build(name)
-        st.stop()
+        _refuse(name, mtime, exc.reason, exc.fix)
+    building = catalog_build(name) is not None
+    if catalog.stale_steps and not building:  # built by other code, and no rebuild runs
+        _refuse(name, mtime, " ".join(f"Step '{s}' is stale (built by another version of the "
+                                      "code)." for s in catalog.stale_steps),
+                catalog.manifest.get("rebuild_command"))
     n = len(catalog.items)
     partial = bool(catalog.manifest.get("partial"))
     st.sidebar.caption(f"{n:,} products · " + ("being built" if partial else
                                                f"built {catalog.manifest['built_at'][:10]}"))
-    if catalog_build(name) is not None:  # the built steps serve until the build ends
+    if building:  # the built steps serve until the build ends
         with st.sidebar:
             rebuild_notice(name, mtime, partial)
     elif partial:
         st.sidebar.warning("This catalog is only partly built (its build stopped): the methods "
-                           "of the missing steps are not offered. `make run` or `python -m "
-                           "engine build` finishes it.")
+                           "of the missing steps are not offered. "
+                           f"`{catalog.manifest.get('rebuild_command', 'make run')}` finishes "
+                           "it.")
         build_failures(name)
-        watch_for_build(name)  # a build started later: follow it
+        watch_for_build(name, mtime)  # a build started later, or one that just ended
     return catalog
+
+
+def _refuse(name: str, mtime: float, reason: str, fix: str | None) -> NoReturn:
+    """Stop the page: the catalog cannot be served, why, and the command that fixes it."""
+    st.error(f"The '{name}' catalog cannot be served: {reason}")
+    st.code(fix or f"python -m engine build --preset {name}", language="bash")
+    build_failures(name)
+    watch_for_build(name, mtime)
+    st.stop()
 
 
 STORES = {"faiss": "FAISS (in-process files)", "milvus": "Milvus"}

@@ -157,10 +157,14 @@ def test_a_changed_section_rebuilds_only_the_steps_that_read_it(pipe, cfg):
     assert pipe.calls == ["c"]
     pipe.build(dataclasses.replace(cfg, seed=7))
     assert pipe.calls == ["a", "b", "c"]  # the seed feeds every step
-    # Superseded folders are removed after a successful build.
+    # The replaced manifest's folders stay one build longer (an app may still be loading from
+    # them); older ones are removed after a successful build.
+    seven = plan(dataclasses.replace(cfg, seed=7))
     assert pipe.step_folders() == sorted(
-        f"{s}-{h}" for s, h in plan(dataclasses.replace(cfg, seed=7)).items()
+        {f"{s}-{h}" for s, h in seven.items()} | {f"{s}-{h}" for s, h in plan(clip_changed).items()}
     )
+    pipe.build(dataclasses.replace(cfg, seed=7))  # a no-op build replaces nothing new
+    assert pipe.step_folders() == sorted(f"{s}-{h}" for s, h in seven.items())
     assert_servable(pipe)
 
 

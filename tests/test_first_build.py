@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from engine.artifacts import ArtifactError
+from engine.artifacts import ArtifactError, ArtifactStore
 from engine.config import load_preset
 from engine.pipeline import check, run_build
 from engine.pipeline.live import LiveState
@@ -32,10 +32,19 @@ def _copy(src: Path, dst: Path, drop: tuple[str, ...], manifest: bool) -> None:
         shutil.copy(src / "manifest.json", dst / "manifest.json")
 
 
-def test_a_first_build_publishes_each_finished_step(tiny_manifest, data_dir, tmp_path):
+def test_a_first_build_publishes_each_finished_step(tiny_manifest, data_dir, tmp_path,
+                                                    monkeypatch):
     root = tmp_path / "tiny"
     _copy(data_dir / "artifacts" / "tiny", root, REBUILT, manifest=False)
     seen: dict[str, tuple] = {}
+    published: list[set[str]] = []
+    real = ArtifactStore.publish_partial
+
+    def publish(store, manifest):
+        published.append(set(manifest["steps"]))
+        real(store, manifest)
+
+    monkeypatch.setattr(ArtifactStore, "publish_partial", publish)
 
     def log(line: str) -> None:
         if "] building:" in line:
@@ -55,6 +64,8 @@ def test_a_first_build_publishes_each_finished_step(tiny_manifest, data_dir, tmp
     }
     final = json.loads((root / "manifest.json").read_text())
     assert "partial" not in final and check("tiny", root=root).ok
+    # once per new set of steps, never with every step (that one is the complete manifest)
+    assert len(published) == 4 and set(final["steps"]) not in published
 
 
 def test_a_partial_catalog_opens_only_when_asked_with_its_missing_steps_unavailable(
@@ -150,26 +161,72 @@ def test_a_stopped_first_build_says_the_catalog_is_partly_built_and_why(partial_
     assert not at.sidebar.info
     assert [w.value for w in at.sidebar.warning] == [
         "This catalog is only partly built (its build stopped): the methods of the missing "
-        "steps are not offered. `make run` or `python -m engine build` finishes it."]
+        "steps are not offered. `python -m engine build --preset tiny` finishes it."]
     assert [w.value for w in at.main.warning] == [
         "The last build of 'tiny' did not finish: No space left on device. Its log, when "
         f"`make run` started it: `{partial_data.parent.parent / 'build-tiny.log'}`."]
 
 
 def test_a_newer_manifest_frees_the_caches_of_the_older_one(monkeypatch):
-    """Each step of a first build publishes a newer manifest: the app drops the catalogs,
-    models and recommenders it opened for older ones instead of keeping them until evicted."""
+    """Each step of a first build publishes a newer manifest: the app drops the catalog and the
+    recommenders it opened for the older one (and only those) instead of keeping them until
+    evicted."""
     from pages import shared
 
-    cleared: list[str] = []
-    for cache in ("_cached_catalog", "warm_retriever", "recommendation_service"):
-        monkeypatch.setattr(shared, cache, type("C", (), {"clear": lambda self, c=cache:
-                                                          cleared.append(c)})())
+    cleared: list[tuple] = []
+
+    class Cache:
+        def __init__(self, name: str):
+            self.name = name
+
+        def clear(self, *args) -> None:
+            cleared.append((self.name, *args))
+
+    for cache in ("_cached_catalog", "recommendation_service"):
+        monkeypatch.setattr(shared, cache, Cache(cache))
     shared._drop_superseded("first-build-test", 1.0)
     shared._drop_superseded("another-catalog", 9.0)
     assert cleared == []
     shared._drop_superseded("first-build-test", 2.0)
-    assert cleared == ["_cached_catalog", "warm_retriever", "recommendation_service"]
+    assert cleared == [("_cached_catalog", "first-build-test", 1.0, "faiss"),
+                       ("_cached_catalog", "first-build-test", 1.0, "milvus"),
+                       ("recommendation_service", "first-build-test", 1.0)]
     shared._drop_superseded("first-build-test", 2.0)
     shared._drop_superseded("first-build-test", 1.0)  # a session that read the older mtime
     assert len(cleared) == 3
+
+
+# -- a catalog built by other code --------------------------------------------------------------
+@pytest.fixture
+def stale_data(tiny_manifest, data_dir, tmp_path, monkeypatch) -> Path:
+    """A data folder whose tiny catalog's ranker step was built by other code (its folder is
+    complete; only its recorded hash differs)."""
+    folder = tmp_path / "artifacts" / "tiny"
+    _copy(data_dir / "artifacts" / "tiny", folder, (), manifest=True)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    manifest["steps"]["ranker"]["hash"] = "0" * 16
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    monkeypatch.setenv("PIXELMATCH_DATA", str(tmp_path))
+    return folder
+
+
+def test_an_outdated_catalog_serves_only_while_it_is_rebuilt(stale_data):
+    status = check("tiny", root=stale_data)
+    assert not status.ok and status.outdated and status.stale == ["ranker"]
+    with pytest.raises(ArtifactError, match="Step 'ranker' is stale"):
+        open_catalog("tiny", root=stale_data)
+    assert open_catalog("tiny", root=stale_data, outdated=True).stale_steps == ["ranker"]
+    at = _page()  # no build runs: refused with the command that rebuilds it
+    assert [e.value for e in at.error] == [
+        "The 'tiny' catalog cannot be served: Step 'ranker' is stale (built by another version "
+        "of the code)."]
+    live = LiveState(stale_data, "tiny", ["world", "ranker"], ["world"], {})
+    live.started("ranker")
+    try:
+        at = _page()  # a rebuild runs: the built version answers meanwhile, and says so
+        assert not at.error
+        assert [i.value for i in at.sidebar.info] == [
+            "A rebuild of **tiny** is running (1 of 2 steps). This version answers until it is "
+            "done."]
+    finally:
+        live.close("done")

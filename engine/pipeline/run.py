@@ -77,9 +77,16 @@ def run_build(
             return _manifest(name, cfg, {s.name: records[s.name] for s in planning.ordered_steps()
                                          if s.name in records}, cores, load_at_start, t_start)
 
+        published = _partial_steps(store)
+
         def publish_partial() -> None:
-            if first and "world" in records:
+            """A first build's manifest of the steps finished so far, when that set changed
+            and some step is still to come (the last one is the complete manifest)."""
+            nonlocal published
+            now = set(records)
+            if first and "world" in now and now != published and now != set(hashes):
                 store.publish_partial(manifest_now())
+                published = now
 
         runner = StepRunner(store, cfg, hashes, records, progress or no_progress, log, before,
                             _peak_rss_mb, live, on_built=publish_partial)
@@ -129,6 +136,15 @@ def _manifest(name: str, cfg: BuildConfig, records: dict[str, Any], cores: int,
         "build_seconds": round(time.perf_counter() - t_start, 2),
         "rebuild_command": rebuild_command(cfg, name),
     }
+
+
+def _partial_steps(store: ArtifactStore) -> set[str]:
+    """The steps of the partial manifest a stopped first build left (none otherwise)."""
+    try:
+        manifest = store.read_manifest()
+    except Exception:  # none, or unreadable
+        return set()
+    return set(manifest.get("steps", {})) if manifest.get("partial") else set()
 
 
 def _first_build(store: ArtifactStore) -> bool:

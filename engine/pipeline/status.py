@@ -25,6 +25,8 @@ class BuildStatus:
     # steps of the plan that a partial manifest (a first build still running, or stopped) has
     # not built yet; the others are up to date and complete
     unbuilt: list[str] = field(default_factory=list)
+    # steps built by another version of the code whose folders are complete
+    stale: list[str] = field(default_factory=list)
 
     @property
     def partial(self) -> bool:
@@ -33,6 +35,13 @@ class BuildStatus:
         return bool(self.manifest and self.manifest.get("partial") and self.unbuilt
                     and "world" not in self.unbuilt
                     and len(self.problems) == len(self.unbuilt))
+
+    @property
+    def outdated(self) -> bool:
+        """A complete catalog whose only problem is steps built by other code (:attr:`stale`,
+        their folders complete): the app serves it while a rebuild runs."""
+        return bool(self.manifest and not self.manifest.get("partial") and self.stale
+                    and len(self.problems) == len(self.stale))
 
 
 def check(name: str, *, root: Path | None = None) -> BuildStatus:
@@ -50,19 +59,22 @@ def check(name: str, *, root: Path | None = None) -> BuildStatus:
     problems = _source_problems(cfg)
     expected = plan(cfg)
     unbuilt: list[str] = []
+    stale: list[str] = []
     for step, step_hash in expected.items():
         rec = manifest.get("steps", {}).get(step)
         if rec is None:
             problems.append(f"Step '{step}' has not been built.")
             unbuilt.append(step)
-        elif rec.get("hash") != step_hash:
-            problems.append(f"Step '{step}' is stale (built by another version of the code).")
         else:
             try:
                 store.step_dir(step, manifest)
             except ArtifactError as exc:
                 problems.append(exc.reason)
-    return BuildStatus(name, not problems, problems, fix, manifest, unbuilt)
+                continue
+            if rec.get("hash") != step_hash:
+                problems.append(f"Step '{step}' is stale (built by another version of the code).")
+                stale.append(step)
+    return BuildStatus(name, not problems, problems, fix, manifest, unbuilt, stale)
 
 
 def _source_problems(cfg: BuildConfig) -> list[str]:

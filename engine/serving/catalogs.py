@@ -24,6 +24,7 @@ def open_catalog(
     vector_store: str | None = None,
     milvus_uri: str | None = None,
     partial: bool = False,
+    outdated: bool = False,
 ) -> Catalog:
     """Open a built catalog; :class:`ArtifactError` says what is wrong and how to fix it.
 
@@ -31,16 +32,18 @@ def open_catalog(
     ``faiss``) is where its dense methods read their indexes from. ``milvus`` needs a build with
     ``--vector-store milvus``; ``milvus_uri`` overrides the server the build recorded.
     ``partial`` also opens a first build's partial catalog (the app, while the build runs): the
-    steps not built yet are unavailable (``catalog.unavailable(step)`` says so).
+    steps not built yet are unavailable (``catalog.unavailable(step)`` says so); ``outdated``
+    also opens a complete catalog built by other code (the app, while it is rebuilt).
     """
     status = check(name, root=root)
     if status.partial and not partial:
         raise ArtifactError(
             f"The '{name}' catalog is only partly built: its first build is running or "
             f"stopped ({', '.join(status.unbuilt)} not built yet).", fix=status.fix)
-    if not (status.ok or status.partial):
+    if not (status.ok or status.partial or (outdated and status.outdated)):
         raise ArtifactError(" ".join(status.problems), fix=status.fix)
     catalog = Catalog.load(name, status.manifest, root=root)
+    catalog.stale_steps = [] if status.ok else list(status.stale)
     store = vector_store_for(catalog, vector_store, milvus_uri)
     if store is not None:
         catalog.vector_store = store
