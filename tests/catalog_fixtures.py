@@ -154,6 +154,21 @@ def copy_catalog(data_dir: Path, dest_data: Path, name: str = "tiny", source: st
     return root
 
 
+def app_page(catalog: str, page: str | None = None, timeout: float = 180):
+    """An AppTest of the app on ``catalog`` (then switched to ``page``), run with no exception."""
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(str(Path(__file__).resolve().parents[1] / "app.py"),
+                           default_timeout=timeout)
+    at.session_state["catalog_name"] = catalog
+    at.run()
+    if page:
+        at.switch_page(page)
+        at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
 def with_truth(catalog):
     """A catalog's items with their ground-truth attributes joined back (tests grade with it)."""
     return catalog.items.merge(catalog.truth, on="item_id", how="left")

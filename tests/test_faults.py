@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from catalog_fixtures import copy_catalog
+from catalog_fixtures import app_page, copy_catalog
 from streamlit.testing.v1 import AppTest
 
 from engine.artifacts import ArtifactError
@@ -383,14 +383,7 @@ def broken_clip(tiny_catalog, data_dir, tmp_path, monkeypatch) -> Path:
 
 
 def _app(page: str | None = None) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=180)
-    at.session_state["catalog_name"] = "brokenclip"
-    at.run()
-    if page:
-        at.switch_page(page)
-        at.run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
+    return app_page("brokenclip", page)
 
 
 def _search_text(at: AppTest, text: str, method: str) -> None:

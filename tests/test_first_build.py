@@ -16,9 +16,8 @@ from engine.config import load_preset
 from engine.pipeline import check, run_build
 from engine.pipeline.live import LiveState
 from engine.serving import open_catalog
+from tests.catalog_fixtures import app_page
 
-ROOT = Path(__file__).resolve().parents[1]
-APP = str(ROOT / "app.py")
 REBUILT = ("lexical", "fusion", "ranker", "vectorstore")  # the cheapest steps of the tiny build
 
 
@@ -121,14 +120,7 @@ def partial_data(tiny_manifest, data_dir, tmp_path, monkeypatch) -> Path:
 
 
 def _page(page: str | None = None) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=120)
-    at.session_state["catalog_name"] = "tiny"
-    at.run()
-    if page:
-        at.switch_page(page)
-        at.run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
+    return app_page("tiny", page)
 
 
 def test_the_app_searches_a_first_build_with_what_is_built(partial_data):
