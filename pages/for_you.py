@@ -15,6 +15,7 @@ from pages.shared import (
     guarded,
     html_card,
     method_unavailable,
+    not_built_yet,
     persona_users,
     recommendation_service,
 )
@@ -22,10 +23,12 @@ from pages.shared import (
 catalog = current_catalog()
 st.title("For you", anchor=False)
 if "recommend" not in catalog.built_steps:
-    st.warning(f"This catalog has no recommenders: {catalog.unavailable('recommend')}.")
-    if catalog.unavailable("recommend") == "it has not been built":
-        st.code(catalog.manifest.get("rebuild_command", "python -m engine build"), language="bash")
-    st.stop()
+    why = catalog.unavailable("recommend")
+    if why != "it has not been built":  # e.g. a catalog without interactions
+        st.warning(f"This catalog has no recommenders: {why}.")
+        st.stop()
+    not_built_yet(catalog, "Recommendations", "the recommenders",
+                  "This catalog has no recommenders: it has not been built.")
 service = recommendation_service(*catalog_key())
 personas = persona_users(*catalog_key())
 

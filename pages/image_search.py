@@ -22,7 +22,7 @@ st.caption("Find products that look like a picture: same kind of thing, colour a
 clip_notice(catalog)
 
 methods = available_retrievers(catalog, "image")
-require_methods(catalog, methods)
+require_methods(catalog, methods, "Image search")
 left, right = st.columns([1, 3])
 with left:
     decoded = image_query_picker(catalog, "img")

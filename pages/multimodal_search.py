@@ -24,7 +24,7 @@ st.caption("Describe what you want and show a picture: e.g. this bag, but in red
 clip_notice(catalog)
 
 strategies = available_retrievers(catalog, "image", mixing=True)
-require_methods(catalog, strategies)
+require_methods(catalog, strategies, "Multimodal search")
 left, right = st.columns([1, 3])
 with left:
     text = st.text_input("Text", key="mm_text", placeholder="e.g. in red, striped")

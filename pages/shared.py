@@ -266,12 +266,26 @@ def method_unavailable(method: str, exc: Exception) -> None:
         st.code(exc.fix, language="bash")
 
 
-def require_methods(catalog: Catalog, methods: list[str]) -> None:
-    """Stop the page when the catalog has no method for it (no visual index built)."""
+def require_methods(catalog: Catalog, methods: list[str], what: str) -> None:
+    """Stop the page (``what`` it offers) when the catalog has no method for it (no visual
+    index built)."""
     if not methods:
-        st.warning("This catalog has no visual index yet.")
-        st.code(catalog.manifest.get("rebuild_command", "python -m engine build"), language="bash")
-        st.stop()
+        not_built_yet(catalog, what, "the CLIP model and the image embeddings",
+                      "This catalog has no visual index yet.")
+
+
+def not_built_yet(catalog: Catalog, what: str, steps: str, missing: str) -> NoReturn:
+    """Stop a page whose steps are not built: during a first build, say that ``what`` comes
+    when ``steps`` are built; otherwise say ``missing`` with the command that builds them."""
+    if catalog.manifest.get("partial") and catalog_build(catalog.name) is not None:
+        st.info(f"{what} will work as soon as {steps} are built: this catalog's first build "
+                "is running (its progress is in the sidebar), and the page updates by itself.",
+                icon=":material/hourglass_top:")
+    else:
+        st.warning(missing)
+        st.code(catalog.manifest.get("rebuild_command", "python -m engine build"),
+                language="bash")
+    st.stop()
 
 
 # -- catalog choice ----------------------------------------------------------------------------

@@ -138,8 +138,15 @@ def test_the_app_searches_a_first_build_with_what_is_built(partial_data):
         at.run()
         assert not at.exception and not at.error
         assert any("results for “red backpack” with **bm25**" in m.value for m in at.markdown)
-        image = _page("pages/image_search.py")
-        assert [w.value for w in image.warning][0] == "This catalog has no visual index yet."
+        image = _page("pages/image_search.py")  # says it is coming, not a build command
+        assert [i.value for i in image.main.info] == [
+            "Image search will work as soon as the CLIP model and the image embeddings are "
+            "built: this catalog's first build is running (its progress is in the sidebar), and "
+            "the page updates by itself."]
+        assert not image.main.warning and not image.main.code
+        for_you = _page("pages/for_you.py")
+        assert [i.value for i in for_you.main.info][0].startswith(
+            "Recommendations will work as soon as the recommenders are built")
         explorer = _page("pages/catalog_explorer.py")
         assert not explorer.error
     finally:
