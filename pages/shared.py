@@ -18,6 +18,7 @@ import streamlit as st
 
 from engine.artifacts import ArtifactError
 from engine.catalog import Catalog
+from engine.pipeline.status import stale_problem
 from engine.retrieval.base import SearchResult
 from engine.search import QueryError
 from engine.serving import (
@@ -345,8 +346,7 @@ def current_catalog() -> Catalog:
         _refuse(name, mtime, exc.reason, exc.fix)
     building = catalog_build(name) is not None
     if catalog.stale_steps and not building:  # built by other code, and no rebuild runs
-        _refuse(name, mtime, " ".join(f"Step '{s}' is stale (built by another version of the "
-                                      "code)." for s in catalog.stale_steps),
+        _refuse(name, mtime, " ".join(stale_problem(s) for s in catalog.stale_steps),
                 catalog.manifest.get("rebuild_command"))
     n = len(catalog.items)
     partial = bool(catalog.manifest.get("partial"))

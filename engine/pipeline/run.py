@@ -52,7 +52,7 @@ def run_build(
     t_start = time.perf_counter()
     load_at_start = load_average()
     with store.lock():
-        first = _first_build(store)
+        first, published = _first_build(store)
         previous = previous_records(store)
         before = previous_seconds(store)
         todo = []
@@ -76,8 +76,6 @@ def run_build(
             """The manifest of the steps recorded so far (in dependency order)."""
             return _manifest(name, cfg, {s.name: records[s.name] for s in planning.ordered_steps()
                                          if s.name in records}, cores, load_at_start, t_start)
-
-        published = _partial_steps(store)
 
         def publish_partial() -> None:
             """A first build's manifest of the steps finished so far, when that set changed
@@ -138,22 +136,17 @@ def _manifest(name: str, cfg: BuildConfig, records: dict[str, Any], cores: int,
     }
 
 
-def _partial_steps(store: ArtifactStore) -> set[str]:
-    """The steps of the partial manifest a stopped first build left (none otherwise)."""
+def _first_build(store: ArtifactStore) -> tuple[bool, set[str]]:
+    """Whether this is a first build (no manifest yet, or only the partial one of a first build
+    that stopped: it publishes a partial manifest after each step, while a complete one stays
+    until the end), and the steps that partial manifest already names."""
     try:
         manifest = store.read_manifest()
-    except Exception:  # none, or unreadable
-        return set()
-    return set(manifest.get("steps", {})) if manifest.get("partial") else set()
-
-
-def _first_build(store: ArtifactStore) -> bool:
-    """No manifest yet, or only the partial one of a first build that stopped: this build
-    publishes a partial manifest after each step (a complete one stays until the end)."""
-    try:
-        return bool(store.read_manifest().get("partial"))
     except Exception:  # none, or unreadable: nothing to keep serving
-        return not store.manifest_path.is_file()
+        return not store.manifest_path.is_file(), set()
+    if manifest.get("partial"):
+        return True, set(manifest.get("steps", {}))
+    return False, set()
 
 
 def default_jobs() -> int:

@@ -72,9 +72,14 @@ def check(name: str, *, root: Path | None = None) -> BuildStatus:
                 problems.append(exc.reason)
                 continue
             if rec.get("hash") != step_hash:
-                problems.append(f"Step '{step}' is stale (built by another version of the code).")
+                problems.append(stale_problem(step))
                 stale.append(step)
     return BuildStatus(name, not problems, problems, fix, manifest, unbuilt, stale)
+
+
+def stale_problem(step: str) -> str:
+    """What :func:`check` says of a step built by another version of the code."""
+    return f"Step '{step}' is stale (built by another version of the code)."
 
 
 def _source_problems(cfg: BuildConfig) -> list[str]:

@@ -43,7 +43,7 @@ def open_catalog(
     if not (status.ok or status.partial or (outdated and status.outdated)):
         raise ArtifactError(" ".join(status.problems), fix=status.fix)
     catalog = Catalog.load(name, status.manifest, root=root)
-    catalog.stale_steps = [] if status.ok else list(status.stale)
+    catalog.stale_steps = list(status.stale)
     store = vector_store_for(catalog, vector_store, milvus_uri)
     if store is not None:
         catalog.vector_store = store
