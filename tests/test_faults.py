@@ -358,10 +358,10 @@ def test_each_fault_is_survived(tiny_catalog, data_dir):
 def test_an_undetected_fault_would_be_reported(tiny_catalog, monkeypatch):
     """Control: if the engine served a damaged manifest, the fault would count as not survived."""
     import engine.serving.catalogs
+    from engine.pipeline.status import BuildStatus
 
-    monkeypatch.setattr(engine.serving.catalogs, "check", lambda name, root=None: type(
-        "S", (), {"ok": True, "problems": [], "fix": "", "manifest": {"steps": {}},
-                   "partial": False, "unbuilt": []})())
+    monkeypatch.setattr(engine.serving.catalogs, "check", lambda name, root=None: BuildStatus(
+        name, True, [], "", {"steps": {}}))
     outcomes = {o.case: o for o in inject_faults(tiny_catalog)}
     assert not outcomes["manifest-truncated"].ok
     assert outcomes["manifest-truncated"].got == "serve"
